@@ -1,0 +1,44 @@
+"""Stepwell: durable, event-driven workflows for Python, compatible with Inngest's SDKs."""
+
+from stepwell.core.backoff import FixedBackoff, TableBackoff
+from stepwell.core.errors import (
+    NestedStepError,
+    NonRetriableError,
+    RetryAfterError,
+    StepError,
+    StepOutputError,
+    StepwellError,
+)
+from stepwell.core.runs import RunStatus
+from stepwell.engine.engine import Engine
+from stepwell.engine.ingest import InvalidEventError
+from stepwell.ports.records import RunRecord as Run
+from stepwell.protocol.events import Event
+from stepwell.sdk.app import App
+from stepwell.sdk.context import Context, SyncContext
+from stepwell.sdk.function import Function
+from stepwell.sdk.triggers import on_event
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Context",
+    "Engine",
+    "Event",
+    "FixedBackoff",
+    "Function",
+    "InvalidEventError",
+    "NestedStepError",
+    "NonRetriableError",
+    "RetryAfterError",
+    "Run",
+    "RunStatus",
+    "StepError",
+    "StepOutputError",
+    "StepwellError",
+    "SyncContext",
+    "TableBackoff",
+    "__version__",
+    "on_event",
+]

@@ -1,0 +1,59 @@
+"""Errors: the exceptions user code raises or sees, and their stored/wire form
+(``{"name", "message", "stack"}``, protocol.md §5.4)."""
+
+from __future__ import annotations
+
+import traceback
+from datetime import datetime, timedelta
+from typing import Any
+
+
+class StepwellError(Exception):
+    """Base of every error Stepwell raises on purpose."""
+
+
+class NonRetriableError(StepwellError):
+    """Raise to fail a step or a run at once, without further retries."""
+
+
+class RetryAfterError(StepwellError):
+    """Raise to retry after a given delay (seconds, a timedelta, or an instant)."""
+
+    def __init__(self, message: str, after: float | timedelta | datetime) -> None:
+        super().__init__(message)
+        self.after = after
+
+    def delay_seconds(self, now: datetime) -> float:
+        if isinstance(self.after, datetime):
+            return (self.after - now).total_seconds()
+        if isinstance(self.after, timedelta):
+            return self.after.total_seconds()
+        return float(self.after)
+
+
+class StepError(StepwellError):
+    """A step failed for good (retries exhausted, or non-retriable). User code may catch it."""
+
+    def __init__(self, step_id: str, error: dict[str, Any]) -> None:
+        self.step_id = step_id
+        self.error = error
+        self.error_name = str(error.get("name", "Error"))
+        self.error_message = str(error.get("message", ""))
+        super().__init__(f"step {step_id!r} failed: {self.error_name}: {self.error_message}")
+
+
+class NestedStepError(NonRetriableError):
+    """A step tool was called inside another step's body."""
+
+
+class StepOutputError(NonRetriableError):
+    """A step or function result that cannot be stored (not JSON, or too large)."""
+
+
+def error_payload(name: str, message: str, stack: str = "") -> dict[str, Any]:
+    return {"name": name, "message": message, "stack": stack}
+
+
+def error_from_exception(exc: BaseException) -> dict[str, Any]:
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return error_payload(type(exc).__name__, str(exc), stack)

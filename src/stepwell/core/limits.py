@@ -1,0 +1,15 @@
+"""Limits shared by every path into the engine (protocol.md §2.2, §5.3, §5.8)."""
+
+from __future__ import annotations
+
+KIB = 1024
+MIB = 1024 * KIB
+
+DEFAULT_MAX_EVENT_BYTES = 512 * KIB
+MAX_STEP_OUTPUT_BYTES = 4 * MIB
+DEFAULT_RETRIES = 4
+MAX_RETRIES = 20
+IDEMPOTENCY_PERIOD_MS = 24 * 3600 * 1000
+MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
+DEFAULT_INVOKE_TIMEOUT_MS = 365 * 24 * 3600 * 1000
+MAX_EVENT_NAME_LENGTH = 512

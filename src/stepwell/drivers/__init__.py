@@ -1,0 +1,1 @@
+"""Drivers: how the engine calls a function (in-process here; over HTTP for served apps)."""

@@ -1,0 +1,275 @@
+"""The in-process driver: calls the user's function directly and keeps it running.
+
+A new ``step.run`` executes inline and is checkpointed (one durable write) before the function
+continues, so a run that keeps going never replays. The function is unwound with ``Interrupt``
+only where it must wait (sleep, wait for an event, invoke, a step retry after backoff); the next
+execution replays it from the memo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from stepwell.core.errors import (
+    NestedStepError,
+    NonRetriableError,
+    RetryAfterError,
+    StepError,
+    StepOutputError,
+    error_from_exception,
+)
+from stepwell.core.limits import MAX_STEP_OUTPUT_BYTES
+from stepwell.core.memo import MemoValue, decode_memo
+from stepwell.ports.driver import (
+    Checkpoint,
+    Completed,
+    Errored,
+    ExecutionRequest,
+    Outcome,
+    RunCancelled,
+    Suspended,
+)
+from stepwell.protocol.ops import Op, Opcode
+from stepwell.protocol.step_ids import StepIdAllocator
+
+log = logging.getLogger("stepwell.driver")
+
+Entrypoint = Callable[["StepSession"], Awaitable[Any]]
+
+_inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stepwell_inside_step", default=None
+)
+
+
+class Interrupt(BaseException):  # noqa: N818  # not an error: a controlled unwind
+    """Unwinds the user's function at a point where the run must wait.
+
+    A BaseException so that ``except Exception`` in user code does not swallow it.
+    """
+
+
+def encode_output(step_id: str, value: Any) -> Any:
+    """Check that a result can be stored; return it unchanged."""
+    try:
+        size = len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise StepOutputError(
+            f"step {step_id!r} returned a value that is not JSON serialisable: {exc}"
+        ) from None
+    if size > MAX_STEP_OUTPUT_BYTES:
+        raise StepOutputError(
+            f"step {step_id!r} returned {size} bytes, over the limit of "
+            f"{MAX_STEP_OUTPUT_BYTES} bytes"
+        )
+    return value
+
+
+class StepSession:
+    """One execution of one run, as the step tools see it."""
+
+    def __init__(
+        self,
+        request: ExecutionRequest,
+        checkpoint: Checkpoint,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.request = request
+        self._checkpoint = checkpoint
+        self._loop = loop
+        self._ids = StepIdAllocator()
+        self._unvisited = set(request.memo)
+        self.attempt = request.attempt
+        self.suspend_ops: list[Op] = []
+        self.retry_after_s: float | None = None
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- what the context exposes ---------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.request.run_id
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.request.events
+
+    @property
+    def replaying(self) -> bool:
+        """True while earlier steps are still being replayed from the memo."""
+        return bool(self._unvisited)
+
+    # -- shared step plumbing ---------------------------------------------------------------------
+
+    def begin(self, step_id: str) -> tuple[str, str, MemoValue | None]:
+        """Allocate the step's id and look it up in the memo."""
+        outer = _inside_step.get()
+        if outer is not None:
+            raise NestedStepError(
+                f"step {step_id!r} was called inside the body of step {outer!r}; steps cannot "
+                "be nested: call it from the function body instead"
+            )
+        unique, hashed = self._ids.allocate(step_id)
+        if hashed in self.request.memo:
+            self._unvisited.discard(hashed)
+            return unique, hashed, decode_memo(self.request.memo[hashed])
+        return unique, hashed, None
+
+    def suspend(self, op: Op) -> Interrupt:
+        self.suspend_ops.append(op)
+        return Interrupt(op.op.value)
+
+    def settle_failure(self, unique: str, hashed: str, exc: Exception) -> Op:
+        """Decide what a failed step body means: retry later (StepError) or fail (StepFailed)."""
+        error = error_from_exception(exc)
+        final = self.attempt + 1 >= self.request.max_attempts
+        if isinstance(exc, NonRetriableError):
+            final = True
+        elif isinstance(exc, RetryAfterError) and not final:
+            self.retry_after_s = exc.delay_seconds(datetime.now(UTC))
+        opcode = Opcode.STEP_FAILED if final else Opcode.STEP_ERROR
+        return Op(opcode, hashed, name=unique, display_name=unique, error=error)
+
+    def remember(self, hashed: str, stored: Any) -> None:
+        self.request.memo[hashed] = stored
+        self.attempt = 0
+
+    # -- async steps ------------------------------------------------------------------------------
+
+    async def run_step(self, step_id: str, body: Callable[[], Any]) -> Any:
+        unique, hashed, memo = self.begin(step_id)
+        if memo is not None:
+            return unwrap_memo(unique, memo)
+        self._enter()
+        try:
+            token = _inside_step.set(unique)
+            try:
+                result = body()
+                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                    result = await result
+                value = encode_output(unique, result)
+            except Exception as exc:
+                op = self.settle_failure(unique, hashed, exc)
+            else:
+                op = Op(Opcode.STEP_RUN, hashed, name=unique, display_name=unique, data=value)
+            finally:
+                _inside_step.reset(token)
+            return await self._record(unique, op)
+        finally:
+            self._leave()
+
+    async def _record(self, unique: str, op: Op) -> Any:
+        if op.op is Opcode.STEP_ERROR:
+            raise self.suspend(op)
+        data = await self._checkpoint(op)
+        if op.op is Opcode.STEP_FAILED:
+            self.remember(op.id, {"error": op.error})
+            assert op.error is not None
+            raise StepError(unique, op.error)
+        self.remember(op.id, {"data": data})
+        return data
+
+    async def checkpoint_op(self, op: Op) -> Any:
+        """Store a step whose work the engine does (``send_event``) and return its data."""
+        self._enter()
+        try:
+            data = await self._checkpoint(op)
+            self.remember(op.id, {"data": data})
+            return data
+        finally:
+            self._leave()
+
+    # -- sync steps (the user's function runs in a worker thread) ---------------------------------
+
+    def run_step_sync(self, step_id: str, body: Callable[[], Any]) -> Any:
+        unique, hashed, memo = self.begin(step_id)
+        if memo is not None:
+            return unwrap_memo(unique, memo)
+        token = _inside_step.set(unique)
+        try:
+            value = encode_output(unique, body())
+        except Exception as exc:
+            op = self.settle_failure(unique, hashed, exc)
+        else:
+            op = Op(Opcode.STEP_RUN, hashed, name=unique, display_name=unique, data=value)
+        finally:
+            _inside_step.reset(token)
+        return self.call_soon(self._record(unique, op))
+
+    def call_soon(self, coro: Awaitable[Any]) -> Any:
+        """From the worker thread, run a coroutine on the engine's loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(_as_coro(coro), self._loop).result()
+
+    # -- quiescence -------------------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        self._running += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self._idle.set()
+
+    async def settled(self) -> None:
+        """Wait until parallel step bodies still running have stored their results."""
+        await asyncio.sleep(0)  # let sibling tasks that were already scheduled start
+        await self._idle.wait()
+
+
+async def _as_coro(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def unwrap_memo(unique: str, memo: MemoValue) -> Any:
+    if memo.error is not None:
+        raise StepError(unique, memo.error)
+    return memo.value
+
+
+class InProcessDriver:
+    """Runs registered entrypoints in this process."""
+
+    def __init__(self, entrypoints: Mapping[str, Entrypoint]) -> None:
+        self._entrypoints = entrypoints
+
+    async def execute(self, request: ExecutionRequest, checkpoint: Checkpoint) -> Outcome:
+        entrypoint = self._entrypoints[request.function_id]
+        session = StepSession(request, checkpoint, asyncio.get_running_loop())
+        try:
+            output = await entrypoint(session)
+        except Interrupt:
+            await session.settled()
+            return Suspended(ops=list(session.suspend_ops), retry_after_s=session.retry_after_s)
+        except RunCancelled:
+            raise
+        except StepError as exc:
+            # An uncaught step failure fails the run: its retries were already spent (§5.4).
+            await session.settled()
+            return Errored(error_from_exception(exc), retriable=False)
+        except NonRetriableError as exc:
+            await session.settled()
+            return Errored(error_from_exception(exc), retriable=False)
+        except RetryAfterError as exc:
+            await session.settled()
+            return Errored(
+                error_from_exception(exc), retry_after_s=exc.delay_seconds(datetime.now(UTC))
+            )
+        except Exception as exc:
+            await session.settled()
+            return Errored(error_from_exception(exc))
+        await session.settled()
+        if session.suspend_ops:
+            # The function returned while ops it started were pending (not awaited).
+            return Suspended(ops=list(session.suspend_ops), retry_after_s=session.retry_after_s)
+        try:
+            return Completed(encode_output("(function result)", output))
+        except StepOutputError as exc:
+            return Errored(error_from_exception(exc), retriable=False)

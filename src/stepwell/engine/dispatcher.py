@@ -1,0 +1,149 @@
+"""Who runs what, when: local hand-off of fresh work, a timer-driven poll for the rest.
+
+Work this process creates is leased to it at creation and handed straight to a task (no
+round trip through the database). Sleeps, retries and timeouts are found by a poll that sleeps
+until the next known due time, bounded by ``poll_interval``. One run executes at most once at a
+time here; further work for a busy run waits its turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from stepwell.ports.clock import Clock
+from stepwell.ports.records import QueueItem
+from stepwell.ports.store import Store
+
+log = logging.getLogger("stepwell.engine")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        run_item: Callable[[QueueItem], Awaitable[None]],
+        *,
+        store: Store,
+        clock: Clock,
+        owner: str,
+        lease_ms: int,
+        poll_interval_s: float,
+        max_concurrency: int,
+    ) -> None:
+        self._run_item = run_item
+        self._store = store
+        self._clock = clock
+        self._owner = owner
+        self._lease_ms = lease_ms
+        self._poll_interval_s = poll_interval_s
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._active_items: dict[str, str] = {}
+        self._waiting: dict[str, dict[str, QueueItem]] = {}
+        self._wake = asyncio.Event()
+        self._next_wake_ms: int | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._poll_loop(), name="stepwell-poll"),
+            asyncio.create_task(self._renew_loop(), name="stepwell-lease-renewal"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        running = list(self._active.values())
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def submit(self, item: QueueItem) -> None:
+        if self._stopping:
+            return
+        if item.run_id in self._active:
+            self._waiting.setdefault(item.run_id, {})[item.item_id] = item
+            return
+        self._active_items[item.run_id] = item.item_id
+        self._active[item.run_id] = asyncio.create_task(self._execute(item))
+
+    def wake_at(self, due_ms: int) -> None:
+        """Poll no later than ``due_ms`` (a timer this process just created)."""
+        if self._next_wake_ms is None or due_ms < self._next_wake_ms:
+            self._next_wake_ms = due_ms
+            self._wake.set()
+
+    @property
+    def busy_runs(self) -> int:
+        return len(self._active)
+
+    async def _execute(self, item: QueueItem) -> None:
+        try:
+            async with self._slots:
+                await self._run_item(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("executing %s failed; it will be retried when its lease expires",
+                          item.item_id)
+        finally:
+            self._active.pop(item.run_id, None)
+            self._active_items.pop(item.run_id, None)
+            waiting = self._waiting.get(item.run_id)
+            if waiting:
+                _, following = waiting.popitem()
+                if not waiting:
+                    del self._waiting[item.run_id]
+                self.submit(following)
+
+    async def _poll_loop(self) -> None:
+        while True:
+            try:
+                now = self._clock.now_ms()
+                claimed = await self._store.claim_due_items(
+                    now_ms=now, owner=self._owner, lease_ms=self._lease_ms, limit=256
+                )
+                for item in claimed:
+                    self.submit(item)
+                if len(claimed) == 256:
+                    continue
+                next_due = await self._store.next_due_at()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling for due work failed; trying again")
+                next_due = None
+            timeout = self._poll_interval_s
+            hint = self._next_wake_ms
+            for due in (next_due, hint):
+                if due is not None:
+                    timeout = min(timeout, max(0.0, (due - self._clock.now_ms()) / 1000))
+            self._wake.clear()
+            self._next_wake_ms = None
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _renew_loop(self) -> None:
+        period = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._store.renew_leases(
+                    owner=self._owner,
+                    item_ids=list(self._active_items.values()),
+                    until_ms=self._clock.now_ms() + self._lease_ms,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing leases failed")

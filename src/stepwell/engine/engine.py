@@ -1,0 +1,210 @@
+"""The engine's front door: send events, look at runs, cancel them, wait for them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from stepwell.core.backoff import Backoff, TableBackoff
+from stepwell.core.ids import new_ulid
+from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES
+from stepwell.core.runs import RunStatus
+from stepwell.engine.dispatcher import Dispatcher
+from stepwell.engine.executor import Executor, PlanBuilder
+from stepwell.engine.ingest import EventInput, validate_batch
+from stepwell.engine.planner import Plan, Planner
+from stepwell.engine.registry import Registry
+from stepwell.ports.clock import Clock, SystemClock
+from stepwell.ports.driver import Driver
+from stepwell.ports.records import QueueItem, RunRecord, StoredEvent
+from stepwell.ports.store import Store, StoreConflict
+from stepwell.protocol.events import Event
+
+CONFLICT_RETRIES = 5
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        driver: Driver,
+        clock: Clock | None = None,
+        backoff: Backoff | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        lease_ms: int = 30_000,
+        poll_interval: float = 1.0,
+        max_concurrency: int = 1000,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self._clock = clock or SystemClock()
+        self._max_event_bytes = max_event_bytes
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
+        self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
+        self._executor = Executor(
+            store=store, registry=registry, planner=self._planner, driver=driver,
+            clock=self._clock, backoff=backoff or TableBackoff(), commit=self.commit_plan,
+            max_event_bytes=max_event_bytes,
+        )
+        self._dispatcher = Dispatcher(
+            self._run_item, store=store, clock=self._clock, owner=self.owner,
+            lease_ms=lease_ms, poll_interval_s=poll_interval, max_concurrency=max_concurrency,
+        )
+        self._runs_ended = asyncio.Event()
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._dispatcher.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._dispatcher.stop()
+            await self.store.close()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        event: str | EventInput | Sequence[EventInput],
+        data: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,  # noqa: A002  # the field is called id on the wire too
+    ) -> list[str]:
+        """Store events durably, start what they trigger, and return their internal ids.
+
+        ``send("shop/order.placed", {"order_id": 7})``, ``send(Event(...))`` or a list of
+        events. Refuses the whole batch with ``InvalidEventError`` if any event is invalid.
+        """
+        if isinstance(event, str):
+            batch: Sequence[EventInput] = [Event(name=event, data=dict(data or {}), id=id or "")]
+        elif isinstance(event, Event | Mapping):
+            batch = [event]
+        else:
+            batch = list(event)
+        stored = validate_batch(
+            batch, now_ms=self._clock.now_ms(), max_bytes=self._max_event_bytes
+        )
+        await self.ingest(stored)
+        return [e.internal_id for e in stored]
+
+    async def ingest(self, stored: list[StoredEvent]) -> None:
+        """Accept validated events: store them and everything they cause in one commit."""
+
+        async def build() -> Plan:
+            plan = Plan()
+            await self._planner.plan_events(stored, plan, self._clock.now_ms())
+            return plan
+
+        await self.commit_plan(build)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return await self.store.get_run(run_id)
+
+    async def list_runs(
+        self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        return await self.store.list_runs(function_id=function_id, event_id=event_id, limit=limit)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a run that has not ended. Returns False if it had already ended."""
+
+        async def build() -> Plan:
+            plan = Plan()
+            run = await self.store.get_run(run_id)
+            if run is None:
+                raise LookupError(f"no run with id {run_id!r}")
+            if run.status.is_terminal:
+                return plan
+            events = [e.to_wire() for e in await self.store.get_events(run.event_ids)]
+            self._planner.plan_finish(
+                run, events, RunStatus.CANCELLED, plan, self._clock.now_ms(),
+                started=False,
+            )
+            return plan
+
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run with id {run_id!r}")
+        if run.status.is_terminal:
+            return False
+        await self.commit_plan(build)
+        return True
+
+    async def wait_for_runs(self, event_id: str, timeout: float = 30.0) -> list[RunRecord]:
+        """Wait until the event has at least one run and all its runs have ended."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            ended = self._runs_ended
+            runs = await self.store.list_runs(event_id=event_id)
+            if runs and all(run.status.is_terminal for run in runs):
+                return sorted(runs, key=lambda run: run.run_id)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                states = ", ".join(f"{r.run_id}={r.status.value}" for r in runs) or "no runs"
+                raise TimeoutError(f"runs of event {event_id} did not end in {timeout}s: {states}")
+            try:
+                # Woken when any run ends; the bound keeps us honest if a wake-up is missed.
+                await asyncio.wait_for(ended.wait(), min(remaining, 0.5))
+            except TimeoutError:
+                pass
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def commit_plan(self, build: PlanBuilder) -> None:
+        """Build a plan, commit it, and act on it; re-plan from fresh state on a lost race."""
+        for attempt in range(CONFLICT_RETRIES):
+            plan = await build()
+            if plan.follow_events:
+                await self._planner.plan_events(plan.follow_events, plan, self._clock.now_ms())
+            if not plan.changes:
+                return
+            try:
+                result = await self.store.commit(plan.changes)
+            except StoreConflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+                continue
+            self._after_commit(plan, result.skipped_runs)
+            return
+
+    def _after_commit(self, plan: Plan, skipped_runs: set[str]) -> None:
+        changes = plan.changes
+        for item in (*changes.items, *changes.items_rescheduled):
+            if item.lease_owner is None:
+                self._dispatcher.wake_at(item.due_at)
+        for item in plan.to_dispatch:
+            if item.run_id not in skipped_runs:
+                self._dispatcher.submit(item)
+        if plan.ended_runs:
+            ended, self._runs_ended = self._runs_ended, asyncio.Event()
+            ended.set()
+
+    async def _run_item(self, item: QueueItem) -> None:
+        fresh = await self.store.get_item(item.item_id)
+        if fresh is None:
+            return  # already done (a duplicate hand-off)
+        await self._executor.run_item(fresh)

@@ -1,0 +1,313 @@
+"""Running one queue item: prepare the request, call the driver, apply what it reports.
+
+Each finished ``step.run`` is checkpointed with one durable write while the execution goes on;
+the execution's end (return, raise, suspend) is applied in one more write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from stepwell.core.backoff import Backoff, clamp_retry_after
+from stepwell.core.errors import error_payload
+from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
+from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
+from stepwell.core.runs import RunStatus
+from stepwell.engine.ingest import validate_batch
+from stepwell.engine.planner import Plan, Planner, sleep_item_id, timeout_item_id
+from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.ports.clock import Clock
+from stepwell.ports.driver import (
+    Completed,
+    Driver,
+    Errored,
+    ExecutionRequest,
+    Outcome,
+    RunCancelled,
+)
+from stepwell.ports.records import (
+    ItemDone,
+    ItemKind,
+    Pause,
+    PauseKind,
+    QueueItem,
+    RunRecord,
+    RunUpdate,
+    StepRow,
+)
+from stepwell.ports.store import Store, StoreConflict
+from stepwell.protocol import events as names
+from stepwell.protocol.durations import parse_duration, sleep_target_ms
+from stepwell.protocol.ops import Op, Opcode
+
+log = logging.getLogger("stepwell.engine")
+
+PlanBuilder = Callable[[], Awaitable[Plan]]
+CommitPlan = Callable[[PlanBuilder], Awaitable[None]]
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        planner: Planner,
+        driver: Driver,
+        clock: Clock,
+        backoff: Backoff,
+        commit: CommitPlan,
+        max_event_bytes: int,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._planner = planner
+        self._driver = driver
+        self._clock = clock
+        self._backoff = backoff
+        self._commit = commit  # plans, commits (re-planning on conflict), dispatches follow-ups
+        self._max_event_bytes = max_event_bytes
+
+    async def run_item(self, item: QueueItem) -> None:
+        run = await self._store.get_run(item.run_id)
+        if run is None or run.status.is_terminal:
+            await self._commit(_static(lambda plan: plan.changes.items_removed.append(item.item_id)))
+            return
+        if item.kind is not ItemKind.EXECUTE:
+            await self._wake(item, run)
+            return
+        spec = self._registry.get(run.function_id)
+        if spec is None:
+            log.warning("run %s belongs to unregistered function %s; it stays queued",
+                        run.run_id, run.function_id)
+            return
+        await self._execute(item, run, spec)
+
+    async def _wake(self, item: QueueItem, run: RunRecord) -> None:
+        """A sleep ended or a wait timed out: store the step's value, then run on."""
+        assert item.step_hash is not None
+        step_hash = item.step_hash
+
+        async def build() -> Plan:
+            now = self._clock.now_ms()
+            plan = Plan()
+            plan.changes.items_removed.append(item.item_id)
+            value: Any = None
+            if item.kind is ItemKind.PAUSE_TIMEOUT:
+                assert item.pause_id is not None
+                plan.changes.pauses_consumed.append(item.pause_id)
+                if item.pause_id.startswith("invoke:"):
+                    value = INVOKE_TIMEOUT_ERROR
+            plan.changes.steps.append(StepRow(run.run_id, step_hash, value))
+            follow = self._planner.execute_item(run.run_id, now)
+            plan.changes.items.append(follow)
+            plan.to_dispatch.append(follow)
+            return plan
+
+        try:
+            await self._commit(build)
+        except StoreConflict:
+            # An event resumed the pause first: this timeout has nothing left to do.
+            await self._commit(_static(lambda plan: plan.changes.items_removed.append(item.item_id)))
+
+    async def _execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
+        events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+        memo = await self._store.load_memo(run.run_id)
+        state = _ExecutionState(item=item, started=run.status is RunStatus.RUNNING)
+
+        async def checkpoint(op: Op) -> Any:
+            async def build() -> Plan:
+                now = self._clock.now_ms()
+                plan = Plan()
+                if not state.started:
+                    plan.changes.run_updates.append(_mark_running(run.run_id, now))
+                if op.opts.get("type") == "step.sendEvent":
+                    # The events and the step's memo land in one transaction: exactly once.
+                    stored = validate_batch(
+                        op.opts["events"], now_ms=now, max_bytes=self._max_event_bytes
+                    )
+                    await self._planner.plan_events(stored, plan, now)
+                    op.data = [e.internal_id for e in stored]
+                failed = op.op is Opcode.STEP_FAILED
+                value = wrap_error(op.error or {}) if failed else wrap_data(op.data)
+                plan.changes.steps.append(StepRow(run.run_id, op.id, value))
+                if state.item.attempt and not failed:
+                    # After a success the next failure counts its attempts afresh (§5.8).
+                    plan.changes.items_rescheduled.append(replace(state.item, attempt=0))
+                return plan
+
+            try:
+                await self._commit(build)
+            except StoreConflict as exc:
+                raise RunCancelled(str(exc)) from exc
+            state.started = True
+            if op.op is Opcode.STEP_RUN and state.item.attempt:
+                state.item = replace(state.item, attempt=0)
+            return op.data
+
+        request = ExecutionRequest(
+            run_id=run.run_id, function_id=spec.slug, attempt=item.attempt,
+            max_attempts=spec.max_attempts, events=events, memo=memo,
+        )
+        try:
+            outcome = await self._driver.execute(request, checkpoint)
+        except RunCancelled:
+            return
+
+        async def build_outcome() -> Plan:
+            return await self._apply(outcome, state, run, spec, events)
+
+        try:
+            await self._commit(build_outcome)
+        except StoreConflict:
+            log.debug("run %s ended while executing; its outcome is dropped", run.run_id)
+
+    async def _apply(
+        self,
+        outcome: Outcome,
+        state: _ExecutionState,
+        run: RunRecord,
+        spec: FunctionSpec,
+        events: list[dict[str, Any]],
+    ) -> Plan:
+        now = self._clock.now_ms()
+        item = state.item
+        plan = Plan()
+        if isinstance(outcome, Completed):
+            self._planner.plan_finish(
+                run, events, RunStatus.COMPLETED, plan, now, output=outcome.output
+            )
+            return plan
+        if isinstance(outcome, Errored):
+            if outcome.retriable and item.attempt + 1 < spec.max_attempts:
+                self._retry(plan, state, run, now, outcome.retry_after_s)
+            else:
+                self._planner.plan_finish(
+                    run, events, RunStatus.FAILED, plan, now, error=outcome.error
+                )
+            return plan
+        if not state.started:
+            plan.changes.run_updates.append(_mark_running(run.run_id, now))
+        retry = False
+        for op in outcome.ops:
+            if op.op is Opcode.STEP_ERROR:
+                retry = True
+            else:
+                await self._suspend_on(op, plan, run, events, now)
+        if retry:
+            self._retry(plan, state, run, now, outcome.retry_after_s)
+        else:
+            plan.changes.items_done.append(ItemDone(item.item_id, item.generation))
+        return plan
+
+    def _retry(
+        self, plan: Plan, state: _ExecutionState, run: RunRecord, now: int,
+        retry_after_s: float | None,
+    ) -> None:
+        if not state.started:
+            plan.changes.run_updates.append(_mark_running(run.run_id, now))
+        if retry_after_s is not None:
+            delay = clamp_retry_after(retry_after_s)
+        else:
+            delay = self._backoff.delay_seconds(state.item.attempt)
+        plan.changes.items_rescheduled.append(
+            replace(
+                state.item, attempt=state.item.attempt + 1, due_at=now + int(delay * 1000),
+                lease_owner=None, lease_until=0,
+            )
+        )
+
+    async def _suspend_on(
+        self, op: Op, plan: Plan, run: RunRecord, events: list[dict[str, Any]], now: int
+    ) -> None:
+        changes = plan.changes
+        if op.op is Opcode.SLEEP:
+            wake = sleep_target_ms(str(op.opts.get("duration") or op.name), now)
+            if wake - now > MAX_SLEEP_MS:
+                raise ValueError("sleeps longer than 366 days are not supported")
+            changes.items.append(QueueItem(
+                item_id=sleep_item_id(run.run_id, op.id), run_id=run.run_id,
+                kind=ItemKind.SLEEP, due_at=wake, step_hash=op.id,
+            ))
+        elif op.op is Opcode.WAIT_FOR_EVENT:
+            expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=0)
+            pause_id = f"wait:{run.run_id}:{op.id}"
+            changes.pauses.append(Pause(
+                pause_id=pause_id, run_id=run.run_id, step_hash=op.id, kind=PauseKind.EVENT,
+                event_name=str(op.opts.get("event") or op.name), expires_at=expires,
+                expression=op.opts.get("if") or None,
+                trigger_event=events[0] if events else {},
+            ))
+            changes.items.append(QueueItem(
+                item_id=timeout_item_id(run.run_id, op.id), run_id=run.run_id,
+                kind=ItemKind.PAUSE_TIMEOUT, due_at=expires, step_hash=op.id, pause_id=pause_id,
+            ))
+        elif op.op is Opcode.INVOKE_FUNCTION:
+            await self._invoke(op, plan, run, now)
+        else:
+            raise ValueError(f"opcode {op.op.value} is not supported by the embedded engine")
+
+    async def _invoke(self, op: Op, plan: Plan, run: RunRecord, now: int) -> None:
+        """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""
+        changes = plan.changes
+        target = str(op.opts.get("function_id", ""))
+        if self._registry.get(target) is None:
+            error = error_payload("Error", f"could not find function with ID: {target}")
+            changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
+            follow = self._planner.execute_item(run.run_id, now)
+            changes.items.append(follow)
+            plan.to_dispatch.append(follow)
+            return
+        correlation = f"{run.run_id}.{op.id}"
+        expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
+        pause_id = f"invoke:{run.run_id}:{op.id}"
+        changes.pauses.append(Pause(
+            pause_id=pause_id, run_id=run.run_id, step_hash=op.id, kind=PauseKind.INVOKE,
+            event_name=names.FUNCTION_FINISHED, expires_at=expires, correlation_id=correlation,
+        ))
+        changes.items.append(QueueItem(
+            item_id=timeout_item_id(run.run_id, op.id), run_id=run.run_id,
+            kind=ItemKind.PAUSE_TIMEOUT, due_at=expires, step_hash=op.id, pause_id=pause_id,
+        ))
+        payload = op.opts.get("payload") or {}
+        data = dict(payload.get("data") or {})
+        data["_inngest"] = {
+            "fn_id": target, "correlation_id": correlation, "source_app_id": run.app_id,
+            "source_fn_id": run.function_id, "expire": expires, "name": op.name,
+        }
+        invoked = self._planner.system_event(names.FUNCTION_INVOKED, data, now)
+        invoked.event.v = payload.get("v")
+        plan.follow_events.append(invoked)
+
+
+class _ExecutionState:
+    __slots__ = ("item", "started")
+
+    def __init__(self, *, item: QueueItem, started: bool) -> None:
+        self.item = item
+        self.started = started
+
+
+def _static(fill: Callable[[Plan], object]) -> PlanBuilder:
+    async def build() -> Plan:
+        plan = Plan()
+        fill(plan)
+        return plan
+
+    return build
+
+
+def _timeout_ms(raw: Any, *, default_ms: int) -> int:
+    if raw in (None, ""):
+        return default_ms
+    return int(parse_duration(str(raw)).total_seconds() * 1000)
+
+
+def _mark_running(run_id: str, now: int) -> RunUpdate:
+    return RunUpdate(
+        run_id=run_id, status=RunStatus.RUNNING, expect=(RunStatus.QUEUED, RunStatus.RUNNING),
+        started_at=now,
+    )

@@ -1,0 +1,99 @@
+"""Validation at the boundary: an event is refused whole, with a precise reason, or accepted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stepwell.core.ids import new_ulid
+from stepwell.core.limits import MAX_EVENT_NAME_LENGTH
+from stepwell.ports.records import StoredEvent
+from stepwell.protocol.events import Event, is_internal_name
+
+MIN_TS_MS = 315_532_800_000  # 1980-01-01
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+
+
+class InvalidEventError(ValueError):
+    """An event that cannot be accepted. ``index`` is its position in the batch sent."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        self.index = index
+        self.reason = reason
+        super().__init__(f"event {index}: {reason}")
+
+
+EventInput = Event | Mapping[str, Any]
+
+
+def coerce_event(index: int, raw: EventInput) -> Event:
+    if isinstance(raw, Event):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise InvalidEventError(index, f"expected an event object, got {type(raw).__name__}")
+    unknown = set(raw) - {"name", "data", "id", "ts", "user", "v", "meta"}
+    if unknown:
+        raise InvalidEventError(index, f"unknown field(s) {sorted(unknown)}")
+    data = raw.get("data")
+    user = raw.get("user")
+    ts = raw.get("ts") or 0
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise InvalidEventError(index, "ts must be an integer of milliseconds since the epoch")
+    return Event(
+        name=raw.get("name"),  # type: ignore[arg-type]  # checked in validate_event
+        data=data if data is not None else {},
+        id=raw.get("id") or "",
+        ts=ts,
+        user=user if user is not None else {},
+        v=raw.get("v"),
+    )
+
+
+def validate_event(
+    index: int, event: Event, *, now_ms: int, max_bytes: int, allow_internal: bool = False
+) -> StoredEvent:
+    if not isinstance(event.name, str) or not event.name.strip():
+        raise InvalidEventError(index, "name must be a non-empty string")
+    if len(event.name) > MAX_EVENT_NAME_LENGTH:
+        raise InvalidEventError(index, f"name is longer than {MAX_EVENT_NAME_LENGTH} characters")
+    if not allow_internal and is_internal_name(event.name):
+        raise InvalidEventError(
+            index, f"name {event.name!r} is reserved for internal use (prefix 'inngest/')"
+        )
+    if not isinstance(event.data, dict):
+        raise InvalidEventError(index, f"data must be a JSON object, got {type(event.data).__name__}")
+    if not isinstance(event.user, dict):
+        raise InvalidEventError(index, "user must be a JSON object")
+    if not isinstance(event.id, str):
+        raise InvalidEventError(index, "id must be a string")
+    if event.ts and not MIN_TS_MS <= event.ts <= MAX_TS_MS:
+        raise InvalidEventError(index, "ts must lie between 1980-01-01 and 2100-01-01")
+    try:
+        size = len(json.dumps(event.to_wire(), separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(index, f"payload is not JSON serialisable: {exc}") from None
+    if size > max_bytes:
+        raise InvalidEventError(
+            index, f"payload is {size} bytes, over the limit of {max_bytes} bytes"
+        )
+    data = {k: v for k, v in event.data.items() if k != "_inngest"} if not allow_internal else event.data
+    accepted = Event(
+        name=event.name, data=data, id=event.id, ts=event.ts or now_ms, user=event.user, v=event.v
+    )
+    return StoredEvent(internal_id=new_ulid(), event=accepted, received_at=now_ms)
+
+
+def validate_batch(
+    events: Sequence[EventInput], *, now_ms: int, max_bytes: int, allow_internal: bool = False
+) -> list[StoredEvent]:
+    """All or nothing: one bad event refuses the whole batch before anything is stored."""
+    if not events:
+        raise InvalidEventError(0, "no events to send")
+    return [
+        validate_event(
+            i, coerce_event(i, raw), now_ms=now_ms, max_bytes=max_bytes,
+            allow_internal=allow_internal,
+        )
+        for i, raw in enumerate(events)
+    ]

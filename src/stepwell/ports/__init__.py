@@ -1,0 +1,1 @@
+"""Ports: the interfaces the engine needs from the outside world (storage, drivers, clock)."""

@@ -1,0 +1,62 @@
+"""The Driver port: how the engine asks a function to make progress.
+
+A driver runs one *execution*: it replays the memo, runs new work, and reports back. Results of
+``step.run`` may be checkpointed mid-execution (one durable write, the run keeps going); the
+execution then ends with an outcome: the function returned, raised, or stopped at ops the
+engine must wait on (sleep, wait for an event, invoke, a step to retry later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stepwell.protocol.ops import Op
+
+
+@dataclass(slots=True)
+class ExecutionRequest:
+    run_id: str
+    function_id: str
+    attempt: int
+    max_attempts: int
+    events: list[dict[str, Any]]
+    memo: dict[str, Any]
+    """Hashed step id → stored value; the driver may add checkpointed steps to it."""
+
+
+@dataclass(slots=True)
+class Completed:
+    output: Any
+
+
+@dataclass(slots=True)
+class Errored:
+    """The function raised. ``retry_after_s`` overrides backoff when the error asked for it."""
+
+    error: dict[str, Any]
+    retriable: bool = True
+    retry_after_s: float | None = None
+
+
+@dataclass(slots=True)
+class Suspended:
+    """The execution stopped at ops the engine must act on before the run can go on."""
+
+    ops: list[Op] = field(default_factory=list)
+    retry_after_s: float | None = None
+
+
+Outcome = Completed | Errored | Suspended
+
+Checkpoint = Callable[[Op], Awaitable[None]]
+"""Durably store a finished step (``StepRun`` or ``StepFailed``) while the execution goes on."""
+
+
+class RunCancelled(Exception):
+    """Raised by a checkpoint when the run ended meanwhile (cancelled): stop executing."""
+
+
+class Driver(Protocol):
+    async def execute(self, request: ExecutionRequest, checkpoint: Checkpoint) -> Outcome: ...

@@ -1,0 +1,151 @@
+"""Rows the engine and the stores exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from stepwell.core.runs import RunStatus
+from stepwell.protocol.events import Event
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """An accepted event. ``internal_id`` is ours (a ULID); ``event.id`` is the user's key."""
+
+    internal_id: str
+    event: Event
+    received_at: int
+
+    def to_wire(self) -> dict[str, Any]:
+        """The event as functions see it: the user's id if given, else ours (§0.4 item 18)."""
+        wire = self.event.to_wire()
+        wire["id"] = self.event.id or self.internal_id
+        return wire
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    app_id: str
+    function_id: str
+    status: RunStatus
+    event_ids: list[str]
+    created_at: int
+    started_at: int | None = None
+    ended_at: int | None = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(slots=True)
+class NewRun:
+    """A run to create; skipped (not an error) when its idempotency key is still held."""
+
+    record: RunRecord
+    idempotency_key: str | None = None
+    idempotency_expires_at: int = 0
+
+
+class ItemKind(StrEnum):
+    EXECUTE = "execute"
+    SLEEP = "sleep"
+    PAUSE_TIMEOUT = "pause_timeout"
+
+
+@dataclass(slots=True)
+class QueueItem:
+    """Due work. Ids are deterministic per purpose so a repeated report cannot duplicate it."""
+
+    item_id: str
+    run_id: str
+    kind: ItemKind
+    due_at: int
+    attempt: int = 0
+    step_hash: str | None = None
+    pause_id: str | None = None
+    lease_owner: str | None = None
+    lease_until: int = 0
+    generation: int = 0
+
+
+class PauseKind(StrEnum):
+    EVENT = "event"
+    INVOKE = "invoke"
+
+
+@dataclass(slots=True)
+class Pause:
+    """A run waiting for an event (``wait_for_event``) or for an invoked run to finish."""
+
+    pause_id: str
+    run_id: str
+    step_hash: str
+    kind: PauseKind
+    event_name: str
+    expires_at: int
+    expression: str | None = None
+    correlation_id: str | None = None
+    trigger_event: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StepRow:
+    run_id: str
+    step_hash: str
+    value: Any
+
+
+@dataclass(slots=True)
+class RunUpdate:
+    """Move a run to ``status``; only applies if it is currently in one of ``expect``."""
+
+    run_id: str
+    status: RunStatus
+    expect: tuple[RunStatus, ...]
+    output: Any = None
+    error: dict[str, Any] | None = None
+    started_at: int | None = None
+    ended_at: int | None = None
+
+
+@dataclass(slots=True)
+class ItemDone:
+    """Delete an item, unless it was re-armed (its generation moved on) since it was read."""
+
+    item_id: str
+    generation: int
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """Everything one engine decision writes: applied atomically, or not at all."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    runs: list[NewRun] = field(default_factory=list)
+    run_updates: list[RunUpdate] = field(default_factory=list)
+    steps: list[StepRow] = field(default_factory=list)
+    items: list[QueueItem] = field(default_factory=list)
+    items_done: list[ItemDone] = field(default_factory=list)
+    items_rescheduled: list[QueueItem] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)
+    pauses_consumed: list[str] = field(default_factory=list)
+    items_removed: list[str] = field(default_factory=list)
+    ended_runs: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.events, self.runs, self.run_updates, self.steps, self.items, self.items_done,
+             self.items_rescheduled, self.pauses, self.pauses_consumed, self.items_removed,
+             self.ended_runs)
+        )
+
+
+@dataclass(slots=True)
+class CommitResult:
+    skipped_runs: set[str] = field(default_factory=set)
+    """Runs not created because their idempotency key was still held."""
+    rearmed_items: set[str] = field(default_factory=set)
+    """Items that were not deleted because something re-armed them meanwhile."""

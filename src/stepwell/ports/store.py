@@ -1,0 +1,75 @@
+"""The Store port: what the engine needs from durable storage, named in its own terms."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from stepwell.ports.records import (
+    ChangeSet,
+    CommitResult,
+    Pause,
+    QueueItem,
+    RunRecord,
+    StoredEvent,
+)
+
+
+class StoreConflict(Exception):
+    """A change set lost a race (a pause already consumed, a run already ended, a step
+    already stored). Nothing of it was written; the engine re-plans from fresh state."""
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Create or migrate the schema and take ownership of unleased work."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def commit(self, changes: ChangeSet) -> CommitResult:
+        """Apply ``changes`` in one transaction, durably, or raise ``StoreConflict``.
+
+        Semantics every adapter keeps: a new run whose idempotency key is held is skipped
+        with its items; steps are stored only for runs that have not ended and never
+        overwrite a stored step; consumed pauses must still exist; run updates only apply
+        from the expected statuses; ``ended_runs`` lose their queue items and pauses; items
+        whose id exists are re-armed (earlier due time kept, generation bumped).
+        """
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(
+        self,
+        *,
+        function_id: str | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Newest first."""
+        ...
+
+    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
+        """In the order asked for; unknown ids are left out."""
+        ...
+
+    async def load_memo(self, run_id: str) -> dict[str, Any]:
+        """Hashed step id → stored value, in the order the results were saved."""
+        ...
+
+    async def find_pauses(self, event_name: str, correlation_id: str | None = None) -> list[Pause]:
+        ...
+
+    async def get_item(self, item_id: str) -> QueueItem | None: ...
+
+    async def claim_due_items(
+        self, *, now_ms: int, owner: str, lease_ms: int, limit: int
+    ) -> list[QueueItem]:
+        """Lease due items that nobody holds (or whose lease expired) to ``owner``."""
+        ...
+
+    async def next_due_at(self) -> int | None:
+        """The earliest due time of any item nobody holds, if any."""
+        ...
+
+    async def renew_leases(self, *, owner: str, item_ids: list[str], until_ms: int) -> None: ...

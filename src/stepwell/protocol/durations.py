@@ -1,0 +1,92 @@
+"""Durations and instants as the SDKs write them (protocol.md §5.3 Sleep, Appendix B).
+
+Durations are Go-style strings (``"1h30m"``, ``"500ms"``) extended with days and weeks, as
+Inngest accepts them; instants are ISO-8601 timestamps.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h|d|w)")
+
+
+class DurationError(ValueError):
+    """A duration or instant string that cannot be understood."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``"2s"``, ``"1h30m"``, ``"1.5d"``… into a timedelta."""
+    raw = text.strip()
+    if not raw:
+        raise DurationError("empty duration")
+    total = 0.0
+    pos = 0
+    for match in _PART.finditer(raw):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(raw):
+        raise DurationError(
+            f"invalid duration {text!r}: use a number with a unit such as '30s', '5m', '1h30m' "
+            "(units: ns, us, ms, s, m, h, d, w)"
+        )
+    return timedelta(seconds=total)
+
+
+def to_timedelta(value: timedelta | str | float | int) -> timedelta:
+    """Accept a timedelta, a duration string, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DurationError(f"expected a timedelta, a duration string or seconds, got {value!r}")
+    return timedelta(seconds=value)
+
+
+def format_duration(value: timedelta) -> str:
+    """Shortest Go-style form Inngest understands, e.g. ``"90s"`` or ``"1500ms"``."""
+    ms = round(value.total_seconds() * 1000)
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms}ms"
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant; a naive one is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DurationError(f"invalid timestamp {text!r}: expected ISO-8601") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_instant(value: datetime) -> str:
+    """UTC ISO-8601 with milliseconds and ``Z``, the form the Python SDK sends."""
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def sleep_target_ms(name: str, now_ms: int) -> int:
+    """When a ``Sleep`` op wakes: an ISO date (``name`` of ≥10 chars) or a duration from now."""
+    if len(name) >= 10:
+        try:
+            return max(now_ms, int(parse_instant(name).timestamp() * 1000))
+        except DurationError:
+            pass
+    return now_ms + int(parse_duration(name).total_seconds() * 1000)

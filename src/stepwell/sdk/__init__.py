@@ -1,0 +1,1 @@
+"""The Python SDK users write against."""

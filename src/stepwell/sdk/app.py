@@ -1,0 +1,99 @@
+"""``App``: a named group of functions, and the way to run them (embedded, for now)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
+from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
+from stepwell.drivers.inprocess import InProcessDriver
+from stepwell.engine.engine import Engine
+from stepwell.engine.registry import EventTrigger, FunctionSpec, Registry
+from stepwell.ports.clock import Clock
+from stepwell.protocol.durations import to_timedelta
+from stepwell.sdk.function import Function
+from stepwell.store import open_store
+
+R = TypeVar("R")
+
+SYNC_FUNCTION_THREADS = 64
+
+
+class App:
+    def __init__(self, app_id: str) -> None:
+        if not app_id or not app_id.strip():
+            raise ValueError("an app needs a non-empty id")
+        self.id = app_id
+        self.functions: dict[str, Function[Any]] = {}
+        self._threads: ThreadPoolExecutor | None = None
+
+    def function(
+        self,
+        fn_id: str,
+        *,
+        trigger: EventTrigger | Sequence[EventTrigger] | None = None,
+        retries: int = DEFAULT_RETRIES,
+        name: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Function[Any]]:
+        """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
+
+        Without a trigger the function runs only when invoked (``step.invoke``).
+        """
+        triggers = [] if trigger is None else [trigger] if isinstance(trigger, EventTrigger) else list(trigger)
+        if len(triggers) > 10:
+            raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
+        spec = FunctionSpec(
+            app_id=self.id, local_id=fn_id, name=name or fn_id, triggers=triggers,
+            retries=clamp_retries(retries),
+        )
+
+        def register(handler: Callable[..., Any]) -> Function[Any]:
+            if fn_id in self.functions:
+                raise ValueError(f"function {fn_id!r} is already registered in app {self.id!r}")
+            fn: Function[Any] = Function(spec, handler, self._thread_pool)
+            self.functions[fn_id] = fn
+            return fn
+
+        return register
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(
+                max_workers=SYNC_FUNCTION_THREADS, thread_name_prefix=f"stepwell-{self.id}"
+            )
+        return self._threads
+
+    def embedded(
+        self,
+        database: str = "sqlite:///stepwell.db",
+        *,
+        retry_interval: timedelta | float | str | None = None,
+        backoff: Backoff | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        durability: str = "full",
+        poll_interval: float = 1.0,
+        max_concurrency: int = 1000,
+        clock: Clock | None = None,
+    ) -> Engine:
+        """An engine running this app's functions in this process; use ``async with``.
+
+        ``retry_interval`` replaces Inngest's backoff table with a fixed wait (tests, dev).
+        ``durability="normal"`` relaxes SQLite's fsync on every commit (faster; a power loss
+        may lose the last commits, a process crash still loses nothing).
+        """
+        if retry_interval is not None and backoff is not None:
+            raise ValueError("pass retry_interval or backoff, not both")
+        if retry_interval is not None:
+            backoff = FixedBackoff(to_timedelta(retry_interval).total_seconds())
+        registry = Registry()
+        for fn in self.functions.values():
+            registry.add(fn.spec)
+        driver = InProcessDriver({fn.slug: fn.entrypoint for fn in self.functions.values()})
+        return Engine(
+            store=open_store(database, durability=durability), registry=registry, driver=driver,
+            clock=clock, backoff=backoff, max_event_bytes=max_event_bytes,
+            poll_interval=poll_interval, max_concurrency=max_concurrency,
+        )

@@ -1,0 +1,1 @@
+"""SQLite adapter: the default store, one file, WAL, one group-committing writer."""

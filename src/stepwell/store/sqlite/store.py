@@ -1,0 +1,417 @@
+"""SQLite implementation of the Store port.
+
+One process owns the file (an exclusive lock beside it), so leases left by a crashed process
+are released at open. Writes go through the group-committing writer thread; reads use their
+own connection on the caller's thread (WAL readers never wait for the writer, and these reads
+are index lookups that take microseconds).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from stepwell.core.runs import RunStatus
+from stepwell.ports.records import (
+    ChangeSet,
+    CommitResult,
+    ItemKind,
+    Pause,
+    PauseKind,
+    QueueItem,
+    RunRecord,
+    StoredEvent,
+)
+from stepwell.ports.store import StoreConflict
+from stepwell.protocol.events import Event
+from stepwell.store.migrations import load_migrations
+from stepwell.store.sqlite.writer import GroupCommitWriter
+
+_DURABILITY = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """``sqlite:///a.db`` → ``a.db``; ``sqlite:////tmp/a.db`` → ``/tmp/a.db``."""
+    for prefix in ("sqlite:///", "sqlite://"):
+        if url.startswith(prefix):
+            path = url[len(prefix):]
+            if not path:
+                break
+            return path
+    raise ValueError(f"invalid SQLite URL {url!r}: expected sqlite:///path/to/file.db")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads_opt(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class SqliteStore:
+    def __init__(self, path: str, *, durability: str = "full") -> None:
+        if durability not in _DURABILITY:
+            raise ValueError(f"durability must be one of {sorted(_DURABILITY)}, got {durability!r}")
+        self._memory = path == ":memory:"
+        self._path = f"file:stepwell-{uuid.uuid4().hex}?mode=memory&cache=shared" if self._memory else path
+        self._synchronous = _DURABILITY[durability]
+        self._writer = GroupCommitWriter(self._connect_writer)
+        self._reader: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, uri=self._memory
+        )
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = OFF")
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        self._migrate(conn)
+        # We hold the file lock: whatever a previous process leased is ours to redo.
+        conn.execute("UPDATE queue SET lease_owner = NULL, lease_until = 0")
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+        )
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for migration in load_migrations("stepwell.store.sqlite"):
+            if migration.version in applied:
+                continue
+            # One script, one transaction: a migration applies whole or not at all.
+            try:
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{migration.sql}\n;"
+                    f"INSERT INTO schema_migrations (version, name) "
+                    f"VALUES ({migration.version}, '{migration.name}');\nCOMMIT;"
+                )
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    async def open(self) -> None:
+        if not self._memory:
+            parent = Path(self._path).parent
+            parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise RuntimeError(
+                    f"{self._path} is in use by another Stepwell process; a SQLite store has one "
+                    "owner (use PostgreSQL to share a database between processes)"
+                ) from None
+            self._lock_fd = fd
+        self._writer.start()
+        self._reader = self._connect()
+
+    async def close(self) -> None:
+        self._writer.stop()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        assert self._reader is not None, "store is not open"
+        return self._reader
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def commit(self, changes: ChangeSet) -> CommitResult:
+        result: CommitResult = await self._writer.submit(lambda conn: _apply(conn, changes))
+        return result
+
+    async def claim_due_items(
+        self, *, now_ms: int, owner: str, lease_ms: int, limit: int
+    ) -> list[QueueItem]:
+        probe = self._db.execute(
+            "SELECT 1 FROM queue WHERE due_at <= ? AND lease_until <= ? LIMIT 1", (now_ms, now_ms)
+        ).fetchone()
+        if probe is None:  # the common case costs a read, not a commit
+            return []
+
+        def claim(conn: sqlite3.Connection) -> list[QueueItem]:
+            rows = conn.execute(
+                "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE item_id IN ("
+                " SELECT item_id FROM queue WHERE due_at <= ? AND lease_until <= ?"
+                " ORDER BY due_at LIMIT ?) RETURNING " + _ITEM_COLUMNS,
+                (owner, now_ms + lease_ms, now_ms, now_ms, limit),
+            ).fetchall()
+            return sorted((_item(row) for row in rows), key=lambda item: item.due_at)
+
+        claimed: list[QueueItem] = await self._writer.submit(claim)
+        return claimed
+
+    async def renew_leases(self, *, owner: str, item_ids: list[str], until_ms: int) -> None:
+        if not item_ids:
+            return
+
+        def renew(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE queue SET lease_until = ? WHERE item_id = ? AND lease_owner = ?",
+                [(until_ms, item_id, owner) for item_id in item_ids],
+            )
+
+        await self._writer.submit(renew)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        found = row.fetchone()
+        return _run(found) if found else None
+
+    async def list_runs(
+        self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if function_id is not None:
+            clauses.append("function_id = ?")
+            params.append(function_id)
+        if event_id is not None:
+            clauses.append("run_id IN (SELECT run_id FROM run_events WHERE event_id = ?)")
+            params.append(event_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY run_id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_run(row) for row in rows]
+
+    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
+        if not internal_ids:
+            return []
+        marks = ",".join("?" * len(internal_ids))
+        rows = self._db.execute(
+            f"SELECT internal_id, name, user_id, ts, received_at, body FROM events "
+            f"WHERE internal_id IN ({marks})",
+            internal_ids,
+        ).fetchall()
+        by_id = {row[0]: _event(row) for row in rows}
+        return [by_id[i] for i in internal_ids if i in by_id]
+
+    async def load_memo(self, run_id: str) -> dict[str, Any]:
+        rows = self._db.execute(
+            "SELECT step_hash, value FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return {row[0]: json.loads(row[1]) for row in rows}
+
+    async def find_pauses(self, event_name: str, correlation_id: str | None = None) -> list[Pause]:
+        if correlation_id is not None:
+            sql = f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ?"
+            params: tuple[Any, ...] = (correlation_id,)
+        else:
+            sql = f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = 'event'"
+            params = (event_name,)
+        return [_pause(row) for row in self._db.execute(sql, params).fetchall()]
+
+    async def get_item(self, item_id: str) -> QueueItem | None:
+        row = self._db.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM queue WHERE item_id = ?", (item_id,)
+        ).fetchone()
+        return _item(row) if row else None
+
+    async def next_due_at(self) -> int | None:
+        row = self._db.execute(
+            "SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL"
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+
+# -- row mapping ---------------------------------------------------------------------------------
+
+_RUN_COLUMNS = (
+    "run_id, app_id, function_id, status, created_at, started_at, ended_at, output, error, "
+    "correlation_id, event_ids"
+)
+_ITEM_COLUMNS = (
+    "item_id, run_id, kind, due_at, attempt, step_hash, pause_id, lease_owner, lease_until, "
+    "generation"
+)
+_PAUSE_COLUMNS = (
+    "pause_id, run_id, step_hash, kind, event_name, expires_at, expression, correlation_id, "
+    "trigger_event"
+)
+
+
+def _run(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        app_id=row[1],
+        function_id=row[2],
+        status=RunStatus(row[3]),
+        created_at=row[4],
+        started_at=row[5],
+        ended_at=row[6],
+        output=_loads_opt(row[7]),
+        error=_loads_opt(row[8]),
+        correlation_id=row[9],
+        event_ids=json.loads(row[10]),
+    )
+
+
+def _item(row: Any) -> QueueItem:
+    return QueueItem(
+        item_id=row[0],
+        run_id=row[1],
+        kind=ItemKind(row[2]),
+        due_at=row[3],
+        attempt=row[4],
+        step_hash=row[5],
+        pause_id=row[6],
+        lease_owner=row[7],
+        lease_until=row[8],
+        generation=row[9],
+    )
+
+
+def _pause(row: Any) -> Pause:
+    return Pause(
+        pause_id=row[0],
+        run_id=row[1],
+        step_hash=row[2],
+        kind=PauseKind(row[3]),
+        event_name=row[4],
+        expires_at=row[5],
+        expression=row[6],
+        correlation_id=row[7],
+        trigger_event=json.loads(row[8]),
+    )
+
+
+def _event(row: Any) -> StoredEvent:
+    body = json.loads(row[5])
+    return StoredEvent(
+        internal_id=row[0],
+        received_at=row[4],
+        event=Event(
+            name=row[1], id=row[2], ts=row[3], data=body["data"], user=body["user"], v=body["v"]
+        ),
+    )
+
+
+# -- the one transaction of a change set ----------------------------------------------------------
+
+_ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+
+def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
+    result = CommitResult()
+    for stored in changes.events:
+        ev = stored.event
+        conn.execute(
+            "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (stored.internal_id, ev.name, ev.id, ev.ts, stored.received_at,
+             _dumps({"data": ev.data, "user": ev.user, "v": ev.v})),
+        )
+    for new in changes.runs:
+        run = new.record
+        if new.idempotency_key is not None:
+            taken = conn.execute(
+                "INSERT INTO idempotency (key, run_id, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
+                "expires_at = excluded.expires_at WHERE idempotency.expires_at <= ?",
+                (new.idempotency_key, run.run_id, new.idempotency_expires_at,
+                 run.created_at),
+            ).rowcount
+            if taken == 0:
+                result.skipped_runs.add(run.run_id)
+                continue
+        conn.execute(
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run.run_id, run.app_id, run.function_id, run.status.value, run.created_at,
+             run.started_at, run.ended_at, None, None, run.correlation_id,
+             _dumps(run.event_ids)),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
+            [(event_id, run.run_id) for event_id in run.event_ids],
+        )
+    for update in changes.run_updates:
+        marks = ",".join("?" * len(update.expect))
+        changed = conn.execute(
+            f"UPDATE runs SET status = ?, output = COALESCE(?, output), "
+            f"error = COALESCE(?, error), started_at = COALESCE(started_at, ?), "
+            f"ended_at = COALESCE(?, ended_at) WHERE run_id = ? AND status IN ({marks})",
+            (update.status.value,
+             None if update.output is None else _dumps(update.output),
+             None if update.error is None else _dumps(update.error),
+             update.started_at, update.ended_at, update.run_id,
+             *[s.value for s in update.expect]),
+        ).rowcount
+        if changed == 0:
+            raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
+    for step in changes.steps:
+        stored_rows = conn.execute(
+            "INSERT INTO steps (run_id, step_hash, value) SELECT ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
+            "ON CONFLICT (run_id, step_hash) DO NOTHING",
+            (step.run_id, step.step_hash, _dumps(step.value), step.run_id, *_ACTIVE),
+        ).rowcount
+        if stored_rows == 0:
+            raise StoreConflict(f"step {step.step_hash} of run {step.run_id} not stored")
+    for pause_id in changes.pauses_consumed:
+        if conn.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
+            raise StoreConflict(f"pause {pause_id} was already consumed")
+    for pause in changes.pauses:
+        conn.execute(
+            f"INSERT OR IGNORE INTO pauses ({_PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (pause.pause_id, pause.run_id, pause.step_hash, pause.kind.value, pause.event_name,
+             pause.expires_at, pause.expression, pause.correlation_id,
+             _dumps(pause.trigger_event)),
+        )
+    for item_id in changes.items_removed:
+        conn.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
+    for run_id in changes.ended_runs:
+        conn.execute("DELETE FROM queue WHERE run_id = ?", (run_id,))
+        conn.execute("DELETE FROM pauses WHERE run_id = ?", (run_id,))
+    for done in changes.items_done:
+        deleted = conn.execute(
+            "DELETE FROM queue WHERE item_id = ? AND generation = ?",
+            (done.item_id, done.generation),
+        ).rowcount
+        if deleted == 0 and conn.execute(
+            "SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)
+        ).fetchone():
+            result.rearmed_items.add(done.item_id)
+    for item in changes.items_rescheduled:
+        conn.execute(
+            "UPDATE queue SET due_at = ?, attempt = ?, lease_owner = ?, lease_until = ?, "
+            "generation = generation + 1 WHERE item_id = ?",
+            (item.due_at, item.attempt, item.lease_owner, item.lease_until, item.item_id),
+        )
+    for item in changes.items:
+        if item.run_id in result.skipped_runs:
+            continue
+        conn.execute(
+            f"INSERT INTO queue ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
+            "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
+            "generation = queue.generation + 1",
+            (item.item_id, item.run_id, item.kind.value, item.due_at, item.attempt,
+             item.step_hash, item.pause_id, item.lease_owner, item.lease_until),
+        )
+    return result

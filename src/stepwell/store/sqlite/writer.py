@@ -1,0 +1,111 @@
+"""One writer thread that group-commits: every job waiting when a transaction starts joins it.
+
+SQLite allows one writer at a time and each commit costs an fsync, so batching the writes of
+many concurrent runs into one transaction is where throughput comes from. Each job runs in its
+own savepoint: one job's failure rolls back only that job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+Job = Callable[[sqlite3.Connection], Any]
+_Entry = tuple[Job, asyncio.Future[Any]]
+
+
+class GroupCommitWriter:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], *, max_batch: int = 512) -> None:
+        self._connect = connect
+        self._max_batch = max_batch
+        self._jobs: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="stepwell-sqlite-writer", daemon=True)
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+
+    def submit(self, job: Job) -> asyncio.Future[Any]:
+        assert self._loop is not None, "writer not started"
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._jobs.put((job, future))
+        return future
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # surfaced to start()
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop_after = False
+                while len(batch) < self._max_batch:
+                    try:
+                        entry = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if entry is None:
+                        stop_after = True
+                        break
+                    batch.append(entry)
+                self._commit_batch(conn, batch)
+                if stop_after:
+                    return
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job, future in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = job(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, None, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, result, None))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(future, None, exc) for _, future in batch]
+        assert self._loop is not None
+        # One wake-up of the event loop for the whole batch.
+        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+
+
+def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
