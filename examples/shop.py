@@ -24,15 +24,20 @@ async def process_order(ctx: Context) -> dict[str, object]:
     charged = await ctx.step.run("charge", charge, order_id)
     await ctx.step.sleep("cool-off", timedelta(seconds=1))
     paid = await ctx.step.wait_for_event(
-        "wait-payment", event="shop/payment.received", match="data.order_id",
-        timeout=timedelta(seconds=30))
+        "wait-payment",
+        event="shop/payment.received",
+        match="data.order_id",
+        timeout=timedelta(seconds=30),
+    )
     if paid is None:
         raise stepwell.NonRetriableError("payment never arrived")
     a, b = await asyncio.gather(
-        ctx.step.run("receipt", lambda: "r-1"),
-        ctx.step.run("email", lambda: "e-1"))
+        ctx.step.run("receipt", lambda: "r-1"), ctx.step.run("email", lambda: "e-1")
+    )
     shipped = await ctx.step.invoke("ship", function=ship, data={"order_id": order_id})
-    await ctx.step.send_event("done", stepwell.Event(name="shop/order.done", data={"order_id": order_id}))
+    await ctx.step.send_event(
+        "done", stepwell.Event(name="shop/order.done", data={"order_id": order_id})
+    )
     return {"charged": charged["charged"], "receipt": a, "email": b, "shipped": shipped}
 
 
@@ -42,7 +47,7 @@ async def main() -> None:
         await asyncio.sleep(1.5)
         await engine.send("shop/payment.received", {"order_id": 7})
         [run] = await engine.wait_for_runs(event_id, timeout=30)
-        print(run.status, run.output)   # Completed {...}
+        print(run.status, run.output)  # Completed {...}
 
 
 if __name__ == "__main__":

@@ -35,11 +35,13 @@ def decode_memo(stored: Any) -> MemoValue:
     if isinstance(stored, dict) and stored and set(stored) <= {"data", "error"}:
         error = stored.get("error")
         if isinstance(error, dict):
-            return MemoValue(error={
-                "name": str(error.get("name") or "Error"),
-                "message": str(error.get("message") or error.get("error") or "Unknown error"),
-                **{k: v for k, v in error.items() if k not in ("name", "message")},
-            })
+            return MemoValue(
+                error={
+                    "name": str(error.get("name") or "Error"),
+                    "message": str(error.get("message") or error.get("error") or "Unknown error"),
+                    **{k: v for k, v in error.items() if k not in ("name", "message")},
+                }
+            )
         if "data" in stored:
             return MemoValue(value=stored["data"])
     return MemoValue(value=stored)

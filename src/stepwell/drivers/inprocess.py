@@ -47,7 +47,7 @@ _inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-class Interrupt(BaseException):  # noqa: N818  # not an error: a controlled unwind
+class Interrupt(BaseException):  # not an error: a controlled unwind
     """Unwinds the user's function at a point where the run must wait.
 
     A BaseException so that ``except Exception`` in user code does not swallow it.

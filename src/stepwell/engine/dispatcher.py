@@ -93,8 +93,9 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("executing %s failed; it will be retried when its lease expires",
-                          item.item_id)
+            log.exception(
+                "executing %s failed; it will be retried when its lease expires", item.item_id
+            )
         finally:
             self._active.pop(item.run_id, None)
             self._active_items.pop(item.run_id, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -48,13 +49,23 @@ class Engine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
         self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
         self._executor = Executor(
-            store=store, registry=registry, planner=self._planner, driver=driver,
-            clock=self._clock, backoff=backoff or TableBackoff(), commit=self.commit_plan,
+            store=store,
+            registry=registry,
+            planner=self._planner,
+            driver=driver,
+            clock=self._clock,
+            backoff=backoff or TableBackoff(),
+            commit=self.commit_plan,
             max_event_bytes=max_event_bytes,
         )
         self._dispatcher = Dispatcher(
-            self._run_item, store=store, clock=self._clock, owner=self.owner,
-            lease_ms=lease_ms, poll_interval_s=poll_interval, max_concurrency=max_concurrency,
+            self._run_item,
+            store=store,
+            clock=self._clock,
+            owner=self.owner,
+            lease_ms=lease_ms,
+            poll_interval_s=poll_interval,
+            max_concurrency=max_concurrency,
         )
         self._runs_ended = asyncio.Event()
         self._started = False
@@ -77,7 +88,9 @@ class Engine:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
@@ -89,7 +102,7 @@ class Engine:
         event: str | EventInput | Sequence[EventInput],
         data: Mapping[str, Any] | None = None,
         *,
-        id: str | None = None,  # noqa: A002  # the field is called id on the wire too
+        id: str | None = None,  # the field is called id on the wire too
     ) -> list[str]:
         """Store events durably, start what they trigger, and return their internal ids.
 
@@ -102,9 +115,7 @@ class Engine:
             batch = [event]
         else:
             batch = list(event)
-        stored = validate_batch(
-            batch, now_ms=self._clock.now_ms(), max_bytes=self._max_event_bytes
-        )
+        stored = validate_batch(batch, now_ms=self._clock.now_ms(), max_bytes=self._max_event_bytes)
         await self.ingest(stored)
         return [e.internal_id for e in stored]
 
@@ -140,7 +151,11 @@ class Engine:
                 return plan
             events = [e.to_wire() for e in await self.store.get_events(run.event_ids)]
             self._planner.plan_finish(
-                run, events, RunStatus.CANCELLED, plan, self._clock.now_ms(),
+                run,
+                events,
+                RunStatus.CANCELLED,
+                plan,
+                self._clock.now_ms(),
                 started=False,
             )
             return plan
@@ -166,11 +181,9 @@ class Engine:
             if remaining <= 0:
                 states = ", ".join(f"{r.run_id}={r.status.value}" for r in runs) or "no runs"
                 raise TimeoutError(f"runs of event {event_id} did not end in {timeout}s: {states}")
-            try:
-                # Woken when any run ends; the bound keeps us honest if a wake-up is missed.
+            # Woken when any run ends; the bound keeps us honest if a wake-up is missed.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -74,15 +74,20 @@ class Executor:
     async def run_item(self, item: QueueItem) -> None:
         run = await self._store.get_run(item.run_id)
         if run is None or run.status.is_terminal:
-            await self._commit(_static(lambda plan: plan.changes.items_removed.append(item.item_id)))
+            await self._commit(
+                _static(lambda plan: plan.changes.items_removed.append(item.item_id))
+            )
             return
         if item.kind is not ItemKind.EXECUTE:
             await self._wake(item, run)
             return
         spec = self._registry.get(run.function_id)
         if spec is None:
-            log.warning("run %s belongs to unregistered function %s; it stays queued",
-                        run.run_id, run.function_id)
+            log.warning(
+                "run %s belongs to unregistered function %s; it stays queued",
+                run.run_id,
+                run.function_id,
+            )
             return
         await self._execute(item, run, spec)
 
@@ -111,7 +116,9 @@ class Executor:
             await self._commit(build)
         except StoreConflict:
             # An event resumed the pause first: this timeout has nothing left to do.
-            await self._commit(_static(lambda plan: plan.changes.items_removed.append(item.item_id)))
+            await self._commit(
+                _static(lambda plan: plan.changes.items_removed.append(item.item_id))
+            )
 
     async def _execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
         events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
@@ -149,8 +156,12 @@ class Executor:
             return op.data
 
         request = ExecutionRequest(
-            run_id=run.run_id, function_id=spec.slug, attempt=item.attempt,
-            max_attempts=spec.max_attempts, events=events, memo=memo,
+            run_id=run.run_id,
+            function_id=spec.slug,
+            attempt=item.attempt,
+            max_attempts=spec.max_attempts,
+            events=events,
+            memo=memo,
         )
         try:
             outcome = await self._driver.execute(request, checkpoint)
@@ -204,7 +215,11 @@ class Executor:
         return plan
 
     def _retry(
-        self, plan: Plan, state: _ExecutionState, run: RunRecord, now: int,
+        self,
+        plan: Plan,
+        state: _ExecutionState,
+        run: RunRecord,
+        now: int,
         retry_after_s: float | None,
     ) -> None:
         if not state.started:
@@ -215,8 +230,11 @@ class Executor:
             delay = self._backoff.delay_seconds(state.item.attempt)
         plan.changes.items_rescheduled.append(
             replace(
-                state.item, attempt=state.item.attempt + 1, due_at=now + int(delay * 1000),
-                lease_owner=None, lease_until=0,
+                state.item,
+                attempt=state.item.attempt + 1,
+                due_at=now + int(delay * 1000),
+                lease_owner=None,
+                lease_until=0,
             )
         )
 
@@ -228,23 +246,40 @@ class Executor:
             wake = sleep_target_ms(str(op.opts.get("duration") or op.name), now)
             if wake - now > MAX_SLEEP_MS:
                 raise ValueError("sleeps longer than 366 days are not supported")
-            changes.items.append(QueueItem(
-                item_id=sleep_item_id(run.run_id, op.id), run_id=run.run_id,
-                kind=ItemKind.SLEEP, due_at=wake, step_hash=op.id,
-            ))
+            changes.items.append(
+                QueueItem(
+                    item_id=sleep_item_id(run.run_id, op.id),
+                    run_id=run.run_id,
+                    kind=ItemKind.SLEEP,
+                    due_at=wake,
+                    step_hash=op.id,
+                )
+            )
         elif op.op is Opcode.WAIT_FOR_EVENT:
             expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=0)
             pause_id = f"wait:{run.run_id}:{op.id}"
-            changes.pauses.append(Pause(
-                pause_id=pause_id, run_id=run.run_id, step_hash=op.id, kind=PauseKind.EVENT,
-                event_name=str(op.opts.get("event") or op.name), expires_at=expires,
-                expression=op.opts.get("if") or None,
-                trigger_event=events[0] if events else {},
-            ))
-            changes.items.append(QueueItem(
-                item_id=timeout_item_id(run.run_id, op.id), run_id=run.run_id,
-                kind=ItemKind.PAUSE_TIMEOUT, due_at=expires, step_hash=op.id, pause_id=pause_id,
-            ))
+            changes.pauses.append(
+                Pause(
+                    pause_id=pause_id,
+                    run_id=run.run_id,
+                    step_hash=op.id,
+                    kind=PauseKind.EVENT,
+                    event_name=str(op.opts.get("event") or op.name),
+                    expires_at=expires,
+                    expression=op.opts.get("if") or None,
+                    trigger_event=events[0] if events else {},
+                )
+            )
+            changes.items.append(
+                QueueItem(
+                    item_id=timeout_item_id(run.run_id, op.id),
+                    run_id=run.run_id,
+                    kind=ItemKind.PAUSE_TIMEOUT,
+                    due_at=expires,
+                    step_hash=op.id,
+                    pause_id=pause_id,
+                )
+            )
         elif op.op is Opcode.INVOKE_FUNCTION:
             await self._invoke(op, plan, run, now)
         else:
@@ -264,19 +299,36 @@ class Executor:
         correlation = f"{run.run_id}.{op.id}"
         expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
         pause_id = f"invoke:{run.run_id}:{op.id}"
-        changes.pauses.append(Pause(
-            pause_id=pause_id, run_id=run.run_id, step_hash=op.id, kind=PauseKind.INVOKE,
-            event_name=names.FUNCTION_FINISHED, expires_at=expires, correlation_id=correlation,
-        ))
-        changes.items.append(QueueItem(
-            item_id=timeout_item_id(run.run_id, op.id), run_id=run.run_id,
-            kind=ItemKind.PAUSE_TIMEOUT, due_at=expires, step_hash=op.id, pause_id=pause_id,
-        ))
+        changes.pauses.append(
+            Pause(
+                pause_id=pause_id,
+                run_id=run.run_id,
+                step_hash=op.id,
+                kind=PauseKind.INVOKE,
+                event_name=names.FUNCTION_FINISHED,
+                expires_at=expires,
+                correlation_id=correlation,
+            )
+        )
+        changes.items.append(
+            QueueItem(
+                item_id=timeout_item_id(run.run_id, op.id),
+                run_id=run.run_id,
+                kind=ItemKind.PAUSE_TIMEOUT,
+                due_at=expires,
+                step_hash=op.id,
+                pause_id=pause_id,
+            )
+        )
         payload = op.opts.get("payload") or {}
         data = dict(payload.get("data") or {})
         data["_inngest"] = {
-            "fn_id": target, "correlation_id": correlation, "source_app_id": run.app_id,
-            "source_fn_id": run.function_id, "expire": expires, "name": op.name,
+            "fn_id": target,
+            "correlation_id": correlation,
+            "source_app_id": run.app_id,
+            "source_fn_id": run.function_id,
+            "expire": expires,
+            "name": op.name,
         }
         invoked = self._planner.system_event(names.FUNCTION_INVOKED, data, now)
         invoked.event.v = payload.get("v")
@@ -308,6 +360,8 @@ def _timeout_ms(raw: Any, *, default_ms: int) -> int:
 
 def _mark_running(run_id: str, now: int) -> RunUpdate:
     return RunUpdate(
-        run_id=run_id, status=RunStatus.RUNNING, expect=(RunStatus.QUEUED, RunStatus.RUNNING),
+        run_id=run_id,
+        status=RunStatus.RUNNING,
+        expect=(RunStatus.QUEUED, RunStatus.RUNNING),
         started_at=now,
     )

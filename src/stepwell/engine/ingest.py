@@ -62,7 +62,9 @@ def validate_event(
             index, f"name {event.name!r} is reserved for internal use (prefix 'inngest/')"
         )
     if not isinstance(event.data, dict):
-        raise InvalidEventError(index, f"data must be a JSON object, got {type(event.data).__name__}")
+        raise InvalidEventError(
+            index, f"data must be a JSON object, got {type(event.data).__name__}"
+        )
     if not isinstance(event.user, dict):
         raise InvalidEventError(index, "user must be a JSON object")
     if not isinstance(event.id, str):
@@ -77,7 +79,11 @@ def validate_event(
         raise InvalidEventError(
             index, f"payload is {size} bytes, over the limit of {max_bytes} bytes"
         )
-    data = {k: v for k, v in event.data.items() if k != "_inngest"} if not allow_internal else event.data
+    data = (
+        {k: v for k, v in event.data.items() if k != "_inngest"}
+        if not allow_internal
+        else event.data
+    )
     accepted = Event(
         name=event.name, data=data, id=event.id, ts=event.ts or now_ms, user=event.user, v=event.v
     )
@@ -92,7 +98,10 @@ def validate_batch(
         raise InvalidEventError(0, "no events to send")
     return [
         validate_event(
-            i, coerce_event(i, raw), now_ms=now_ms, max_bytes=max_bytes,
+            i,
+            coerce_event(i, raw),
+            now_ms=now_ms,
+            max_bytes=max_bytes,
             allow_internal=allow_internal,
         )
         for i, raw in enumerate(events)

@@ -67,8 +67,13 @@ class Planner:
     def execute_item(self, run_id: str, now_ms: int, attempt: int = 0) -> QueueItem:
         """Due now and already leased to us, so no other process (nor our poller) takes it."""
         return QueueItem(
-            item_id=execute_item_id(run_id), run_id=run_id, kind=ItemKind.EXECUTE, due_at=now_ms,
-            attempt=attempt, lease_owner=self._owner, lease_until=now_ms + self._lease_ms,
+            item_id=execute_item_id(run_id),
+            run_id=run_id,
+            kind=ItemKind.EXECUTE,
+            due_at=now_ms,
+            attempt=attempt,
+            lease_owner=self._owner,
+            lease_until=now_ms + self._lease_ms,
         )
 
     async def plan_events(self, stored: list[StoredEvent], plan: Plan, now_ms: int) -> None:
@@ -106,8 +111,12 @@ class Planner:
         plan.changes.runs.append(
             NewRun(
                 record=RunRecord(
-                    run_id=run_id, app_id=spec.app_id, function_id=spec.slug,
-                    status=RunStatus.QUEUED, event_ids=[event.internal_id], created_at=now_ms,
+                    run_id=run_id,
+                    app_id=spec.app_id,
+                    function_id=spec.slug,
+                    status=RunStatus.QUEUED,
+                    event_ids=[event.internal_id],
+                    created_at=now_ms,
                     correlation_id=correlation,
                 ),
                 idempotency_key=key,
@@ -168,8 +177,12 @@ class Planner:
         """End a run and emit its system events (§7)."""
         plan.changes.run_updates.append(
             RunUpdate(
-                run_id=run.run_id, status=status, expect=(RunStatus.QUEUED, RunStatus.RUNNING),
-                output=output, error=error, started_at=now_ms if started else None,
+                run_id=run.run_id,
+                status=status,
+                expect=(RunStatus.QUEUED, RunStatus.RUNNING),
+                output=output,
+                error=error,
+                started_at=now_ms if started else None,
                 ended_at=now_ms,
             )
         )

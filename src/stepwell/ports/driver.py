@@ -50,7 +50,7 @@ class Suspended:
 
 Outcome = Completed | Errored | Suspended
 
-Checkpoint = Callable[[Op], Awaitable[None]]
+Checkpoint = Callable[[Op], Awaitable[Any]]
 """Durably store a finished step (``StepRun`` or ``StepFailed``) while the execution goes on."""
 
 

@@ -137,9 +137,19 @@ class ChangeSet:
 
     def __bool__(self) -> bool:
         return any(
-            (self.events, self.runs, self.run_updates, self.steps, self.items, self.items_done,
-             self.items_rescheduled, self.pauses, self.pauses_consumed, self.items_removed,
-             self.ended_runs)
+            (
+                self.events,
+                self.runs,
+                self.run_updates,
+                self.steps,
+                self.items,
+                self.items_done,
+                self.items_rescheduled,
+                self.pauses,
+                self.pauses_consumed,
+                self.items_removed,
+                self.ended_runs,
+            )
         )
 
 

@@ -42,11 +42,20 @@ class App:
 
         Without a trigger the function runs only when invoked (``step.invoke``).
         """
-        triggers = [] if trigger is None else [trigger] if isinstance(trigger, EventTrigger) else list(trigger)
+        triggers = (
+            []
+            if trigger is None
+            else [trigger]
+            if isinstance(trigger, EventTrigger)
+            else list(trigger)
+        )
         if len(triggers) > 10:
             raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
         spec = FunctionSpec(
-            app_id=self.id, local_id=fn_id, name=name or fn_id, triggers=triggers,
+            app_id=self.id,
+            local_id=fn_id,
+            name=name or fn_id,
+            triggers=triggers,
             retries=clamp_retries(retries),
         )
 
@@ -93,7 +102,12 @@ class App:
             registry.add(fn.spec)
         driver = InProcessDriver({fn.slug: fn.entrypoint for fn in self.functions.values()})
         return Engine(
-            store=open_store(database, durability=durability), registry=registry, driver=driver,
-            clock=clock, backoff=backoff, max_event_bytes=max_event_bytes,
-            poll_interval=poll_interval, max_concurrency=max_concurrency,
+            store=open_store(database, durability=durability),
+            registry=registry,
+            driver=driver,
+            clock=clock,
+            backoff=backoff,
+            max_event_bytes=max_event_bytes,
+            poll_interval=poll_interval,
+            max_concurrency=max_concurrency,
         )

@@ -20,10 +20,12 @@ class ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().__init__(logger, {"run_id": session.run_id})
         self._session = session
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802  # logging's name
+    def isEnabledFor(self, level: int) -> bool:  # logging's name
         return not self._session.replaying and self.logger.isEnabledFor(level)
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs.setdefault("extra", {}).update(self.extra or {})
         return msg, kwargs
 

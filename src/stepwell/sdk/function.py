@@ -23,7 +23,10 @@ Handler = Callable[[Context], Awaitable[R]] | Callable[[SyncContext], R]
 
 class Function(Generic[R]):
     def __init__(
-        self, spec: FunctionSpec, handler: Callable[..., Any], threads: Callable[[], ThreadPoolExecutor]
+        self,
+        spec: FunctionSpec,
+        handler: Callable[..., Any],
+        threads: Callable[[], ThreadPoolExecutor],
     ) -> None:
         self.spec = spec
         self.handler = handler

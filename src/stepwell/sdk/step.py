@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 
 
 def _sleep_op(hashed: str, unique: str, duration: timedelta | str | float) -> Op:
-    return Op(Opcode.SLEEP, hashed, name=unique,
-              opts={"duration": format_duration(to_timedelta(duration))})
+    return Op(
+        Opcode.SLEEP,
+        hashed,
+        name=unique,
+        opts={"duration": format_duration(to_timedelta(duration))},
+    )
 
 
 def _sleep_until_op(hashed: str, unique: str, until: datetime | str) -> Op:
@@ -32,8 +36,12 @@ def _sleep_until_op(hashed: str, unique: str, until: datetime | str) -> Op:
 
 
 def _wait_op(
-    hashed: str, unique: str, event: str, timeout: timedelta | str | float,
-    match: str | None, if_: str | None,
+    hashed: str,
+    unique: str,
+    event: str,
+    timeout: timedelta | str | float,
+    match: str | None,
+    if_: str | None,
 ) -> Op:
     if match is not None and if_ is not None:
         raise ValueError("wait_for_event takes match= or if_=, not both")
@@ -47,7 +55,10 @@ def _wait_op(
 
 
 def _invoke_op(
-    hashed: str, unique: str, function: Function[Any] | str, data: dict[str, Any] | None,
+    hashed: str,
+    unique: str,
+    function: Function[Any] | str,
+    data: dict[str, Any] | None,
     timeout: timedelta | str | float | None,
 ) -> Op:
     slug = function if isinstance(function, str) else function.slug
@@ -59,8 +70,13 @@ def _invoke_op(
 
 def _send_op(hashed: str, unique: str, events: Event | Sequence[Event]) -> Op:
     batch = [events] if isinstance(events, Event) else list(events)
-    return Op(Opcode.STEP_RUN, hashed, name="sendEvent", display_name=unique,
-              opts={"type": "step.sendEvent", "events": batch})
+    return Op(
+        Opcode.STEP_RUN,
+        hashed,
+        name="sendEvent",
+        display_name=unique,
+        opts={"type": "step.sendEvent", "events": batch},
+    )
 
 
 def _event_or_none(value: Any) -> Event | None:
@@ -88,8 +104,13 @@ class Step:
             raise self._session.suspend(_sleep_until_op(hashed, unique, until))
 
     async def wait_for_event(
-        self, step_id: str, *, event: str, timeout: timedelta | str | float,
-        match: str | None = None, if_: str | None = None,
+        self,
+        step_id: str,
+        *,
+        event: str,
+        timeout: timedelta | str | float,
+        match: str | None = None,
+        if_: str | None = None,
     ) -> Event | None:
         """The first matching event to arrive within ``timeout``, or None."""
         unique, hashed, memo = self._session.begin(step_id)
@@ -98,7 +119,11 @@ class Step:
         return _event_or_none(memo.value)
 
     async def invoke(
-        self, step_id: str, *, function: Function[Any] | str, data: dict[str, Any] | None = None,
+        self,
+        step_id: str,
+        *,
+        function: Function[Any] | str,
+        data: dict[str, Any] | None = None,
         timeout: timedelta | str | float | None = None,
     ) -> Any:
         """Run another function with ``data`` as its event and return its result."""
@@ -136,8 +161,13 @@ class SyncStep:
             raise self._session.suspend(_sleep_until_op(hashed, unique, until))
 
     def wait_for_event(
-        self, step_id: str, *, event: str, timeout: timedelta | str | float,
-        match: str | None = None, if_: str | None = None,
+        self,
+        step_id: str,
+        *,
+        event: str,
+        timeout: timedelta | str | float,
+        match: str | None = None,
+        if_: str | None = None,
     ) -> Event | None:
         unique, hashed, memo = self._session.begin(step_id)
         if memo is None:
@@ -145,7 +175,11 @@ class SyncStep:
         return _event_or_none(memo.value)
 
     def invoke(
-        self, step_id: str, *, function: Function[Any] | str, data: dict[str, Any] | None = None,
+        self,
+        step_id: str,
+        *,
+        function: Function[Any] | str,
+        data: dict[str, Any] | None = None,
         timeout: timedelta | str | float | None = None,
     ) -> Any:
         unique, hashed, memo = self._session.begin(step_id)

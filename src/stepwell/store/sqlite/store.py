@@ -39,7 +39,7 @@ def sqlite_path_from_url(url: str) -> str:
     """``sqlite:///a.db`` → ``a.db``; ``sqlite:////tmp/a.db`` → ``/tmp/a.db``."""
     for prefix in ("sqlite:///", "sqlite://"):
         if url.startswith(prefix):
-            path = url[len(prefix):]
+            path = url[len(prefix) :]
             if not path:
                 break
             return path
@@ -59,7 +59,9 @@ class SqliteStore:
         if durability not in _DURABILITY:
             raise ValueError(f"durability must be one of {sorted(_DURABILITY)}, got {durability!r}")
         self._memory = path == ":memory:"
-        self._path = f"file:stepwell-{uuid.uuid4().hex}?mode=memory&cache=shared" if self._memory else path
+        self._path = (
+            f"file:stepwell-{uuid.uuid4().hex}?mode=memory&cache=shared" if self._memory else path
+        )
         self._synchronous = _DURABILITY[durability]
         self._writer = GroupCommitWriter(self._connect_writer)
         self._reader: sqlite3.Connection | None = None
@@ -235,9 +237,7 @@ class SqliteStore:
         return _item(row) if row else None
 
     async def next_due_at(self) -> int | None:
-        row = self._db.execute(
-            "SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL"
-        ).fetchone()
+        row = self._db.execute("SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
 
@@ -325,8 +325,14 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
         conn.execute(
             "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (stored.internal_id, ev.name, ev.id, ev.ts, stored.received_at,
-             _dumps({"data": ev.data, "user": ev.user, "v": ev.v})),
+            (
+                stored.internal_id,
+                ev.name,
+                ev.id,
+                ev.ts,
+                stored.received_at,
+                _dumps({"data": ev.data, "user": ev.user, "v": ev.v}),
+            ),
         )
     for new in changes.runs:
         run = new.record
@@ -335,17 +341,26 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 "INSERT INTO idempotency (key, run_id, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
                 "expires_at = excluded.expires_at WHERE idempotency.expires_at <= ?",
-                (new.idempotency_key, run.run_id, new.idempotency_expires_at,
-                 run.created_at),
+                (new.idempotency_key, run.run_id, new.idempotency_expires_at, run.created_at),
             ).rowcount
             if taken == 0:
                 result.skipped_runs.add(run.run_id)
                 continue
         conn.execute(
             f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run.run_id, run.app_id, run.function_id, run.status.value, run.created_at,
-             run.started_at, run.ended_at, None, None, run.correlation_id,
-             _dumps(run.event_ids)),
+            (
+                run.run_id,
+                run.app_id,
+                run.function_id,
+                run.status.value,
+                run.created_at,
+                run.started_at,
+                run.ended_at,
+                None,
+                None,
+                run.correlation_id,
+                _dumps(run.event_ids),
+            ),
         )
         conn.executemany(
             "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
@@ -357,11 +372,15 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             f"UPDATE runs SET status = ?, output = COALESCE(?, output), "
             f"error = COALESCE(?, error), started_at = COALESCE(started_at, ?), "
             f"ended_at = COALESCE(?, ended_at) WHERE run_id = ? AND status IN ({marks})",
-            (update.status.value,
-             None if update.output is None else _dumps(update.output),
-             None if update.error is None else _dumps(update.error),
-             update.started_at, update.ended_at, update.run_id,
-             *[s.value for s in update.expect]),
+            (
+                update.status.value,
+                None if update.output is None else _dumps(update.output),
+                None if update.error is None else _dumps(update.error),
+                update.started_at,
+                update.ended_at,
+                update.run_id,
+                *[s.value for s in update.expect],
+            ),
         ).rowcount
         if changed == 0:
             raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
@@ -380,9 +399,17 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
     for pause in changes.pauses:
         conn.execute(
             f"INSERT OR IGNORE INTO pauses ({_PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (pause.pause_id, pause.run_id, pause.step_hash, pause.kind.value, pause.event_name,
-             pause.expires_at, pause.expression, pause.correlation_id,
-             _dumps(pause.trigger_event)),
+            (
+                pause.pause_id,
+                pause.run_id,
+                pause.step_hash,
+                pause.kind.value,
+                pause.event_name,
+                pause.expires_at,
+                pause.expression,
+                pause.correlation_id,
+                _dumps(pause.trigger_event),
+            ),
         )
     for item_id in changes.items_removed:
         conn.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
@@ -394,9 +421,10 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             "DELETE FROM queue WHERE item_id = ? AND generation = ?",
             (done.item_id, done.generation),
         ).rowcount
-        if deleted == 0 and conn.execute(
-            "SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)
-        ).fetchone():
+        if (
+            deleted == 0
+            and conn.execute("SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)).fetchone()
+        ):
             result.rearmed_items.add(done.item_id)
     for item in changes.items_rescheduled:
         conn.execute(
@@ -411,7 +439,16 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             f"INSERT INTO queue ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
             "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
             "generation = queue.generation + 1",
-            (item.item_id, item.run_id, item.kind.value, item.due_at, item.attempt,
-             item.step_hash, item.pause_id, item.lease_owner, item.lease_until),
+            (
+                item.item_id,
+                item.run_id,
+                item.kind.value,
+                item.due_at,
+                item.attempt,
+                item.step_hash,
+                item.pause_id,
+                item.lease_owner,
+                item.lease_until,
+            ),
         )
     return result

@@ -23,7 +23,9 @@ class GroupCommitWriter:
         self._connect = connect
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="stepwell-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="stepwell-sqlite-writer", daemon=True
+        )
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
