@@ -166,6 +166,12 @@ class SqliteStore:
         claimed: list[QueueItem] = await self._writer.submit(claim)
         return claimed
 
+    async def writer_pragma(self, name: str) -> Any:
+        """A setting as the writer connection has it (``synchronous``: 2 = FULL, 1 = NORMAL)."""
+        if not name.isidentifier():
+            raise ValueError(f"invalid pragma name {name!r}")
+        return await self._writer.submit(lambda conn: conn.execute(f"PRAGMA {name}").fetchone()[0])
+
     async def renew_leases(self, *, owner: str, item_ids: list[str], until_ms: int) -> None:
         if not item_ids:
             return
