@@ -42,7 +42,7 @@ async def process_order(ctx: Context) -> dict[str, object]:
 
 
 async def main() -> None:
-    async with app.embedded("sqlite:///shop.db") as engine:
+    async with app.embedded("sqlite:///.stepwell/shop.db") as engine:
         [event_id] = await engine.send("shop/order.placed", {"order_id": 7})
         await asyncio.sleep(1.5)
         await engine.send("shop/payment.received", {"order_id": 7})

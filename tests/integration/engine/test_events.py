@@ -46,7 +46,8 @@ async def test_same_user_id_within_a_day_creates_no_second_run(db_url: str) -> N
         assert await engine.list_runs(event_id=second[0]) == []
         other = await engine.send("ev/go", {"n": 3}, id="order-8")
         [other_run] = await engine.wait_for_runs(other[0], timeout=10)
-    assert run.output == 1 and other_run.output == 3
+    assert run.output == 1
+    assert other_run.output == 3
     assert _count(db_url, "SELECT COUNT(*) FROM events WHERE name = 'ev/go'") == 3
 
 
@@ -67,7 +68,7 @@ async def test_invalid_events_are_refused_precisely(
 ) -> None:
     async with _app().embedded(db_url) as engine:
         with pytest.raises(stepwell.InvalidEventError) as info:
-            await engine.send(event)  # type: ignore[arg-type]
+            await engine.send(event)
     assert message in str(info.value)
     assert str(info.value).startswith("event 0: ")
 
@@ -78,7 +79,9 @@ async def test_oversized_payload_is_refused_and_nothing_stored_is_lost(db_url: s
         too_big = {"blob": "x" * (512 * 1024)}
         with pytest.raises(stepwell.InvalidEventError, match=r"event 1: payload is \d+ bytes"):
             # The whole batch is refused: the valid first event is not stored either.
-            await engine.send([{"name": "ev/go", "data": {"n": 2}}, {"name": "ev/go", "data": too_big}])
+            await engine.send(
+                [{"name": "ev/go", "data": {"n": 2}}, {"name": "ev/go", "data": too_big}]
+            )
         [run] = await engine.wait_for_runs(kept, timeout=10)
     assert run.output == 1
     assert _count(db_url, "SELECT COUNT(*) FROM events WHERE name = 'ev/go'") == 1

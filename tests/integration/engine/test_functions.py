@@ -39,9 +39,7 @@ async def test_context_exposes_event_events_run_id_and_attempt(db_url: str) -> N
 
     @app.function("f", trigger=stepwell.on_event("ctx/go"))
     async def f(ctx: Context) -> str:
-        seen.update(
-            event=ctx.event, events=ctx.events, run_id=ctx.run_id, attempt=ctx.attempt
-        )
+        seen.update(event=ctx.event, events=ctx.events, run_id=ctx.run_id, attempt=ctx.attempt)
         return "ok"
 
     async with app.embedded(db_url) as engine:

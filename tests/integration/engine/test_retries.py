@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import timedelta
 from typing import Any
@@ -10,8 +11,7 @@ import stepwell
 from stepwell import Context
 
 
-async def _run_one(app: stepwell.App, db_url: str, name: str, **engine_args: Any
-                   ) -> stepwell.Run:
+async def _run_one(app: stepwell.App, db_url: str, name: str, **engine_args: Any) -> stepwell.Run:
     engine_args.setdefault("retry_interval", 0.01)
     async with app.embedded(db_url, **engine_args) as engine:
         [event_id] = await engine.send(name, {})
@@ -102,7 +102,8 @@ async def test_uncaught_step_error_fails_the_run_without_more_retries(db_url: st
 
     run = await _run_one(app, db_url, "su/go")
     assert run.status is stepwell.RunStatus.FAILED
-    assert run.error is not None and run.error["name"] == "StepError"
+    assert run.error is not None
+    assert run.error["name"] == "StepError"
     assert "ZeroDivisionError" in run.error["message"]
     # Two attempts; the second raises StepError in the same execution (no extra replay).
     assert bodies == 2
@@ -121,7 +122,8 @@ async def test_non_retriable_error_fails_at_once(db_url: str) -> None:
     run = await _run_one(app, db_url, "nr/go")
     assert attempts == 1
     assert run.status is stepwell.RunStatus.FAILED
-    assert run.error is not None and run.error["message"] == "no point"
+    assert run.error is not None
+    assert run.error["message"] == "no point"
 
 
 async def test_non_retriable_error_in_a_step_fails_the_step_at_once(db_url: str) -> None:
@@ -172,6 +174,6 @@ async def test_fixed_retry_interval_overrides_the_backoff_table(db_url: str) -> 
 
     run = await _run_one(app, db_url, "fx/go", retry_interval=timedelta(milliseconds=200))
     assert run.status is stepwell.RunStatus.FAILED
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 2
     assert all(0.19 <= gap < 5 for gap in gaps)  # not the 15 s of the default table

@@ -37,7 +37,8 @@ async def test_statuses_move_from_queued_to_running_to_completed(db_url: str) ->
         [done] = await engine.wait_for_runs(event_id, timeout=10)
     assert done.status is RunStatus.COMPLETED
     assert done.output == "finished"
-    assert done.started_at is not None and done.ended_at is not None
+    assert done.started_at is not None
+    assert done.ended_at is not None
     assert done.created_at <= done.started_at <= done.ended_at
 
 
@@ -128,8 +129,10 @@ async def test_list_runs_by_function_and_by_event(db_url: str) -> None:
         of_a = await engine.list_runs(function_id="ls-a")
         got = await engine.get_run(of_a[0].run_id)
     assert sorted(r.output for r in runs) == ["a", "b"]
-    assert len(of_a) == 2 and {r.function_id for r in of_a} == {"ls-a"}
-    assert got is not None and got.output == "a"
+    assert len(of_a) == 2
+    assert {r.function_id for r in of_a} == {"ls-a"}
+    assert got is not None
+    assert got.output == "a"
 
 
 async def test_wait_for_runs_times_out_with_the_statuses(db_url: str) -> None:
@@ -141,7 +144,7 @@ async def test_wait_for_runs_times_out_with_the_statuses(db_url: str) -> None:
 
     async with app.embedded(db_url) as engine:
         [event_id] = await engine.send("wt/go", {})
-        with pytest.raises(TimeoutError, match="Running|Queued"):
+        with pytest.raises(TimeoutError, match=r"Running|Queued"):
             await engine.wait_for_runs(event_id, timeout=0.3)
 
 

@@ -19,8 +19,9 @@ def _db_path(db_url: str) -> str:
     return db_url.removeprefix("sqlite:///")
 
 
-async def _run_one(app: stepwell.App, db_url: str, name: str, data: dict[str, Any] | None = None
-                   ) -> stepwell.Run:
+async def _run_one(
+    app: stepwell.App, db_url: str, name: str, data: dict[str, Any] | None = None
+) -> stepwell.Run:
     async with app.embedded(db_url, retry_interval=0.01) as engine:
         [event_id] = await engine.send(name, data or {})
         [run] = await engine.wait_for_runs(event_id, timeout=15)
@@ -113,7 +114,8 @@ async def test_wait_for_event_with_match_if_and_timeout(db_url: str) -> None:
             "i", event="wait/shipped", if_="async.data.n > event.data.min", timeout="10s"
         )
         timed_out = await ctx.step.wait_for_event("t", event="wait/never", timeout="50ms")
-        assert by_match is not None and by_if is not None
+        assert by_match is not None
+        assert by_if is not None
         return {"match": by_match.data, "if": by_if.data, "timeout": timed_out}
 
     async with app.embedded(db_url) as engine:
@@ -154,7 +156,9 @@ async def test_invoke_returns_result_raises_on_failure_and_times_out(db_url: str
         result = await ctx.step.invoke("ok", function=ok, data={"n": 41})
         errors = []
         for step_id, target, timeout in (
-            ("broken", broken, None), ("slow", slow, "100ms"), ("missing", "invk-nope", None),
+            ("broken", broken, None),
+            ("slow", slow, "100ms"),
+            ("missing", "invk-nope", None),
         ):
             try:
                 await ctx.step.invoke(step_id, function=target, timeout=timeout)
@@ -192,9 +196,7 @@ async def test_send_event_returns_ids_and_starts_functions_once(db_url: str) -> 
         [event_id] = await engine.send("send/go", {})
         [run] = await engine.wait_for_runs(event_id, timeout=10)
         assert len(run.output) == 3
-        outputs = [
-            r.output for i in run.output for r in await engine.wait_for_runs(i, timeout=10)
-        ]
+        outputs = [r.output for i in run.output for r in await engine.wait_for_runs(i, timeout=10)]
         listener_runs = await engine.list_runs(function_id="send-listener")
     assert sorted(outputs) == [0, 1, 2]
     assert len(listener_runs) == 3
@@ -234,7 +236,8 @@ async def test_parallel_sleep_and_step_both_complete(db_url: str) -> None:
     @app.function("f", trigger=stepwell.on_event("mix/go"))
     async def f(ctx: Context) -> list[Any]:
         results = await asyncio.gather(
-            ctx.step.run("work", work), ctx.step.sleep("nap", "30ms"),
+            ctx.step.run("work", work),
+            ctx.step.sleep("nap", "30ms"),
             ctx.step.wait_for_event("w", event="mix/never", timeout="60ms"),
         )
         return list(results)
