@@ -32,6 +32,7 @@ from stepwell.ports.driver import (
     Errored,
     ExecutionRequest,
     Outcome,
+    Released,
     RunCancelled,
     Suspended,
 )
@@ -78,8 +79,11 @@ class StepSession:
         request: ExecutionRequest,
         checkpoint: Checkpoint,
         loop: asyncio.AbstractEventLoop,
+        draining: Callable[[], bool] = lambda: False,
     ) -> None:
         self.request = request
+        self._draining = draining
+        self.released = False
         self._checkpoint = checkpoint
         self._loop = loop
         self._ids = StepIdAllocator()
@@ -117,6 +121,10 @@ class StepSession:
                 "be nested: call it from the function body instead"
             )
         unique, hashed = self._ids.allocate(step_id)
+        if hashed not in self.request.memo and self._draining():
+            # Shutting down: stop before new work; the run stays queued for the next start.
+            self.released = True
+            raise Interrupt("released")
         if hashed in self.request.memo:
             self._unvisited.discard(hashed)
             return unique, hashed, decode_memo(self.request.memo[hashed])
@@ -239,14 +247,22 @@ class InProcessDriver:
 
     def __init__(self, entrypoints: Mapping[str, Entrypoint]) -> None:
         self._entrypoints = entrypoints
+        self._draining = False
+
+    def drain(self) -> None:
+        self._draining = True
 
     async def execute(self, request: ExecutionRequest, checkpoint: Checkpoint) -> Outcome:
         entrypoint = self._entrypoints[request.function_id]
-        session = StepSession(request, checkpoint, asyncio.get_running_loop())
+        session = StepSession(
+            request, checkpoint, asyncio.get_running_loop(), lambda: self._draining
+        )
         try:
             output = await entrypoint(session)
         except Interrupt:
             await session.settled()
+            if session.released:
+                return Released()
             return Suspended(ops=list(session.suspend_ops), retry_after_s=session.retry_after_s)
         except RunCancelled:
             raise

@@ -53,13 +53,16 @@ class Dispatcher:
             asyncio.create_task(self._renew_loop(), name="stepwell-lease-renewal"),
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float) -> None:
+        """Stop taking work; give running executions ``grace_s`` to reach a step boundary."""
         self._stopping = True
         for task in self._loops:
             task.cancel()
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._active and grace_s > 0:
+            await asyncio.wait(list(self._active.values()), timeout=grace_s)
         running = list(self._active.values())
         for task in running:
             task.cancel()
@@ -100,7 +103,7 @@ class Dispatcher:
             self._active.pop(item.run_id, None)
             self._active_items.pop(item.run_id, None)
             waiting = self._waiting.get(item.run_id)
-            if waiting:
+            if waiting and not self._stopping:
                 _, following = waiting.popitem()
                 if not waiting:
                     del self._waiting[item.run_id]

@@ -41,8 +41,11 @@ class Engine:
         lease_ms: int = 30_000,
         poll_interval: float = 1.0,
         max_concurrency: int = 1000,
+        shutdown_grace: float = 10.0,
     ) -> None:
         self.store = store
+        self._driver = driver
+        self._shutdown_grace = shutdown_grace
         self.registry = registry
         self._clock = clock or SystemClock()
         self._max_event_bytes = max_event_bytes
@@ -78,10 +81,20 @@ class Engine:
         self._started = True
 
     async def stop(self) -> None:
+        """Stop: running executions end at their next step boundary and stay queued, so the
+        next start carries on from there (a step body already running is allowed to finish
+        for up to ``shutdown_grace`` seconds)."""
         if self._started:
             self._started = False
-            await self._dispatcher.stop()
+            self._driver.drain()
+            await self._dispatcher.stop(self._shutdown_grace)
             await self.store.close()
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError(
+                "the engine is not running: use `async with app.embedded(...) as engine:`"
+            )
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -121,6 +134,7 @@ class Engine:
 
     async def ingest(self, stored: list[StoredEvent]) -> None:
         """Accept validated events: store them and everything they cause in one commit."""
+        self._require_started()
 
         async def build() -> Plan:
             plan = Plan()
@@ -132,15 +146,18 @@ class Engine:
     # -- runs --------------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> RunRecord | None:
+        self._require_started()
         return await self.store.get_run(run_id)
 
     async def list_runs(
         self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
     ) -> list[RunRecord]:
+        self._require_started()
         return await self.store.list_runs(function_id=function_id, event_id=event_id, limit=limit)
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run that has not ended. Returns False if it had already ended."""
+        self._require_started()
 
         async def build() -> Plan:
             plan = Plan()
@@ -170,6 +187,7 @@ class Engine:
 
     async def wait_for_runs(self, event_id: str, timeout: float = 30.0) -> list[RunRecord]:
         """Wait until the event has at least one run and all its runs have ended."""
+        self._require_started()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

@@ -26,6 +26,7 @@ from stepwell.ports.driver import (
     Errored,
     ExecutionRequest,
     Outcome,
+    Released,
     RunCancelled,
 )
 from stepwell.ports.records import (
@@ -187,6 +188,12 @@ class Executor:
         now = self._clock.now_ms()
         item = state.item
         plan = Plan()
+        if isinstance(outcome, Released):
+            # Hand the work back (due now, unleased) for whichever process runs next.
+            plan.changes.items_rescheduled.append(
+                replace(item, due_at=now, lease_owner=None, lease_until=0)
+            )
+            return plan
         if isinstance(outcome, Completed):
             self._planner.plan_finish(
                 run, events, RunStatus.COMPLETED, plan, now, output=outcome.output

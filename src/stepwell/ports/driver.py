@@ -48,15 +48,27 @@ class Suspended:
     retry_after_s: float | None = None
 
 
-Outcome = Completed | Errored | Suspended
+@dataclass(slots=True)
+class Released:
+    """The driver stopped early (the engine is shutting down): the work stays queued."""
+
+
+Outcome = Completed | Errored | Suspended | Released
 
 Checkpoint = Callable[[Op], Awaitable[Any]]
 """Durably store a finished step (``StepRun`` or ``StepFailed``) while the execution goes on."""
 
 
-class RunCancelled(Exception):
-    """Raised by a checkpoint when the run ended meanwhile (cancelled): stop executing."""
+class RunCancelled(BaseException):  # a controlled unwind, not an error
+    """Raised by a checkpoint when the run ended meanwhile (cancelled): stop executing.
+
+    A BaseException so that ``except Exception`` in user code does not swallow it.
+    """
 
 
 class Driver(Protocol):
     async def execute(self, request: ExecutionRequest, checkpoint: Checkpoint) -> Outcome: ...
+
+    def drain(self) -> None:
+        """Stop starting new steps: executions end with ``Released`` at their next step."""
+        ...

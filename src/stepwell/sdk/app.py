@@ -85,6 +85,7 @@ class App:
         durability: str = "full",
         poll_interval: float = 1.0,
         max_concurrency: int = 1000,
+        shutdown_grace: float = 10.0,
         clock: Clock | None = None,
     ) -> Engine:
         """An engine running this app's functions in this process; use ``async with``.
@@ -110,4 +111,5 @@ class App:
             max_event_bytes=max_event_bytes,
             poll_interval=poll_interval,
             max_concurrency=max_concurrency,
+            shutdown_grace=shutdown_grace,
         )

@@ -1,0 +1,160 @@
+"""Embedded engine on SQLite against DBOS (SQLite), measured in the same session.
+
+Prints, for each: sequential steps/s (one run of 1,000 ``step.run``), total steps/s with 200
+concurrent runs of 20 steps, and event-to-first-step latency p50/p99; then our/their ratios.
+
+    .venv/bin/python bench/embedded.py [--quick] [--no-peer] [--durability full|normal]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import stepwell
+from stepwell import Context
+
+REPEATS = 3
+
+
+def build_app(sequential_steps: int, steps_per_run: int, stamps: dict[str, float]) -> stepwell.App:
+    app = stepwell.App("bench")
+
+    @app.function("sequential", trigger=stepwell.on_event("bench/sequential"))
+    async def sequential(ctx: Context) -> int:
+        for i in range(sequential_steps):
+            await ctx.step.run(f"s{i}", lambda: {"ok": True})
+        return sequential_steps
+
+    @app.function("concurrent", trigger=stepwell.on_event("bench/concurrent"))
+    async def concurrent(ctx: Context) -> int:
+        for i in range(steps_per_run):
+            await ctx.step.run(f"s{i}", lambda: {"ok": True})
+        return steps_per_run
+
+    @app.function("latency", trigger=stepwell.on_event("bench/latency"))
+    async def latency(ctx: Context) -> None:
+        def stamp() -> None:
+            stamps[ctx.event.data["key"]] = time.perf_counter()
+
+        await ctx.step.run("first", stamp)
+
+    return app
+
+
+async def measure(workdir: Path, sizes: dict[str, int], durability: str) -> dict[str, float]:
+    stamps: dict[str, float] = {}
+    app = build_app(sizes["sequential"], sizes["steps_per_run"], stamps)
+    database = f"sqlite:///{workdir / 'stepwell.db'}"
+    async with app.embedded(database, durability=durability) as engine:
+        sequential: list[float] = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            [event_id] = await engine.send("bench/sequential", {})
+            await engine.wait_for_runs(event_id, timeout=300)
+            sequential.append(sizes["sequential"] / (time.perf_counter() - started))
+
+        concurrent: list[float] = []
+        total_steps = sizes["runs"] * sizes["steps_per_run"]
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            ids = await engine.send(
+                [stepwell.Event(name="bench/concurrent") for _ in range(sizes["runs"])]
+            )
+            for event_id in ids:
+                await engine.wait_for_runs(event_id, timeout=300)
+            concurrent.append(total_steps / (time.perf_counter() - started))
+
+        latencies: list[float] = []
+        for i in range(sizes["latency_samples"]):
+            key = f"k{i}"
+            started = time.perf_counter()
+            [event_id] = await engine.send("bench/latency", {"key": key})
+            await engine.wait_for_runs(event_id, timeout=60)
+            latencies.append((stamps[key] - started) * 1000)
+    return summarise(sequential, concurrent, latencies)
+
+
+def summarise(
+    sequential: list[float], concurrent: list[float], latencies: list[float]
+) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "sequential_steps_per_s": statistics.median(sequential),
+        "concurrent_steps_per_s": statistics.median(concurrent),
+        "latency_p50_ms": statistics.median(ordered),
+        "latency_p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+    }
+
+
+def run_peer(workdir: Path, quick: bool) -> dict[str, Any] | None:
+    """DBOS runs in its own process (it keeps global state), in this same session."""
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("dbos_peer.py")),
+        "--workdir",
+        str(workdir),
+    ]
+    if quick:
+        command.append("--quick")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        print(f"DBOS peer failed ({done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+FIGURES = [
+    ("sequential_steps_per_s", "sequential steps/s (1 run x {sequential} steps)", True),
+    ("concurrent_steps_per_s", "steps/s ({runs} runs x {steps_per_run} steps)", True),
+    ("latency_p50_ms", "event -> first step p50 (ms)", False),
+    ("latency_p99_ms", "event -> first step p99 (ms)", False),
+]
+
+
+def report(ours: dict[str, float], peer: dict[str, Any] | None, sizes: dict[str, int]) -> None:
+    peer_name = f"DBOS {peer['version']}" if peer else "DBOS (not run)"
+    print(f"{'figure':<44} {'Stepwell':>12} {peer_name:>14} {'ratio':>8}")
+    for key, label, higher_is_better in FIGURES:
+        mine = ours[key]
+        theirs = float(peer[key]) if peer else float("nan")
+        # Ratio > 1 means Stepwell is better, whichever way the figure points.
+        ratio = (mine / theirs if higher_is_better else theirs / mine) if peer else float("nan")
+        print(f"{label.format(**sizes):<44} {mine:>12.2f} {theirs:>14.2f} {ratio:>7.2f}x")
+    print(
+        "(ratio = how many times better Stepwell is; medians of 3 runs; latency over "
+        f"{sizes['latency_samples']} samples)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--no-peer", action="store_true", help="skip DBOS")
+    parser.add_argument("--durability", default="full", choices=["full", "normal"])
+    args = parser.parse_args()
+    sizes = {"sequential": 1000, "runs": 200, "steps_per_run": 20, "latency_samples": 200}
+    if args.quick:
+        sizes = {"sequential": 100, "runs": 20, "steps_per_run": 20, "latency_samples": 30}
+    with tempfile.TemporaryDirectory(prefix="stepwell-bench-") as tmp:
+        ours_dir = Path(tmp) / "stepwell"
+        peer_dir = Path(tmp) / "dbos"
+        ours_dir.mkdir()
+        peer_dir.mkdir()
+        ours = asyncio.run(measure(ours_dir, sizes, args.durability))
+        peer = None if args.no_peer else run_peer(peer_dir, args.quick)
+    print(f"Stepwell embedded, SQLite synchronous={args.durability.upper()}")
+    report(ours, peer, sizes)
+
+
+if __name__ == "__main__":
+    main()
