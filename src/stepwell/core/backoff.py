@@ -6,6 +6,7 @@ server (``--retry-interval``), where waiting minutes for a retry helps no one.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Protocol
@@ -53,6 +54,8 @@ class FixedBackoff:
 
 def clamp_retry_after(seconds: float) -> float:
     """A ``Retry-After`` is honoured within [1 s, 24 h], as Inngest does."""
+    if math.isnan(seconds):
+        return RETRY_AFTER_MIN_SECONDS
     return min(max(seconds, RETRY_AFTER_MIN_SECONDS), RETRY_AFTER_MAX_SECONDS)
 
 

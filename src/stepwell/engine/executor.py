@@ -41,7 +41,7 @@ from stepwell.ports.records import (
 )
 from stepwell.ports.store import Store, StoreConflict
 from stepwell.protocol import events as names
-from stepwell.protocol.durations import parse_duration, sleep_target_ms
+from stepwell.protocol.durations import parse_duration, sleep_target_ms, to_ms
 from stepwell.protocol.ops import Op, Opcode
 
 log = logging.getLogger("stepwell.engine")
@@ -362,7 +362,7 @@ def _static(fill: Callable[[Plan], object]) -> PlanBuilder:
 def _timeout_ms(raw: Any, *, default_ms: int) -> int:
     if raw in (None, ""):
         return default_ms
-    return int(parse_duration(str(raw)).total_seconds() * 1000)
+    return to_ms(parse_duration(str(raw)))
 
 
 def _mark_running(run_id: str, now: int) -> RunUpdate:

@@ -21,6 +21,7 @@ _UNIT_SECONDS = {
     "d": 86400.0,
     "w": 604800.0,
 }
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h|d|w)")
 
 
@@ -59,9 +60,17 @@ def to_timedelta(value: timedelta | str | float | int) -> timedelta:
     return timedelta(seconds=value)
 
 
+def to_ms(value: timedelta) -> int:
+    """Whole milliseconds, in integer arithmetic (float seconds * 1000 can fall 1 ms short)."""
+    return value // timedelta(milliseconds=1)
+
+
 def format_duration(value: timedelta) -> str:
-    """Shortest Go-style form Inngest understands, e.g. ``"90s"`` or ``"1500ms"``."""
-    ms = round(value.total_seconds() * 1000)
+    """Shortest Go-style form Inngest understands, e.g. ``"90s"`` or ``"1500ms"``.
+
+    A negative duration is written as zero: a wait in the past is no wait.
+    """
+    ms = max(0, round(value / timedelta(milliseconds=1)))
     if ms % 1000 == 0:
         return f"{ms // 1000}s"
     return f"{ms}ms"
@@ -86,7 +95,7 @@ def sleep_target_ms(name: str, now_ms: int) -> int:
     """When a ``Sleep`` op wakes: an ISO date (``name`` of ≥10 chars) or a duration from now."""
     if len(name) >= 10:
         try:
-            return max(now_ms, int(parse_instant(name).timestamp() * 1000))
+            return max(now_ms, to_ms(parse_instant(name) - _EPOCH))
         except DurationError:
             pass
-    return now_ms + int(parse_duration(name).total_seconds() * 1000)
+    return now_ms + to_ms(parse_duration(name))

@@ -20,7 +20,10 @@ class Opcode(StrEnum):
     GATEWAY = "Gateway"
     WAIT_FOR_SIGNAL = "WaitForSignal"
     RUN_COMPLETE = "RunComplete"
+    STEP_NOT_FOUND = "StepNotFound"
     DISCOVERY_REQUEST = "DiscoveryRequest"
+    DEFER_ADD = "DeferAdd"
+    DEFER_ABORT = "DeferAbort"
 
     @classmethod
     def parse(cls, name: str) -> Opcode:
@@ -61,7 +64,7 @@ class Op:
     def from_wire(cls, raw: dict[str, Any]) -> Op:
         return cls(
             op=Opcode.parse(str(raw["op"])),
-            id=str(raw.get("id", "")),
+            id=str(raw.get("id") or ""),
             name=str(raw.get("name") or ""),
             display_name=str(raw.get("displayName") or raw.get("name") or ""),
             opts=dict(raw.get("opts") or {}),
