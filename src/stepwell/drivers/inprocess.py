@@ -130,6 +130,16 @@ class StepSession:
             return unique, hashed, decode_memo(self.request.memo[hashed])
         return unique, hashed, None
 
+    def memo_or_suspend(
+        self, step_id: str, op_for: Callable[[str, str], Op]
+    ) -> tuple[str, MemoValue]:
+        """The step's stored value; without one, report ``op_for(hashed, unique)`` and unwind
+        until the engine has the value (sleep, wait for an event, invoke)."""
+        unique, hashed, memo = self.begin(step_id)
+        if memo is None:
+            raise self.suspend(op_for(hashed, unique))
+        return unique, memo
+
     def suspend(self, op: Op) -> Interrupt:
         self.suspend_ops.append(op)
         return Interrupt(op.op.value)

@@ -264,10 +264,10 @@ class Executor:
             )
         elif op.op is Opcode.WAIT_FOR_EVENT:
             expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=0)
-            pause_id = f"wait:{run.run_id}:{op.id}"
-            changes.pauses.append(
+            self._pause(
+                plan,
                 Pause(
-                    pause_id=pause_id,
+                    pause_id=f"wait:{run.run_id}:{op.id}",
                     run_id=run.run_id,
                     step_hash=op.id,
                     kind=PauseKind.EVENT,
@@ -275,17 +275,7 @@ class Executor:
                     expires_at=expires,
                     expression=op.opts.get("if") or None,
                     trigger_event=events[0] if events else {},
-                )
-            )
-            changes.items.append(
-                QueueItem(
-                    item_id=timeout_item_id(run.run_id, op.id),
-                    run_id=run.run_id,
-                    kind=ItemKind.PAUSE_TIMEOUT,
-                    due_at=expires,
-                    step_hash=op.id,
-                    pause_id=pause_id,
-                )
+                ),
             )
         elif op.op is Opcode.INVOKE_FUNCTION:
             await self._invoke(op, plan, run, now)
@@ -305,27 +295,17 @@ class Executor:
             return
         correlation = f"{run.run_id}.{op.id}"
         expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
-        pause_id = f"invoke:{run.run_id}:{op.id}"
-        changes.pauses.append(
+        self._pause(
+            plan,
             Pause(
-                pause_id=pause_id,
+                pause_id=f"invoke:{run.run_id}:{op.id}",
                 run_id=run.run_id,
                 step_hash=op.id,
                 kind=PauseKind.INVOKE,
                 event_name=names.FUNCTION_FINISHED,
                 expires_at=expires,
                 correlation_id=correlation,
-            )
-        )
-        changes.items.append(
-            QueueItem(
-                item_id=timeout_item_id(run.run_id, op.id),
-                run_id=run.run_id,
-                kind=ItemKind.PAUSE_TIMEOUT,
-                due_at=expires,
-                step_hash=op.id,
-                pause_id=pause_id,
-            )
+            ),
         )
         payload = op.opts.get("payload") or {}
         data = dict(payload.get("data") or {})
@@ -340,6 +320,21 @@ class Executor:
         invoked = self._planner.system_event(names.FUNCTION_INVOKED, data, now)
         invoked.event.v = payload.get("v")
         plan.follow_events.append(invoked)
+
+    @staticmethod
+    def _pause(plan: Plan, pause: Pause) -> None:
+        """A pause and the item that ends it when it expires (value ``null`` or a timeout)."""
+        plan.changes.pauses.append(pause)
+        plan.changes.items.append(
+            QueueItem(
+                item_id=timeout_item_id(pause.run_id, pause.step_hash),
+                run_id=pause.run_id,
+                kind=ItemKind.PAUSE_TIMEOUT,
+                due_at=pause.expires_at,
+                step_hash=pause.step_hash,
+                pause_id=pause.pause_id,
+            )
+        )
 
 
 class _ExecutionState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from stepwell.core.expressions import compile_expression, evaluate_bool
@@ -61,7 +62,7 @@ class Registry:
     def get(self, slug: str) -> FunctionSpec | None:
         return self._by_slug.get(slug)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[FunctionSpec]:
         return iter(self._by_slug.values())
 
     def matching(self, event_name: str, event: dict[str, object]) -> list[FunctionSpec]:

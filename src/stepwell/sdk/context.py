@@ -13,7 +13,7 @@ from stepwell.sdk.step import Step, SyncStep
 StepT = TypeVar("StepT", Step, SyncStep)
 
 
-class ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
     """Drops records while the function replays steps it already ran, so lines aren't repeated."""
 
     def __init__(self, logger: logging.Logger, session: StepSession) -> None:

@@ -1,7 +1,8 @@
 """Step tools: ``ctx.step.run``, ``sleep``, ``wait_for_event``, ``invoke``, ``send_event``.
 
 ``Step`` is for ``async def`` functions and ``SyncStep`` for plain ``def`` ones (which run in a
-worker thread). Both turn each call into the protocol's ops, exactly as an HTTP SDK would.
+worker thread). Both turn each call into the protocol's ops, exactly as an HTTP SDK would; the
+module-level functions below hold what the two share.
 """
 
 from __future__ import annotations
@@ -20,29 +21,32 @@ from stepwell.protocol.ops import Op, Opcode
 if TYPE_CHECKING:
     from stepwell.sdk.function import Function
 
+Duration = timedelta | str | float
 
-def _sleep_op(hashed: str, unique: str, duration: timedelta | str | float) -> Op:
-    return Op(
-        Opcode.SLEEP,
-        hashed,
-        name=unique,
-        opts={"duration": format_duration(to_timedelta(duration))},
+
+def _sleep(session: StepSession, step_id: str, duration: Duration) -> None:
+    wait = format_duration(to_timedelta(duration))
+    session.memo_or_suspend(
+        step_id, lambda hashed, unique: Op(Opcode.SLEEP, hashed, unique, opts={"duration": wait})
     )
 
 
-def _sleep_until_op(hashed: str, unique: str, until: datetime | str) -> Op:
+def _sleep_until(session: StepSession, step_id: str, until: datetime | str) -> None:
     instant = until if isinstance(until, str) else format_instant(until)
-    return Op(Opcode.SLEEP, hashed, name=unique, opts={"duration": instant})
+    session.memo_or_suspend(
+        step_id,
+        lambda hashed, unique: Op(Opcode.SLEEP, hashed, unique, opts={"duration": instant}),
+    )
 
 
-def _wait_op(
-    hashed: str,
-    unique: str,
+def _wait_for_event(
+    session: StepSession,
+    step_id: str,
     event: str,
-    timeout: timedelta | str | float,
+    timeout: Duration,
     match: str | None,
     if_: str | None,
-) -> Op:
+) -> Event | None:
     if match is not None and if_ is not None:
         raise ValueError("wait_for_event takes match= or if_=, not both")
     expression = match_expression(match) if match is not None else if_
@@ -51,36 +55,48 @@ def _wait_op(
     opts: dict[str, Any] = {"event": event, "timeout": format_duration(to_timedelta(timeout))}
     if expression:
         opts["if"] = expression
-    return Op(Opcode.WAIT_FOR_EVENT, hashed, name=event, display_name=unique, opts=opts)
+    _, memo = session.memo_or_suspend(
+        step_id,
+        lambda hashed, unique: Op(
+            Opcode.WAIT_FOR_EVENT, hashed, name=event, display_name=unique, opts=opts
+        ),
+    )
+    return None if memo.value is None else Event.from_wire(memo.value)
 
 
-def _invoke_op(
-    hashed: str,
-    unique: str,
+def _invoke(
+    session: StepSession,
+    step_id: str,
     function: Function[Any] | str,
     data: dict[str, Any] | None,
-    timeout: timedelta | str | float | None,
-) -> Op:
+    timeout: Duration | None,
+) -> Any:
     slug = function if isinstance(function, str) else function.slug
     opts: dict[str, Any] = {"function_id": slug, "payload": {"data": dict(data or {})}}
     if timeout is not None:
         opts["timeout"] = format_duration(to_timedelta(timeout))
-    return Op(Opcode.INVOKE_FUNCTION, hashed, name=unique, opts=opts)
+    unique, memo = session.memo_or_suspend(
+        step_id, lambda hashed, unique: Op(Opcode.INVOKE_FUNCTION, hashed, unique, opts=opts)
+    )
+    return unwrap_memo(unique, memo)
 
 
-def _send_op(hashed: str, unique: str, events: Event | Sequence[Event]) -> Op:
+def _send_op(
+    session: StepSession, step_id: str, events: Event | Sequence[Event]
+) -> tuple[list[str] | None, Op | None]:
+    """The ids if the events were already sent; otherwise the op that sends them."""
+    unique, hashed, memo = session.begin(step_id)
+    if memo is not None:
+        return list(memo.value), None
     batch = [events] if isinstance(events, Event) else list(events)
-    return Op(
+    op = Op(
         Opcode.STEP_RUN,
         hashed,
         name="sendEvent",
         display_name=unique,
         opts={"type": "step.sendEvent", "events": batch},
     )
-
-
-def _event_or_none(value: Any) -> Event | None:
-    return None if value is None else Event.from_wire(value)
+    return None, op
 
 
 class Step:
@@ -93,30 +109,23 @@ class Step:
         """Run ``fn(*args, **kwargs)`` once, durably; its JSON result is remembered."""
         return await self._session.run_step(step_id, functools.partial(fn, *args, **kwargs))
 
-    async def sleep(self, step_id: str, duration: timedelta | str | float) -> None:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_sleep_op(hashed, unique, duration))
+    async def sleep(self, step_id: str, duration: Duration) -> None:
+        _sleep(self._session, step_id, duration)
 
     async def sleep_until(self, step_id: str, until: datetime | str) -> None:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_sleep_until_op(hashed, unique, until))
+        _sleep_until(self._session, step_id, until)
 
     async def wait_for_event(
         self,
         step_id: str,
         *,
         event: str,
-        timeout: timedelta | str | float,
+        timeout: Duration,
         match: str | None = None,
         if_: str | None = None,
     ) -> Event | None:
         """The first matching event to arrive within ``timeout``, or None."""
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_wait_op(hashed, unique, event, timeout, match, if_))
-        return _event_or_none(memo.value)
+        return _wait_for_event(self._session, step_id, event, timeout, match, if_)
 
     async def invoke(
         self,
@@ -124,20 +133,18 @@ class Step:
         *,
         function: Function[Any] | str,
         data: dict[str, Any] | None = None,
-        timeout: timedelta | str | float | None = None,
+        timeout: Duration | None = None,
     ) -> Any:
         """Run another function with ``data`` as its event and return its result."""
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_invoke_op(hashed, unique, function, data, timeout))
-        return unwrap_memo(unique, memo)
+        return _invoke(self._session, step_id, function, data, timeout)
 
     async def send_event(self, step_id: str, events: Event | Sequence[Event]) -> list[str]:
         """Send events exactly once: they and this step's result are stored together."""
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is not None:
-            return list(memo.value)
-        result: list[str] = await self._session.checkpoint_op(_send_op(hashed, unique, events))
+        sent, op = _send_op(self._session, step_id, events)
+        if op is None:
+            assert sent is not None
+            return sent
+        result: list[str] = await self._session.checkpoint_op(op)
         return result
 
 
@@ -150,29 +157,22 @@ class SyncStep:
     def run(self, step_id: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self._session.run_step_sync(step_id, functools.partial(fn, *args, **kwargs))
 
-    def sleep(self, step_id: str, duration: timedelta | str | float) -> None:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_sleep_op(hashed, unique, duration))
+    def sleep(self, step_id: str, duration: Duration) -> None:
+        _sleep(self._session, step_id, duration)
 
     def sleep_until(self, step_id: str, until: datetime | str) -> None:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_sleep_until_op(hashed, unique, until))
+        _sleep_until(self._session, step_id, until)
 
     def wait_for_event(
         self,
         step_id: str,
         *,
         event: str,
-        timeout: timedelta | str | float,
+        timeout: Duration,
         match: str | None = None,
         if_: str | None = None,
     ) -> Event | None:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_wait_op(hashed, unique, event, timeout, match, if_))
-        return _event_or_none(memo.value)
+        return _wait_for_event(self._session, step_id, event, timeout, match, if_)
 
     def invoke(
         self,
@@ -180,18 +180,14 @@ class SyncStep:
         *,
         function: Function[Any] | str,
         data: dict[str, Any] | None = None,
-        timeout: timedelta | str | float | None = None,
+        timeout: Duration | None = None,
     ) -> Any:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is None:
-            raise self._session.suspend(_invoke_op(hashed, unique, function, data, timeout))
-        return unwrap_memo(unique, memo)
+        return _invoke(self._session, step_id, function, data, timeout)
 
     def send_event(self, step_id: str, events: Event | Sequence[Event]) -> list[str]:
-        unique, hashed, memo = self._session.begin(step_id)
-        if memo is not None:
-            return list(memo.value)
-        result: list[str] = self._session.call_soon(
-            self._session.checkpoint_op(_send_op(hashed, unique, events))
-        )
+        sent, op = _send_op(self._session, step_id, events)
+        if op is None:
+            assert sent is not None
+            return sent
+        result: list[str] = self._session.call_soon(self._session.checkpoint_op(op))
         return result
