@@ -32,7 +32,7 @@ AFTER_SLEEP = ("s5", "s6", "s7", "s8")
 RUN_STEPS = (*BEFORE_SLEEP, *PAIR, *AFTER_SLEEP)
 """Every ``step.run`` of one run, each writing one side-effect line per execution."""
 
-STEP_BODY_SECONDS = 0.003
+STEP_BODY_SECONDS = 0.005
 """How long a body goes on after its side effect, so that kills land inside step bodies too."""
 
 RUN_DEADLINE_SECONDS = 60.0
