@@ -116,11 +116,14 @@ class Engine:
         data: Mapping[str, Any] | None = None,
         *,
         id: str | None = None,  # the field is called id on the wire too
+        internal_ids: list[str] | None = None,
     ) -> list[str]:
         """Store events durably, start what they trigger, and return their internal ids.
 
         ``send("shop/order.placed", {"order_id": 7})``, ``send(Event(...))`` or a list of
-        events. Refuses the whole batch with ``InvalidEventError`` if any event is invalid.
+        events. ``internal_ids`` fixes our ids (derived from an SDK's id seed, so retried
+        sends get the same ones). Refuses the whole batch with ``InvalidEventError`` if any
+        event is invalid.
         """
         if isinstance(event, str):
             batch: Sequence[EventInput] = [Event(name=event, data=dict(data or {}), id=id or "")]
@@ -128,7 +131,12 @@ class Engine:
             batch = [event]
         else:
             batch = list(event)
-        stored = validate_batch(batch, now_ms=self._clock.now_ms(), max_bytes=self._max_event_bytes)
+        stored = validate_batch(
+            batch,
+            now_ms=self._clock.now_ms(),
+            max_bytes=self._max_event_bytes,
+            ids=internal_ids,
+        )
         await self.ingest(stored)
         return [e.internal_id for e in stored]
 
@@ -142,6 +150,19 @@ class Engine:
             return plan
 
         await self.commit_plan(build)
+
+    async def signal(self, signal: str, data: Any) -> str | None:
+        """Deliver a signal to the run waiting for it; returns that run's id, or None."""
+        self._require_started()
+        resumed: list[str | None] = [None]
+
+        async def build() -> Plan:
+            plan = Plan()
+            resumed[0] = await self._planner.plan_signal(signal, data, plan, self._clock.now_ms())
+            return plan
+
+        await self.commit_plan(build)
+        return resumed[0]
 
     # -- runs --------------------------------------------------------------------------------
 

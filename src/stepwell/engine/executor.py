@@ -163,6 +163,9 @@ class Executor:
             max_attempts=spec.max_attempts,
             events=events,
             memo=memo,
+            url=spec.url,
+            function_uuid=spec.uuid,
+            item_id=item.item_id,
         )
         try:
             outcome = await self._driver.execute(request, checkpoint)
@@ -279,6 +282,23 @@ class Executor:
             )
         elif op.op is Opcode.INVOKE_FUNCTION:
             await self._invoke(op, plan, run, now)
+        elif op.op is Opcode.WAIT_FOR_SIGNAL:
+            # A signal is matched by its name alone: the pause's event name holds it.
+            signal = str(op.opts.get("signal") or op.name)
+            expires = now + _timeout_ms(
+                op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS
+            )
+            self._pause(
+                plan,
+                Pause(
+                    pause_id=f"signal:{run.run_id}:{op.id}",
+                    run_id=run.run_id,
+                    step_hash=op.id,
+                    kind=PauseKind.SIGNAL,
+                    event_name=signal,
+                    expires_at=expires,
+                ),
+            )
         else:
             raise ValueError(f"opcode {op.op.value} is not supported by the embedded engine")
 

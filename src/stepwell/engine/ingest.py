@@ -51,7 +51,13 @@ def coerce_event(index: int, raw: EventInput) -> Event:
 
 
 def validate_event(
-    index: int, event: Event, *, now_ms: int, max_bytes: int, allow_internal: bool = False
+    index: int,
+    event: Event,
+    *,
+    now_ms: int,
+    max_bytes: int,
+    allow_internal: bool = False,
+    internal_id: str | None = None,
 ) -> StoredEvent:
     if not isinstance(event.name, str) or not event.name.strip():
         raise InvalidEventError(index, "name must be a non-empty string")
@@ -87,11 +93,16 @@ def validate_event(
     accepted = Event(
         name=event.name, data=data, id=event.id, ts=event.ts or now_ms, user=event.user, v=event.v
     )
-    return StoredEvent(internal_id=new_ulid(), event=accepted, received_at=now_ms)
+    return StoredEvent(internal_id=internal_id or new_ulid(), event=accepted, received_at=now_ms)
 
 
 def validate_batch(
-    events: Sequence[EventInput], *, now_ms: int, max_bytes: int, allow_internal: bool = False
+    events: Sequence[EventInput],
+    *,
+    now_ms: int,
+    max_bytes: int,
+    allow_internal: bool = False,
+    ids: Sequence[str] | None = None,
 ) -> list[StoredEvent]:
     """All or nothing: one bad event refuses the whole batch before anything is stored."""
     if not events:
@@ -103,6 +114,7 @@ def validate_batch(
             now_ms=now_ms,
             max_bytes=max_bytes,
             allow_internal=allow_internal,
+            internal_id=ids[i] if ids is not None else None,
         )
         for i, raw in enumerate(events)
     ]

@@ -162,6 +162,23 @@ class Planner:
             plan.changes.items.append(item)
             plan.to_dispatch.append(item)
 
+    async def plan_signal(self, signal: str, data: Any, plan: Plan, now_ms: int) -> str | None:
+        """Resume the run waiting longest for ``signal``; returns its id (None: no waiter)."""
+        pauses = await self._store.find_pauses(signal, kind=PauseKind.SIGNAL)
+        live = [p for p in pauses if p.expires_at > now_ms]
+        if not live:
+            return None
+        pause = live[0]
+        plan.changes.pauses_consumed.append(pause.pause_id)
+        plan.changes.steps.append(
+            StepRow(pause.run_id, pause.step_hash, wrap_data({"signal": signal, "data": data}))
+        )
+        plan.changes.items_removed.append(timeout_item_id(pause.run_id, pause.step_hash))
+        item = self.execute_item(pause.run_id, now_ms)
+        plan.changes.items.append(item)
+        plan.to_dispatch.append(item)
+        return pause.run_id
+
     def plan_finish(
         self,
         run: RunRecord,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from stepwell.core.expressions import compile_expression, evaluate_bool
 from stepwell.core.limits import DEFAULT_RETRIES
@@ -20,20 +22,38 @@ class EventTrigger:
         return "*" in self.event
 
 
+@dataclass(frozen=True, slots=True)
+class CronTrigger:
+    cron: str
+    jitter: str | None = None
+
+
 @dataclass(slots=True)
 class FunctionSpec:
-    """What the engine knows of a function: no code, only identity and configuration."""
+    """What the engine knows of a function: no code, only identity and configuration.
+
+    ``url`` is set for functions served over HTTP (synced apps); in-process functions have none.
+    """
 
     app_id: str
     local_id: str
     name: str
     triggers: list[EventTrigger] = field(default_factory=list)
     retries: int = DEFAULT_RETRIES
+    url: str | None = None
+    crons: list[CronTrigger] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    full_slug: str | None = None
 
     @property
     def slug(self) -> str:
         """The composite id Inngest uses everywhere: ``<app>-<function>``."""
-        return f"{self.app_id}-{self.local_id}"
+        return self.full_slug or f"{self.app_id}-{self.local_id}"
+
+    @property
+    def uuid(self) -> str:
+        """A stable UUID for the function, as Inngest's APIs expose one (``fn_id``)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stepwell:fn:{self.slug}"))
 
     @property
     def max_attempts(self) -> int:
@@ -53,11 +73,33 @@ class Registry:
             if trigger.expression:
                 compile_expression(trigger.expression)  # refuse bad expressions up front
         self._by_slug[spec.slug] = spec
+        self._index(spec)
+
+    def _index(self, spec: FunctionSpec) -> None:
         for trigger in spec.triggers:
             if trigger.is_wildcard:
                 self._wildcards.append((spec, trigger))
             else:
                 self._by_event.setdefault(trigger.event, []).append((spec, trigger))
+
+    def replace_app(self, app_id: str, specs: list[FunctionSpec]) -> list[str]:
+        """Make ``specs`` the app's functions; returns the slugs that are gone."""
+        kept = {s.slug: s for s in self._by_slug.values() if s.app_id != app_id}
+        clash = [s.slug for s in specs if s.slug in kept]
+        if clash:
+            raise ValueError(f"function id(s) {clash} belong to another app")
+        removed = [s.slug for s in self._by_slug.values() if s.app_id == app_id]
+        new_slugs = {s.slug for s in specs}
+        self._by_slug = kept
+        self._by_event = {}
+        self._wildcards = []
+        for spec in [*kept.values(), *specs]:
+            self._by_slug[spec.slug] = spec
+            self._index(spec)
+        return [slug for slug in removed if slug not in new_slugs]
+
+    def of_app(self, app_id: str) -> list[FunctionSpec]:
+        return [s for s in self._by_slug.values() if s.app_id == app_id]
 
     def get(self, slug: str) -> FunctionSpec | None:
         return self._by_slug.get(slug)

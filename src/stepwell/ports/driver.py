@@ -24,6 +24,10 @@ class ExecutionRequest:
     events: list[dict[str, Any]]
     memo: dict[str, Any]
     """Hashed step id → stored value; the driver may add checkpointed steps to it."""
+    url: str | None = None
+    """Where the function is served, for functions of apps synced over HTTP."""
+    function_uuid: str = ""
+    item_id: str = ""
 
 
 @dataclass(slots=True)

@@ -74,6 +74,7 @@ class QueueItem:
 class PauseKind(StrEnum):
     EVENT = "event"
     INVOKE = "invoke"
+    SIGNAL = "signal"
 
 
 @dataclass(slots=True)
@@ -159,3 +160,15 @@ class CommitResult:
     """Runs not created because their idempotency key was still held."""
     rearmed_items: set[str] = field(default_factory=set)
     """Items that were not deleted because something re-armed them meanwhile."""
+
+
+@dataclass(slots=True)
+class AppRecord:
+    """An app synced over HTTP: its last accepted registration payload."""
+
+    name: str
+    url: str
+    checksum: str
+    payload: dict[str, Any]
+    app_uuid: str
+    synced_at: int

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from stepwell.ports.records import (
+    AppRecord,
     ChangeSet,
     CommitResult,
     Pause,
+    PauseKind,
     QueueItem,
     RunRecord,
     StoredEvent,
@@ -58,8 +60,14 @@ class Store(Protocol):
         ...
 
     async def find_pauses(
-        self, event_name: str, correlation_id: str | None = None
-    ) -> list[Pause]: ...
+        self,
+        event_name: str,
+        correlation_id: str | None = None,
+        kind: PauseKind = PauseKind.EVENT,
+    ) -> list[Pause]:
+        """Pauses of ``kind`` waiting on ``event_name`` (or, given one, on ``correlation_id``),
+        oldest first."""
+        ...
 
     async def get_item(self, item_id: str) -> QueueItem | None: ...
 
@@ -74,3 +82,11 @@ class Store(Protocol):
         ...
 
     async def renew_leases(self, *, owner: str, item_ids: list[str], until_ms: int) -> None: ...
+
+    async def save_app(self, app: AppRecord) -> None:
+        """Insert or replace the app of that name."""
+        ...
+
+    async def delete_app(self, name: str) -> None: ...
+
+    async def list_apps(self) -> list[AppRecord]: ...

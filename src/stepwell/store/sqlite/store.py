@@ -18,6 +18,7 @@ from typing import Any
 
 from stepwell.core.runs import RunStatus
 from stepwell.ports.records import (
+    AppRecord,
     ChangeSet,
     CommitResult,
     ItemKind,
@@ -184,6 +185,21 @@ class SqliteStore:
 
         await self._writer.submit(renew)
 
+    async def save_app(self, app: AppRecord) -> None:
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO apps (name, url, checksum, payload, app_uuid, synced_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (app.name, app.url, app.checksum, _dumps(app.payload), app.app_uuid, app.synced_at),
+            )
+
+        await self._writer.submit(save)
+
+    async def delete_app(self, name: str) -> None:
+        await self._writer.submit(
+            lambda conn: conn.execute("DELETE FROM apps WHERE name = ?", (name,))
+        )
+
     # -- reads -------------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -227,13 +243,21 @@ class SqliteStore:
         ).fetchall()
         return {row[0]: json.loads(row[1]) for row in rows}
 
-    async def find_pauses(self, event_name: str, correlation_id: str | None = None) -> list[Pause]:
+    async def find_pauses(
+        self,
+        event_name: str,
+        correlation_id: str | None = None,
+        kind: PauseKind = PauseKind.EVENT,
+    ) -> list[Pause]:
         if correlation_id is not None:
-            sql = f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ?"
+            sql = f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ? ORDER BY rowid"
             params: tuple[Any, ...] = (correlation_id,)
         else:
-            sql = f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = 'event'"
-            params = (event_name,)
+            sql = (
+                f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = ? "
+                "ORDER BY rowid"
+            )
+            params = (event_name, kind.value)
         return [_pause(row) for row in self._db.execute(sql, params).fetchall()]
 
     async def get_item(self, item_id: str) -> QueueItem | None:
@@ -241,6 +265,12 @@ class SqliteStore:
             f"SELECT {_ITEM_COLUMNS} FROM queue WHERE item_id = ?", (item_id,)
         ).fetchone()
         return _item(row) if row else None
+
+    async def list_apps(self) -> list[AppRecord]:
+        rows = self._db.execute(
+            "SELECT name, url, checksum, payload, app_uuid, synced_at FROM apps ORDER BY name"
+        ).fetchall()
+        return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
 
     async def next_due_at(self) -> int | None:
         row = self._db.execute("SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL").fetchone()

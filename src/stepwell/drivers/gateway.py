@@ -1,0 +1,76 @@
+"""Calls the server makes on a function's behalf: ``step.fetch`` and ``step.ai.infer`` (§5.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from stepwell.core.errors import error_payload
+
+
+async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
+    """A ``Gateway`` op: the memo is ``{"data": {url, headers, body, status_code}}``."""
+    url = str(opts.get("url", ""))
+    try:
+        response = await client.request(
+            str(opts.get("method") or "GET"),
+            url,
+            headers={str(k): str(v) for k, v in (opts.get("headers") or {}).items()},
+            content=_content(opts.get("body")),
+        )
+    except httpx.HTTPError as exc:
+        return {"error": error_payload("GatewayError", f"Error making gateway request: {exc}")}
+    headers: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return {
+        "data": {
+            "url": str(response.url),
+            "headers": headers,
+            "body": response.text,
+            "status_code": response.status_code,
+        }
+    }
+
+
+async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
+    """An ``AIGateway`` op: POST the body to the provider with its kind of authentication."""
+    url = str(opts.get("url", ""))
+    headers = {str(k): str(v) for k, v in (opts.get("headers") or {}).items()}
+    key = opts.get("auth_key")
+    params: dict[str, str] = {}
+    if key:
+        fmt = opts.get("format")
+        if fmt == "anthropic":
+            headers.setdefault("x-api-key", str(key))
+        elif fmt == "gemini":
+            params["key"] = str(key)
+        elif fmt == "bedrock":
+            headers.setdefault("Authorization", str(key))
+        else:
+            headers.setdefault("Authorization", f"Bearer {key}")
+    try:
+        response = await client.post(url, json=opts.get("body"), headers=headers, params=params)
+    except httpx.HTTPError as exc:
+        return {"error": error_payload("AIGatewayError", f"Error making AI request: {exc}")}
+    if 200 <= response.status_code < 300:
+        try:
+            return {"data": response.json()}
+        except ValueError:
+            return {"data": response.text}
+    return {
+        "error": error_payload(
+            "AIGatewayError",
+            f"Error making AI request: the provider answered {response.status_code}",
+            response.text,
+        )
+    }
+
+
+def _content(body: Any) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    return str(body).encode("utf-8")

@@ -1,0 +1,294 @@
+"""The HTTP driver: calls functions of apps served over HTTP (protocol.md §5).
+
+One execution is a loop of calls. After each reported ``StepRun`` the result is checkpointed
+and the SDK is called again at once, without a trip through the queue; parallel ``StepPlanned``
+steps are run as concurrent targeted calls; ``step.fetch`` and ``step.ai.infer`` are performed
+here. The loop ends when the function returns, fails, or reports ops the engine must wait on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jcs
+
+from stepwell.core.errors import error_payload
+from stepwell.core.ids import new_ulid
+from stepwell.drivers.gateway import perform_ai_request, perform_fetch
+from stepwell.drivers.http_response import SdkResponse, classify_response
+from stepwell.ports.driver import (
+    Checkpoint,
+    Completed,
+    Errored,
+    ExecutionRequest,
+    Outcome,
+    Released,
+    Suspended,
+)
+from stepwell.protocol.ops import Op, Opcode
+
+log = logging.getLogger("stepwell.driver.http")
+
+USE_API_THRESHOLD = 4 * 1024 * 1024 - 1024
+MAX_CALLS_PER_EXECUTION = 10_000
+ASYNC_OPS = frozenset(
+    {Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION, Opcode.WAIT_FOR_SIGNAL}
+)
+LAZY_OPS = frozenset({Opcode.DEFER_ADD, Opcode.DEFER_ABORT})
+
+Signer = Callable[[bytes], str | None]
+"""Returns the ``X-Inngest-Signature`` value for a body, or None when not signing."""
+
+
+@dataclass(slots=True)
+class _Run:
+    """One execution's view of the run, kept current as results are stored."""
+
+    request: ExecutionRequest
+    checkpoint: Checkpoint
+    attempt: int
+    version: int = -1
+    step_errors: list[Op] = field(default_factory=list)
+    retry_after_s: float | None = None
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def store(self, op: Op) -> None:
+        data = await self.checkpoint(op)
+        if op.op is Opcode.STEP_FAILED:
+            self.request.memo[op.id] = {"error": op.error}
+        else:
+            self.request.memo[op.id] = {"data": data}
+        self.attempt = 0  # after any success the next failure counts afresh (§5.8)
+
+
+class HttpDriver:
+    def __init__(
+        self,
+        *,
+        signer: Signer | None = None,
+        client: httpx.AsyncClient | None = None,
+        request_timeout_s: float = 7200.0,
+    ) -> None:
+        self._signer = signer or (lambda body: None)
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(request_timeout_s, connect=10.0)
+        )
+        self._draining = False
+        self._active: dict[str, _Run] = {}
+
+    def drain(self) -> None:
+        self._draining = True
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- TS async checkpointing (§5.11) -----------------------------------------------------------
+
+    async def checkpoint_async(self, run_id: str, ops: list[Op]) -> bool:
+        """Store steps an SDK reports while its request is still running.
+
+        False when no call of ours is running for that run (a superseded dispatch).
+        """
+        run = self._active.get(run_id)
+        if run is None:
+            return False
+        for op in ops:
+            if op.op in (Opcode.STEP_RUN, Opcode.STEP) and op.id not in run.request.memo:
+                await run.store(op)
+        return True
+
+    # -- the execution loop -----------------------------------------------------------------------
+
+    async def execute(self, request: ExecutionRequest, checkpoint: Checkpoint) -> Outcome:
+        assert request.url is not None, "the HTTP driver needs the function's URL"
+        run = _Run(request=request, checkpoint=checkpoint, attempt=request.attempt)
+        self._active[request.run_id] = run
+        try:
+            return await self._loop(run)
+        finally:
+            self._active.pop(request.run_id, None)
+            for task in list(run.background):
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await task
+
+    async def _loop(self, run: _Run) -> Outcome:
+        force_plan = False
+        for _ in range(MAX_CALLS_PER_EXECUTION):
+            if self._draining:
+                return Released()
+            response = await self._call(run, step_id="step", force_plan=force_plan)
+            if response.outcome is not None:
+                return response.outcome
+            ops = [op for op in response.ops if op.op not in LAZY_OPS]
+            if len(ops) > 1000:
+                return Errored(
+                    error_payload("Error", "the function exceeded the step limit of 1000 ops"),
+                    retriable=False,
+                )
+            if run.version == -1 and response.version is not None:
+                run.version = response.version
+            completed = next((op for op in ops if op.op is Opcode.RUN_COMPLETE), None)
+            if completed is not None:
+                for op in ops:
+                    if op.op in (Opcode.STEP_RUN, Opcode.STEP):
+                        await run.store(op)
+                return Completed(completed.data)
+            waits = await self._handle_ops(run, ops, response)
+            if waits or run.step_errors:
+                return Suspended(ops=[*waits, *run.step_errors], retry_after_s=run.retry_after_s)
+            # Version 1 keeps planning parallel work step by step; version 2 resets (§5.6).
+            force_plan = len(ops) > 1 and run.version < 2
+        return Errored(error_payload("Error", "too many calls in one execution"), retriable=True)
+
+    async def _handle_ops(self, run: _Run, ops: list[Op], response: SdkResponse) -> list[Op]:
+        """Store what can be stored now; return the ops the engine must wait on."""
+        waits = [op for op in ops if op.op in ASYNC_OPS]
+        waits.sort(key=lambda op: op.op is not Opcode.WAIT_FOR_EVENT)  # waits first (§5.6)
+        planned: list[Op] = []
+        for op in ops:
+            if op.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
+                await run.store(op)
+            elif op.op is Opcode.STEP_ERROR:
+                await self._step_error(run, op, response)
+            elif op.op is Opcode.STEP_PLANNED:
+                planned.append(op)
+            elif op.op in (Opcode.GATEWAY, Opcode.AI_GATEWAY):
+                await self._gateway(run, op)
+        if planned:
+            await self._run_planned(run, planned)
+        return waits
+
+    async def _step_error(self, run: _Run, op: Op, response: SdkResponse) -> None:
+        """A retriable step error, unless the SDK says no or this was the last attempt."""
+        if response.no_retry or run.attempt + 1 >= run.request.max_attempts:
+            await run.store(
+                Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, op.opts, None, op.error)
+            )
+            return
+        run.step_errors.append(op)
+        if response.retry_after_s is not None:
+            run.retry_after_s = response.retry_after_s
+
+    async def _run_planned(self, run: _Run, planned: list[Op]) -> None:
+        """Run each planned step with its own targeted call, concurrently (§5.7)."""
+        race = any(op.opts.get("parallelMode") == "race" for op in planned)
+
+        async def one(op: Op) -> None:
+            response = await self._call(run, step_id=op.id, force_plan=True)
+            if response.outcome is not None:
+                if isinstance(response.outcome, Errored) and response.outcome.retriable:
+                    run.step_errors.append(
+                        Op(Opcode.STEP_ERROR, op.id, op.name, error=response.outcome.error)
+                    )
+                return
+            for result in response.ops:
+                if result.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
+                    if result.id not in run.request.memo:
+                        await run.store(result)
+                elif result.op is Opcode.STEP_ERROR:
+                    await self._step_error(run, result, response)
+                elif result.op in (Opcode.GATEWAY, Opcode.AI_GATEWAY):
+                    await self._gateway(run, result)
+
+        tasks = [asyncio.ensure_future(one(op)) for op in planned]
+        if race:
+            # The first result decides; the others finish in the background and are stored.
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            run.background.update(pending)
+        else:
+            await asyncio.gather(*tasks)
+
+    async def _gateway(self, run: _Run, op: Op) -> None:
+        last = run.attempt + 1 >= run.request.max_attempts
+        if op.op is Opcode.GATEWAY:
+            memo = await perform_fetch(self._client, op.opts)
+        else:
+            memo = await perform_ai_request(self._client, op.opts)
+        if "data" in memo:
+            await run.store(Op(Opcode.STEP_RUN, op.id, op.name, op.display_name, data=memo["data"]))
+        elif last:
+            await run.store(
+                Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, error=memo["error"])
+            )
+        else:
+            run.step_errors.append(Op(Opcode.STEP_ERROR, op.id, op.name, error=memo["error"]))
+
+    # -- one call ------------------------------------------------------------------------
+
+    async def _call(self, run: _Run, *, step_id: str, force_plan: bool) -> SdkResponse:
+        request = run.request
+        body = self._body(run, step_id=step_id, force_plan=force_plan)
+        raw = jcs.canonicalize(body)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Run-ID": request.run_id,
+            "x-request-id": body["ctx"]["request_id"],
+            "x-inngest-job-id": request.item_id,
+            "x-inngest-req-version": str(run.version),
+            "X-Inngest-Step-ID": step_id,
+        }
+        signature = self._signer(raw)
+        if signature is not None:
+            headers["X-Inngest-Signature"] = signature
+        url = _with_query(str(request.url), step_id)
+        try:
+            response = await self._client.post(url, content=raw, headers=headers)
+        except httpx.HTTPError as exc:
+            return SdkResponse(
+                outcome=Errored(
+                    error_payload(
+                        "HTTPError", f"calling {url} failed: {type(exc).__name__}: {exc}"
+                    ),
+                    retriable=True,
+                )
+            )
+        return classify_response(response.status_code, response.headers, response.content)
+
+    def _body(self, run: _Run, *, step_id: str, force_plan: bool) -> dict[str, Any]:
+        request = run.request
+        steps = dict(request.memo)
+        stack = list(steps)
+        use_api = len(json.dumps(steps)) > USE_API_THRESHOLD
+        events = request.events
+        if use_api:
+            steps = {}
+            if len(json.dumps(events)) > USE_API_THRESHOLD:
+                events = []
+        ctx = {
+            "attempt": run.attempt,
+            "disable_immediate_execution": force_plan,
+            "env": "",
+            "fn_id": request.function_uuid,
+            "max_attempts": request.max_attempts,
+            "qi_id": request.item_id,
+            "request_id": new_ulid(),
+            "run_id": request.run_id,
+            "stack": {"current": len(stack), "stack": stack},
+            "step_id": "step",
+            "use_api": use_api,
+        }
+        if step_id != "step":
+            ctx["disable_immediate_execution"] = True
+        return {
+            "ctx": ctx,
+            "event": request.events[0] if request.events else {},
+            "events": events,
+            "steps": steps,
+            "use_api": use_api,
+            "version": run.version,
+            "defers": {},
+        }
+
+
+def _with_query(url: str, step_id: str) -> str:
+    parsed = httpx.URL(url)
+    params = dict(parsed.params)
+    params["stepId"] = step_id
+    return str(parsed.copy_with(params=dict(sorted(params.items()))))

@@ -1,0 +1,128 @@
+"""Apps synced over HTTP: validate a registration, swap the app's functions, persist it.
+
+A re-sync with an identical payload changes nothing (``modified: false``); functions missing from
+a re-sync are removed. The catalog survives restarts: it is stored with the runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from stepwell.core.backoff import clamp_retries
+from stepwell.core.expressions import ExpressionError, compile_expression
+from stepwell.core.limits import DEFAULT_RETRIES
+from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
+from stepwell.ports.clock import Clock
+from stepwell.ports.records import AppRecord
+from stepwell.ports.store import Store
+from stepwell.protocol.registration import (
+    AppRegistration,
+    RegistrationError,
+    parse_registration,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    app_uuid: str
+    sync_id: str
+    modified: bool
+    removed: list[str]
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
+    """Engine specs for a registration; refuses bad expressions naming the field."""
+    specs: list[FunctionSpec] = []
+    for index, fn in enumerate(registration.functions):
+        triggers: list[EventTrigger] = []
+        crons: list[CronTrigger] = []
+        for t_index, trigger in enumerate(fn.triggers):
+            if trigger.event is not None:
+                if trigger.expression:
+                    try:
+                        compile_expression(trigger.expression)
+                    except ExpressionError as exc:
+                        raise RegistrationError(
+                            f"functions[{index}] ({fn.slug}).triggers[{t_index}].expression: {exc}"
+                        ) from None
+                triggers.append(EventTrigger(trigger.event, trigger.expression))
+            elif trigger.cron is not None:
+                crons.append(CronTrigger(trigger.cron, trigger.jitter))
+        prefix = f"{registration.app_name}-"
+        local = fn.slug.removeprefix(prefix) if fn.slug.startswith(prefix) else fn.slug
+        specs.append(
+            FunctionSpec(
+                app_id=registration.app_name,
+                local_id=local,
+                name=fn.name,
+                triggers=triggers,
+                retries=clamp_retries(fn.retries) if fn.retries is not None else DEFAULT_RETRIES,
+                url=fn.url,
+                crons=crons,
+                config=fn.raw,
+                full_slug=fn.slug,
+            )
+        )
+    return specs
+
+
+class AppCatalog:
+    def __init__(self, registry: Registry, store: Store, clock: Clock) -> None:
+        self._registry = registry
+        self._store = store
+        self._clock = clock
+        self._apps: dict[str, AppRecord] = {}
+
+    async def load(self) -> None:
+        """Bring back the apps synced before a restart."""
+        for app in await self._store.list_apps():
+            registration = parse_registration(app.payload)
+            self._registry.replace_app(app.name, specs_for(registration))
+            self._apps[app.name] = app
+
+    def apps(self) -> list[AppRecord]:
+        return list(self._apps.values())
+
+    def get(self, name: str) -> AppRecord | None:
+        return self._apps.get(name)
+
+    async def sync(self, payload: Any) -> SyncResult:
+        registration = parse_registration(payload)
+        specs = specs_for(registration)
+        checksum = _checksum(registration.raw)
+        previous = self._apps.get(registration.app_name)
+        sync_id = str(uuid.uuid4())
+        if previous is not None and previous.checksum == checksum:
+            return SyncResult(previous.app_uuid, sync_id, modified=False, removed=[])
+        try:
+            removed = self._registry.replace_app(registration.app_name, specs)
+        except ValueError as exc:
+            raise RegistrationError(f"functions: {exc}") from None
+        record = AppRecord(
+            name=registration.app_name,
+            url=registration.url,
+            checksum=checksum,
+            payload=registration.raw,
+            app_uuid=previous.app_uuid if previous else str(uuid.uuid4()),
+            synced_at=self._clock.now_ms(),
+        )
+        await self._store.save_app(record)
+        self._apps[record.name] = record
+        return SyncResult(record.app_uuid, sync_id, modified=True, removed=removed)
+
+    async def remove_by_url(self, url: str) -> list[str]:
+        """Forget every app served at ``url``; returns their names."""
+        gone = [app.name for app in self._apps.values() if app.url == url]
+        for name in gone:
+            self._registry.replace_app(name, [])
+            await self._store.delete_app(name)
+            del self._apps[name]
+        return gone
