@@ -1,0 +1,1 @@
+"""The Stepwell server: Inngest's HTTP surface (protocol.md) over the engine."""

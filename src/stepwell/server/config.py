@@ -1,0 +1,37 @@
+"""How a server runs: ``stepwell dev`` (permissive) or ``stepwell start`` (keys, signing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_PORT = 8288
+DEFAULT_DISCOVERY_PORTS = (
+    80, 443, *range(3000, 3011), 4321, 5000, 5173, 8000, 8080, 8081, 8888,
+    *range(8910, 8916), 8787,
+)
+DISCOVERY_PATHS = (
+    "/api/inngest", "/x/inngest", "/.netlify/functions/inngest", "/.redwood/functions/inngest",
+)
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    dev: bool = True
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    database: str = "sqlite:///.stepwell/dev.db"
+    sdk_urls: list[str] = field(default_factory=list)
+    retry_interval_s: float | None = None
+    poll_interval_s: float = 5.0
+    discovery: bool = True
+    signing_key: str | None = None
+    event_keys: list[str] = field(default_factory=list)
+    max_event_bytes: int = 512 * 1024
+
+    @property
+    def server_kind(self) -> str:
+        return "dev" if self.dev else "cloud"
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
