@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -75,8 +75,11 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, on_open: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Open the store, run ``on_open`` (e.g. load synced apps), then start executing."""
         await self.store.open()
+        if on_open is not None:
+            await on_open()
         self._dispatcher.start()
         self._started = True
 
@@ -135,6 +138,20 @@ class Engine:
             batch,
             now_ms=self._clock.now_ms(),
             max_bytes=self._max_event_bytes,
+            ids=internal_ids,
+        )
+        await self.ingest(stored)
+        return [e.internal_id for e in stored]
+
+    async def send_internal(
+        self, events: Sequence[EventInput], *, internal_ids: list[str] | None = None
+    ) -> list[str]:
+        """Like ``send``, for events the server itself makes (reserved ``inngest/`` names)."""
+        stored = validate_batch(
+            events,
+            now_ms=self._clock.now_ms(),
+            max_bytes=self._max_event_bytes,
+            allow_internal=True,
             ids=internal_ids,
         )
         await self.ingest(stored)

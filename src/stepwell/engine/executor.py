@@ -46,6 +46,8 @@ from stepwell.protocol.ops import Op, Opcode
 
 log = logging.getLogger("stepwell.engine")
 
+UNKNOWN_FUNCTION_RETRY_MS = 5_000
+
 PlanBuilder = Callable[[], Awaitable[Plan]]
 CommitPlan = Callable[[PlanBuilder], Awaitable[None]]
 
@@ -84,11 +86,19 @@ class Executor:
             return
         spec = self._registry.get(run.function_id)
         if spec is None:
+            # Its app may not have synced yet (a server restart): look again a little later.
             log.warning(
                 "run %s belongs to unregistered function %s; it stays queued",
                 run.run_id,
                 run.function_id,
             )
+            later = replace(
+                item,
+                due_at=self._clock.now_ms() + UNKNOWN_FUNCTION_RETRY_MS,
+                lease_owner=None,
+                lease_until=0,
+            )
+            await self._commit(_static(lambda plan: plan.changes.items_rescheduled.append(later)))
             return
         await self._execute(item, run, spec)
 

@@ -55,6 +55,18 @@ class Store(Protocol):
         """In the order asked for; unknown ids are left out."""
         ...
 
+    async def list_events(
+        self,
+        *,
+        name: str | None = None,
+        limit: int = 100,
+        before_id: str | None = None,
+        received_after: int | None = None,
+        received_before: int | None = None,
+    ) -> list[StoredEvent]:
+        """Newest first; ``before_id`` pages back from an earlier page's last id."""
+        ...
+
     async def load_memo(self, run_id: str) -> dict[str, Any]:
         """Hashed step id → stored value, in the order the results were saved."""
         ...

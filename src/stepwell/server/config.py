@@ -6,11 +6,24 @@ from dataclasses import dataclass, field
 
 DEFAULT_PORT = 8288
 DEFAULT_DISCOVERY_PORTS = (
-    80, 443, *range(3000, 3011), 4321, 5000, 5173, 8000, 8080, 8081, 8888,
-    *range(8910, 8916), 8787,
+    80,
+    443,
+    *range(3000, 3011),
+    4321,
+    5000,
+    5173,
+    8000,
+    8080,
+    8081,
+    8888,
+    *range(8910, 8916),
+    8787,
 )
 DISCOVERY_PATHS = (
-    "/api/inngest", "/x/inngest", "/.netlify/functions/inngest", "/.redwood/functions/inngest",
+    "/api/inngest",
+    "/x/inngest",
+    "/.netlify/functions/inngest",
+    "/.redwood/functions/inngest",
 )
 
 

@@ -237,6 +237,34 @@ class SqliteStore:
         by_id = {row[0]: _event(row) for row in rows}
         return [by_id[i] for i in internal_ids if i in by_id]
 
+    async def list_events(
+        self,
+        *,
+        name: str | None = None,
+        limit: int = 100,
+        before_id: str | None = None,
+        received_after: int | None = None,
+        received_before: int | None = None,
+    ) -> list[StoredEvent]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("name = ?", name),
+            ("internal_id < ?", before_id),
+            ("received_at >= ?", received_after),
+            ("received_at < ?", received_before),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT internal_id, name, user_id, ts, received_at, body FROM events {where} "
+            "ORDER BY internal_id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_event(row) for row in rows]
+
     async def load_memo(self, run_id: str) -> dict[str, Any]:
         rows = self._db.execute(
             "SELECT step_hash, value FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)

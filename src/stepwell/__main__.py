@@ -1,0 +1,5 @@
+import sys
+
+from stepwell.cli import main
+
+sys.exit(main())

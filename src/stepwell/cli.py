@@ -1,0 +1,147 @@
+"""The ``stepwell`` command: ``dev``, ``start``, ``send``, ``version``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import httpx
+
+import stepwell
+from stepwell.server.config import DEFAULT_PORT, ServerConfig
+
+DEV_DATABASE = "sqlite:///.stepwell/dev.db"
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
+    )
+    parser.add_argument(
+        "-u",
+        "--sdk-url",
+        action="append",
+        default=[],
+        dest="sdk_urls",
+        help="URL of an app to sync (repeatable)",
+    )
+    parser.add_argument(
+        "--retry-interval",
+        type=float,
+        default=None,
+        help="seconds between retries, instead of Inngest's backoff table",
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=5.0, help="seconds between app re-syncs"
+    )
+    parser.add_argument(
+        "--no-discovery", action="store_true", help="do not look for apps on local ports"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stepwell", description=stepwell.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="run a local development server (permissive)")
+    _server_options(dev)
+    start = commands.add_parser("start", help="run a production server (keys, signing)")
+    _server_options(start)
+    start.add_argument("--signing-key", required=True, help="hex signing key (even length)")
+    start.add_argument(
+        "--event-key",
+        action="append",
+        default=[],
+        dest="event_keys",
+        required=True,
+        help="an accepted event key (repeatable)",
+    )
+    send = commands.add_parser("send", help="send an event to a running server")
+    send.add_argument("name", help="event name")
+    send.add_argument("--data", default="{}", help="event data as a JSON object")
+    send.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="server URL")
+    send.add_argument("--event-key", default="NO_EVENT_KEY_SET", help="event key")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
+    database = args.database or os.environ.get("STEPWELL_DATABASE_URL") or DEV_DATABASE
+    if args.poll_interval <= 0:
+        raise SystemExit("stepwell: --poll-interval must be positive")
+    if args.retry_interval is not None and args.retry_interval < 0:
+        raise SystemExit("stepwell: --retry-interval must not be negative")
+    config = ServerConfig(
+        dev=dev,
+        host=args.host,
+        port=args.port,
+        database=database,
+        sdk_urls=list(args.sdk_urls),
+        retry_interval_s=args.retry_interval,
+        poll_interval_s=args.poll_interval,
+        discovery=dev and not args.no_discovery,
+    )
+    if not dev:
+        key = args.signing_key.strip()
+        plain = key.split("-", 2)[2] if key.startswith("signkey-") and key.count("-") >= 2 else key
+        try:
+            if len(plain) % 2:
+                raise ValueError
+            bytes.fromhex(plain)
+        except ValueError:
+            raise SystemExit("stepwell: --signing-key must be an even-length hex string") from None
+        config.signing_key = key
+        config.event_keys = list(args.event_keys)
+    return config
+
+
+def serve(config: ServerConfig) -> None:
+    import uvicorn
+
+    from stepwell.server.app import create_app
+    from stepwell.server.runtime import ServerRuntime
+
+    app = create_app(ServerRuntime(config))
+    kind = "dev server" if config.dev else "server"
+    print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", lifespan="on")
+
+
+def send(args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(args.data)
+    except ValueError as exc:
+        print(f"stepwell: --data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(data, dict):
+        print("stepwell: --data must be a JSON object", file=sys.stderr)
+        return 2
+    url = f"{args.url.rstrip('/')}/e/{args.event_key}"
+    try:
+        response = httpx.post(url, json={"name": args.name, "data": data}, timeout=10.0)
+    except httpx.HTTPError as exc:
+        print(f"stepwell: could not reach {url}: {exc}", file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.status_code == 200 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(f"stepwell {stepwell.__version__}")
+        return 0
+    if args.command == "send":
+        return send(args)
+    serve(config_from(args, dev=args.command == "dev"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

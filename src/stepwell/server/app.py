@@ -1,0 +1,50 @@
+"""The server's ASGI application: every API on one port (protocol.md §1.1)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stepwell.server import events_api, runs_api, sync_api
+from stepwell.server.runtime import ServerRuntime
+
+
+class ServerKindHeader:
+    """Every response says what kind of server answered (``dev`` or ``cloud``)."""
+
+    def __init__(self, app: ASGIApp, kind: str) -> None:
+        self._app = app
+        self._header = (b"x-inngest-server-kind", kind.encode("ascii"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self._header]
+            await send(message)
+
+        await self._app(scope, receive, send_with_header)
+
+
+def create_app(runtime: ServerRuntime) -> ASGIApp:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = [
+        *events_api.routes(runtime),
+        *sync_api.routes(runtime),
+        *runs_api.routes(runtime),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return ServerKindHeader(app, runtime.config.server_kind)

@@ -1,0 +1,189 @@
+"""REST APIs (protocol.md §5.9, §5.11, §8): events, runs, cancel, signals, checkpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stepwell.ports.records import RunRecord, StoredEvent
+from stepwell.protocol.ops import Op
+from stepwell.server.http import error, json_response, read_json, sdk_authorised
+from stepwell.server.runtime import ServerRuntime
+
+ENVIRONMENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:env:local"))
+ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:account:local"))
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_json(stored: StoredEvent) -> dict[str, Any]:
+    event = stored.event
+    return {
+        "internal_id": stored.internal_id,
+        "account_id": ACCOUNT_ID,
+        "environment_id": ENVIRONMENT_ID,
+        "source": "",
+        "source_id": None,
+        "received_at": iso(stored.received_at),
+        "id": event.id or stored.internal_id,
+        "name": event.name,
+        "data": event.data,
+        "user": event.user,
+        "ts": event.ts,
+        "v": event.v,
+    }
+
+
+def run_json(runtime: ServerRuntime, run: RunRecord) -> dict[str, Any]:
+    spec = runtime.engine.registry.get(run.function_id)
+    return {
+        "run_id": run.run_id,
+        "run_started_at": iso(run.started_at or run.created_at),
+        "function_id": spec.uuid if spec else None,
+        "function_slug": run.function_id,
+        "function_version": 1,
+        "environment_id": ENVIRONMENT_ID,
+        "event_id": run.event_ids[0] if run.event_ids else None,
+        "batch_id": None,
+        "status": run.status.value,
+        "ended_at": iso(run.ended_at),
+        "output": run.error if run.error is not None else run.output,
+    }
+
+
+def _envelope(data: Any) -> Response:
+    return json_response({"data": data, "metadata": {"fetched_at": iso(_now_ms())}})
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.lstrip("-").isdigit() else None
+
+
+def _time_ms(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return _int(value)
+
+
+def routes(runtime: ServerRuntime) -> list[Route]:
+    engine = runtime.engine
+    store = engine.store
+
+    async def list_events(request: Request) -> Response:
+        query = request.query_params
+        events = await store.list_events(
+            name=query.get("name"),
+            limit=min(_int(query.get("limit")) or 100, 1000),
+            before_id=query.get("cursor"),
+            received_after=_time_ms(query.get("received_after")),
+            received_before=_time_ms(query.get("received_before")),
+        )
+        return _envelope([event_json(e) for e in events])
+
+    async def get_event(request: Request) -> Response:
+        found = await store.get_events([request.path_params["event_id"]])
+        if not found:
+            return error(404, "event not found")
+        return _envelope(event_json(found[0]))
+
+    async def event_runs(request: Request) -> Response:
+        runs = await engine.list_runs(event_id=request.path_params["event_id"])
+        return _envelope([run_json(runtime, r) for r in sorted(runs, key=lambda r: r.run_id)])
+
+    async def get_run(request: Request) -> Response:
+        run = await engine.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(404, "run not found")
+        return _envelope(run_json(runtime, run))
+
+    async def cancel_run(request: Request) -> Response:
+        try:
+            await engine.cancel(request.path_params["run_id"])
+        except LookupError:
+            return error(404, "run not found")
+        run = await engine.get_run(request.path_params["run_id"])
+        assert run is not None
+        return _envelope(run_json(runtime, run))
+
+    async def run_batch(request: Request) -> Response:
+        """The run's events, for an SDK told ``use_api`` (§5.9)."""
+        if not sdk_authorised(request, runtime.config):
+            return error(401, "Authentication failed")
+        run = await engine.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(410, "run state is gone")
+        return json_response([e.to_wire() for e in await store.get_events(run.event_ids)])
+
+    async def run_actions(request: Request) -> Response:
+        """The run's memo, for an SDK told ``use_api`` (§5.9)."""
+        if not sdk_authorised(request, runtime.config):
+            return error(401, "Authentication failed")
+        run = await engine.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(410, "run state is gone")
+        return json_response(await store.load_memo(run.run_id))
+
+    async def signal(request: Request) -> Response:
+        try:
+            body = await read_json(request)
+        except ValueError as exc:
+            return error(400, str(exc))
+        name = body.get("signal") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name:
+            return error(400, "signal: a signal name is required")
+        run_id = await engine.signal(name, body.get("data"))
+        if run_id is None:
+            return error(404, f"no run is waiting for signal {name!r}")
+        return json_response({"data": {"run_id": run_id}})
+
+    async def checkpoint_async(request: Request) -> Response:
+        """TS async checkpointing (§5.11): steps stored while the SDK's request runs on."""
+        if not sdk_authorised(request, runtime.config):
+            return error(401, "Authentication failed")
+        try:
+            body = await read_json(request)
+        except ValueError as exc:
+            return error(400, str(exc))
+        raw_ops = body.get("steps") if isinstance(body, dict) else None
+        if not isinstance(raw_ops, list):
+            return error(400, "steps: expected an array of ops")
+        try:
+            ops = [Op.from_wire(raw) for raw in raw_ops]
+        except (KeyError, ValueError) as exc:
+            return error(400, f"steps: {exc}")
+        if not await runtime.http_driver.checkpoint_async(request.path_params["run_id"], ops):
+            return error(409, "no call of this run is in progress")
+        return json_response({"status": 200})
+
+    async def connect_start(request: Request) -> Response:
+        return json_response({"status": 200, "message": "ready"})
+
+    return [
+        Route("/v1/events", list_events, methods=["GET"]),
+        Route("/v1/events/{event_id}", get_event, methods=["GET"]),
+        Route("/v1/events/{event_id}/runs", event_runs, methods=["GET"]),
+        Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
+        Route("/v1/runs/{run_id}", cancel_run, methods=["DELETE"]),
+        Route("/v0/runs/{run_id}", cancel_run, methods=["DELETE"]),
+        Route("/v0/runs/{run_id}/batch", run_batch, methods=["GET"]),
+        Route("/v0/runs/{run_id}/actions", run_actions, methods=["GET"]),
+        Route("/v1/signals", signal, methods=["POST"]),
+        Route("/v1/checkpoint/{run_id}/async", checkpoint_async, methods=["POST"]),
+        Route("/v0/connect/start", connect_start, methods=["POST"]),
+    ]

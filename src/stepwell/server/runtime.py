@@ -1,0 +1,54 @@
+"""Everything a server process runs, assembled: store, engine, drivers, app catalog, syncer."""
+
+from __future__ import annotations
+
+import httpx
+
+from stepwell.core.backoff import Backoff, FixedBackoff
+from stepwell.drivers.http import HttpDriver
+from stepwell.drivers.inprocess import InProcessDriver
+from stepwell.drivers.router import RoutingDriver
+from stepwell.engine.apps import AppCatalog
+from stepwell.engine.engine import Engine
+from stepwell.engine.registry import Registry
+from stepwell.ports.clock import SystemClock
+from stepwell.protocol import signing
+from stepwell.server.config import ServerConfig
+from stepwell.server.syncer import Syncer
+from stepwell.store import open_store
+
+
+class ServerRuntime:
+    def __init__(self, config: ServerConfig, *, inprocess: InProcessDriver | None = None) -> None:
+        self.config = config
+        clock = SystemClock()
+        registry = Registry()
+        store = open_store(config.database)
+        key = config.signing_key
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(7200.0, connect=10.0))
+        self.http_driver = HttpDriver(
+            signer=(lambda body: signing.signature(body, key)) if key else None,
+            client=self.client,
+        )
+        backoff: Backoff | None = (
+            FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
+        )
+        self.engine = Engine(
+            store=store,
+            registry=registry,
+            driver=RoutingDriver(inprocess=inprocess, http=self.http_driver),
+            clock=clock,
+            backoff=backoff,
+            max_event_bytes=config.max_event_bytes,
+        )
+        self.catalog = AppCatalog(registry, store, clock)
+        self.syncer = Syncer(config, self.catalog, self.client)
+
+    async def start(self) -> None:
+        await self.engine.start(on_open=self.catalog.load)
+        self.syncer.start()
+
+    async def stop(self) -> None:
+        await self.syncer.stop()
+        await self.engine.stop()
+        await self.client.aclose()

@@ -1,0 +1,105 @@
+"""App sync (protocol.md §3.5, §8): ``/fn/register``, ``/fn/remove``, ``/dev``, ``/health``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+import stepwell
+from stepwell.engine.registry import FunctionSpec
+from stepwell.protocol.registration import RegistrationError
+from stepwell.server.http import error, json_response, read_json, sdk_authorised
+from stepwell.server.runtime import ServerRuntime
+
+
+def function_json(spec: FunctionSpec) -> dict[str, Any]:
+    triggers: list[dict[str, Any]] = [
+        {"event": t.event, **({"expression": t.expression} if t.expression else {})}
+        for t in spec.triggers
+    ]
+    triggers += [{"cron": c.cron} for c in spec.crons]
+    return {
+        "id": spec.uuid,
+        "name": spec.name,
+        "slug": spec.slug,
+        "app_id": spec.app_id,
+        "triggers": triggers,
+        "steps": [
+            {
+                "id": "step",
+                "name": "step",
+                "uri": spec.url or "",
+                "retries": {"attempts": spec.retries},
+            }
+        ],
+    }
+
+
+def routes(runtime: ServerRuntime) -> list[Route]:
+    config = runtime.config
+
+    async def register(request: Request) -> Response:
+        if not sdk_authorised(request, config):
+            return PlainTextResponse("Authentication failed", 401)
+        expected = request.headers.get("x-inngest-expected-server-kind")
+        if expected and expected != config.server_kind:
+            return error(400, f"Expected server kind {config.server_kind}, got {expected}")
+        try:
+            payload = await read_json(request)
+            result = await runtime.catalog.sync(payload)
+        except (ValueError, RegistrationError) as exc:
+            return error(400, str(exc), data=None)
+        return json_response(
+            {
+                "ok": True,
+                "modified": result.modified,
+                "app_id": result.app_uuid,
+                "sync_id": result.sync_id,
+            }
+        )
+
+    async def remove(request: Request) -> Response:
+        if not sdk_authorised(request, config):
+            return PlainTextResponse("Authentication failed", 401)
+        url = request.query_params.get("url", "")
+        gone = await runtime.catalog.remove_by_url(url)
+        if not gone:
+            return error(404, f"no app is served at {url!r}")
+        return json_response({"ok": True, "removed": gone})
+
+    async def dev_info(request: Request) -> Response:
+        if not config.dev:
+            return error(404, "not found")
+        specs = sorted(runtime.engine.registry, key=lambda s: s.slug)
+        return json_response(
+            {
+                "version": stepwell.__version__,
+                "authed": False,
+                "startOpts": {
+                    "dev": True,
+                    "sdkURLs": config.sdk_urls,
+                    "pollInterval": config.poll_interval_s,
+                    "retryInterval": config.retry_interval_s,
+                    "noDiscovery": not config.discovery,
+                },
+                "functions": [function_json(spec) for spec in specs],
+                "handlers": [
+                    {"url": app.url, "app": app.name, "error": runtime.syncer.errors.get(app.url)}
+                    for app in runtime.catalog.apps()
+                ],
+                "features": {},
+            }
+        )
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": 200, "message": "OK"})
+
+    return [
+        Route("/fn/register", register, methods=["POST"]),
+        Route("/fn/remove", remove, methods=["DELETE"]),
+        Route("/dev", dev_info, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ]
