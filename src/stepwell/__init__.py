@@ -17,7 +17,7 @@ from stepwell.protocol.events import Event
 from stepwell.sdk.app import App
 from stepwell.sdk.context import Context, SyncContext
 from stepwell.sdk.function import Function
-from stepwell.sdk.triggers import on_event
+from stepwell.sdk.triggers import on_cron, on_event
 
 __version__ = "0.1.0"
 
@@ -40,5 +40,6 @@ __all__ = [
     "SyncContext",
     "TableBackoff",
     "__version__",
+    "on_cron",
     "on_event",
 ]

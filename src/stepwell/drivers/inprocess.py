@@ -43,6 +43,12 @@ log = logging.getLogger("stepwell.driver")
 
 Entrypoint = Callable[["StepSession"], Awaitable[Any]]
 
+Gate = Callable[[Op], Awaitable[None]]
+"""Consulted before a new step's body runs, with the ``StepPlanned`` op that would stand for it:
+returns to run the body now, or raises ``Interrupt`` to leave the step planned. Only serving
+over HTTP needs one (parallel steps are planned, a targeted request runs one step); in process
+every step runs at once."""
+
 _inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "stepwell_inside_step", default=None
 )
@@ -80,9 +86,11 @@ class StepSession:
         checkpoint: Checkpoint,
         loop: asyncio.AbstractEventLoop,
         draining: Callable[[], bool] = lambda: False,
+        gate: Gate | None = None,
     ) -> None:
         self.request = request
         self._draining = draining
+        self._gate = gate
         self.released = False
         self._checkpoint = checkpoint
         self._loop = loop
@@ -165,6 +173,8 @@ class StepSession:
         unique, hashed, memo = self.begin(step_id)
         if memo is not None:
             return unwrap_memo(unique, memo)
+        if self._gate is not None:
+            await self._gate(_planned(hashed, unique, unique))
         self._enter()
         try:
             token = _inside_step.set(unique)
@@ -196,6 +206,8 @@ class StepSession:
 
     async def checkpoint_op(self, op: Op) -> Any:
         """Store a step whose work the engine does (``send_event``) and return its data."""
+        if self._gate is not None:
+            await self._gate(_planned(op.id, op.name, op.display_name))
         self._enter()
         try:
             data = await self._checkpoint(op)
@@ -210,6 +222,8 @@ class StepSession:
         unique, hashed, memo = self.begin(step_id)
         if memo is not None:
             return unwrap_memo(unique, memo)
+        if self._gate is not None:
+            self.call_soon(self._gate(_planned(hashed, unique, unique)))
         token = _inside_step.set(unique)
         try:
             value = encode_output(unique, body())
@@ -240,6 +254,10 @@ class StepSession:
         """Wait until parallel step bodies still running have stored their results."""
         await asyncio.sleep(0)  # let sibling tasks that were already scheduled start
         await self._idle.wait()
+
+
+def _planned(hashed: str, name: str, display_name: str) -> Op:
+    return Op(Opcode.STEP_PLANNED, hashed, name=name, display_name=display_name)
 
 
 async def _as_coro(awaitable: Awaitable[Any]) -> Any:

@@ -9,16 +9,26 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from stepwell.core.backoff import clamp_retries
+from stepwell.core.cron import CronError, check_jitter, parse_cron
 from stepwell.core.expressions import ExpressionError, compile_expression
 from stepwell.core.limits import DEFAULT_RETRIES
-from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
+from stepwell.engine.registry import (
+    DEFAULT_CANCEL_TIMEOUT_MS,
+    CancelOn,
+    CronTrigger,
+    EventTrigger,
+    FunctionSpec,
+    Registry,
+)
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import AppRecord
 from stepwell.ports.store import Store
+from stepwell.protocol.durations import DurationError, parse_duration, to_ms
 from stepwell.protocol.registration import (
     AppRegistration,
     RegistrationError,
@@ -55,7 +65,15 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
                         ) from None
                 triggers.append(EventTrigger(trigger.event, trigger.expression))
             elif trigger.cron is not None:
+                where = f"functions[{index}] ({fn.slug}).triggers[{t_index}]"
+                try:
+                    parse_cron(trigger.cron)
+                    if trigger.jitter:
+                        check_jitter(to_ms(parse_duration(trigger.jitter)))
+                except (CronError, DurationError) as exc:
+                    raise RegistrationError(f"{where}: {exc}") from None
                 crons.append(CronTrigger(trigger.cron, trigger.jitter))
+        cancel_on = _cancel_config(f"functions[{index}] ({fn.slug}).cancel", fn.raw.get("cancel"))
         prefix = f"{registration.app_name}-"
         local = fn.slug.removeprefix(prefix) if fn.slug.startswith(prefix) else fn.slug
         specs.append(
@@ -67,6 +85,7 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
                 retries=clamp_retries(fn.retries) if fn.retries is not None else DEFAULT_RETRIES,
                 url=fn.url,
                 crons=crons,
+                cancel_on=cancel_on,
                 config=fn.raw,
                 full_slug=fn.slug,
             )
@@ -74,8 +93,41 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
     return specs
 
 
+def _cancel_config(where: str, raw: Any) -> list[CancelOn]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise RegistrationError(f"{where}: expected an array")
+    if len(raw) > 5:
+        raise RegistrationError(f"{where}: at most 5 cancellations, got {len(raw)}")
+    found: list[CancelOn] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("event"), str):
+            raise RegistrationError(f"{where}[{i}].event: an event name is required")
+        expression = item.get("if") or None
+        if expression is not None:
+            try:
+                compile_expression(str(expression))
+            except ExpressionError as exc:
+                raise RegistrationError(f"{where}[{i}].if: {exc}") from None
+        timeout = item.get("timeout")
+        try:
+            timeout_ms = to_ms(parse_duration(timeout)) if timeout else DEFAULT_CANCEL_TIMEOUT_MS
+        except DurationError as exc:
+            raise RegistrationError(f"{where}[{i}].timeout: {exc}") from None
+        found.append(CancelOn(item["event"], expression, timeout_ms))
+    return found
+
+
 class AppCatalog:
-    def __init__(self, registry: Registry, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        clock: Clock,
+        on_change: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._on_change = on_change
         self._registry = registry
         self._store = store
         self._clock = clock
@@ -116,6 +168,8 @@ class AppCatalog:
         )
         await self._store.save_app(record)
         self._apps[record.name] = record
+        if self._on_change is not None:
+            await self._on_change()
         return SyncResult(record.app_uuid, sync_id, modified=True, removed=removed)
 
     async def remove_by_url(self, url: str) -> list[str]:
@@ -125,4 +179,6 @@ class AppCatalog:
             self._registry.replace_app(name, [])
             await self._store.delete_app(name)
             del self._apps[name]
+        if gone and self._on_change is not None:
+            await self._on_change()
         return gone

@@ -14,6 +14,7 @@ from stepwell.core.backoff import Backoff, TableBackoff
 from stepwell.core.ids import new_ulid
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES
 from stepwell.core.runs import RunStatus
+from stepwell.engine.cron import CronScheduler
 from stepwell.engine.dispatcher import Dispatcher
 from stepwell.engine.executor import Executor, PlanBuilder
 from stepwell.engine.ingest import EventInput, validate_batch
@@ -51,6 +52,7 @@ class Engine:
         self._max_event_bytes = max_event_bytes
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
         self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
+        self._cron = CronScheduler(registry, store, self._planner, self._clock)
         self._executor = Executor(
             store=store,
             registry=registry,
@@ -60,6 +62,7 @@ class Engine:
             backoff=backoff or TableBackoff(),
             commit=self.commit_plan,
             max_event_bytes=max_event_bytes,
+            cron=self._cron,
         )
         self._dispatcher = Dispatcher(
             self._run_item,
@@ -80,8 +83,9 @@ class Engine:
         await self.store.open()
         if on_open is not None:
             await on_open()
-        self._dispatcher.start()
         self._started = True
+        await self.reconcile_crons()
+        self._dispatcher.start()
 
     async def stop(self) -> None:
         """Stop: running executions end at their next step boundary and stay queued, so the
@@ -240,6 +244,17 @@ class Engine:
             # Woken when any run ends; the bound keeps us honest if a wake-up is missed.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), min(remaining, 0.5))
+
+    async def reconcile_crons(self) -> None:
+        """Schedule the cron triggers of the registered functions (after any sync)."""
+        self._require_started()
+
+        async def build() -> Plan:
+            plan = Plan()
+            await self._cron.reconcile(plan)
+            return plan
+
+        await self.commit_plan(build)
 
     # -- plumbing ----------------------------------------------------------------------------
 

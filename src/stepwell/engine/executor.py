@@ -16,6 +16,7 @@ from stepwell.core.errors import error_payload
 from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
+from stepwell.engine.cron import CronScheduler
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.planner import Plan, Planner, sleep_item_id, timeout_item_id
 from stepwell.engine.registry import FunctionSpec, Registry
@@ -64,6 +65,7 @@ class Executor:
         backoff: Backoff,
         commit: CommitPlan,
         max_event_bytes: int,
+        cron: CronScheduler,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -73,8 +75,12 @@ class Executor:
         self._backoff = backoff
         self._commit = commit  # plans, commits (re-planning on conflict), dispatches follow-ups
         self._max_event_bytes = max_event_bytes
+        self._cron = cron
 
     async def run_item(self, item: QueueItem) -> None:
+        if item.kind is ItemKind.CRON:
+            await self._commit(_static(lambda plan: self._cron.fire(item, plan)))
+            return
         run = await self._store.get_run(item.run_id)
         if run is None or run.status.is_terminal:
             await self._commit(

@@ -20,6 +20,7 @@ from stepwell.ports.records import (
     ChangeSet,
     ItemKind,
     NewRun,
+    Pause,
     PauseKind,
     QueueItem,
     RunRecord,
@@ -82,7 +83,7 @@ class Planner:
             plan.changes.events.append(event)
             wire = event.to_wire()
             for spec in self._targets(event, wire):
-                self._start_run(spec, event, wire, plan, now_ms)
+                self.start_run(spec, event, wire, plan, now_ms)
             await self._resume_pauses(event, wire, plan, now_ms, consumed)
 
     def _targets(self, event: StoredEvent, wire: dict[str, Any]) -> list[FunctionSpec]:
@@ -92,7 +93,7 @@ class Planner:
             return [spec] if spec is not None else []
         return self._registry.matching(event.event.name, wire)
 
-    def _start_run(
+    def start_run(
         self,
         spec: FunctionSpec,
         event: StoredEvent,
@@ -126,6 +127,20 @@ class Planner:
         item = self.execute_item(run_id, now_ms)
         plan.changes.items.append(item)
         plan.to_dispatch.append(item)
+        for index, cancel in enumerate(spec.cancel_on):
+            # Matching events that arrive after the run exists end it (§3.4.2 cancel).
+            plan.changes.pauses.append(
+                Pause(
+                    pause_id=f"cancel:{run_id}:{index}",
+                    run_id=run_id,
+                    step_hash=f"cancel:{index}",
+                    kind=PauseKind.CANCEL,
+                    event_name=cancel.event,
+                    expires_at=now_ms + cancel.timeout_ms,
+                    expression=cancel.expression,
+                    trigger_event=wire,
+                )
+            )
 
     async def _resume_pauses(
         self,
@@ -161,6 +176,30 @@ class Planner:
             item = self.execute_item(pause.run_id, now_ms)
             plan.changes.items.append(item)
             plan.to_dispatch.append(item)
+        await self._cancel_matching(event, wire, plan, now_ms, consumed)
+
+    async def _cancel_matching(
+        self,
+        event: StoredEvent,
+        wire: dict[str, Any],
+        plan: Plan,
+        now_ms: int,
+        consumed: set[str],
+    ) -> None:
+        for pause in await self._store.find_pauses(event.event.name, kind=PauseKind.CANCEL):
+            if pause.run_id in plan.ended_runs or pause.expires_at <= now_ms:
+                continue
+            if pause.expression and not evaluate_bool(
+                pause.expression, {"event": pause.trigger_event, "async": wire}
+            ):
+                continue
+            run = await self._store.get_run(pause.run_id)
+            if run is None or run.status.is_terminal:
+                continue
+            consumed.add(pause.pause_id)
+            plan.changes.pauses_consumed.append(pause.pause_id)
+            events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+            self.plan_finish(run, events, RunStatus.CANCELLED, plan, now_ms, started=False)
 
     async def plan_signal(self, signal: str, data: Any, plan: Plan, now_ms: int) -> str | None:
         """Resume the run waiting longest for ``signal``; returns its id (None: no waiter)."""

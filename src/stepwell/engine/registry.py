@@ -28,6 +28,18 @@ class CronTrigger:
     jitter: str | None = None
 
 
+DEFAULT_CANCEL_TIMEOUT_MS = 365 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOn:
+    """Cancel a run when ``event`` arrives (and ``expression`` over event/async holds)."""
+
+    event: str
+    expression: str | None = None
+    timeout_ms: int = DEFAULT_CANCEL_TIMEOUT_MS
+
+
 @dataclass(slots=True)
 class FunctionSpec:
     """What the engine knows of a function: no code, only identity and configuration.
@@ -42,6 +54,7 @@ class FunctionSpec:
     retries: int = DEFAULT_RETRIES
     url: str | None = None
     crons: list[CronTrigger] = field(default_factory=list)
+    cancel_on: list[CancelOn] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     full_slug: str | None = None
 

@@ -53,6 +53,7 @@ class ItemKind(StrEnum):
     EXECUTE = "execute"
     SLEEP = "sleep"
     PAUSE_TIMEOUT = "pause_timeout"
+    CRON = "cron"
 
 
 @dataclass(slots=True)
@@ -69,12 +70,14 @@ class QueueItem:
     lease_owner: str | None = None
     lease_until: int = 0
     generation: int = 0
+    payload: dict[str, Any] | None = None
 
 
 class PauseKind(StrEnum):
     EVENT = "event"
     INVOKE = "invoke"
     SIGNAL = "signal"
+    CANCEL = "cancel"
 
 
 @dataclass(slots=True)

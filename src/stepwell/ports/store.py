@@ -8,6 +8,7 @@ from stepwell.ports.records import (
     AppRecord,
     ChangeSet,
     CommitResult,
+    ItemKind,
     Pause,
     PauseKind,
     QueueItem,
@@ -82,6 +83,8 @@ class Store(Protocol):
         ...
 
     async def get_item(self, item_id: str) -> QueueItem | None: ...
+
+    async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]: ...
 
     async def claim_due_items(
         self, *, now_ms: int, owner: str, lease_ms: int, limit: int

@@ -11,7 +11,7 @@ from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
 from stepwell.drivers.inprocess import InProcessDriver
 from stepwell.engine.engine import Engine
-from stepwell.engine.registry import EventTrigger, FunctionSpec, Registry
+from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_timedelta
 from stepwell.sdk.function import Function
@@ -20,6 +20,8 @@ from stepwell.store import open_store
 R = TypeVar("R")
 
 SYNC_FUNCTION_THREADS = 64
+
+Trigger = EventTrigger | CronTrigger
 
 
 class App:
@@ -34,7 +36,7 @@ class App:
         self,
         fn_id: str,
         *,
-        trigger: EventTrigger | Sequence[EventTrigger] | None = None,
+        trigger: Trigger | Sequence[Trigger] | None = None,
         retries: int = DEFAULT_RETRIES,
         name: str | None = None,
     ) -> Callable[[Callable[..., Any]], Function[Any]]:
@@ -42,12 +44,8 @@ class App:
 
         Without a trigger the function runs only when invoked (``step.invoke``).
         """
-        triggers = (
-            []
-            if trigger is None
-            else [trigger]
-            if isinstance(trigger, EventTrigger)
-            else list(trigger)
+        triggers: list[Trigger] = (
+            [] if trigger is None else [trigger] if isinstance(trigger, Trigger) else list(trigger)
         )
         if len(triggers) > 10:
             raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
@@ -55,7 +53,8 @@ class App:
             app_id=self.id,
             local_id=fn_id,
             name=name or fn_id,
-            triggers=triggers,
+            triggers=[t for t in triggers if isinstance(t, EventTrigger)],
+            crons=[t for t in triggers if isinstance(t, CronTrigger)],
             retries=clamp_retries(retries),
         )
 

@@ -41,7 +41,7 @@ class ServerRuntime:
             backoff=backoff,
             max_event_bytes=config.max_event_bytes,
         )
-        self.catalog = AppCatalog(registry, store, clock)
+        self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.reconcile_crons)
         self.syncer = Syncer(config, self.catalog, self.client)
 
     async def start(self) -> None:

@@ -300,6 +300,12 @@ class SqliteStore:
         ).fetchall()
         return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
 
+    async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
+        rows = self._db.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM queue WHERE kind = ? ORDER BY item_id", (kind.value,)
+        ).fetchall()
+        return [_item(row) for row in rows]
+
     async def next_due_at(self) -> int | None:
         row = self._db.execute("SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL").fetchone()
         return None if row is None or row[0] is None else int(row[0])
@@ -313,7 +319,7 @@ _RUN_COLUMNS = (
 )
 _ITEM_COLUMNS = (
     "item_id, run_id, kind, due_at, attempt, step_hash, pause_id, lease_owner, lease_until, "
-    "generation"
+    "generation, payload"
 )
 _PAUSE_COLUMNS = (
     "pause_id, run_id, step_hash, kind, event_name, expires_at, expression, correlation_id, "
@@ -349,6 +355,7 @@ def _item(row: Any) -> QueueItem:
         lease_owner=row[7],
         lease_until=row[8],
         generation=row[9],
+        payload=_loads_opt(row[10]),
     )
 
 
@@ -493,14 +500,21 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
     for item in changes.items_rescheduled:
         conn.execute(
             "UPDATE queue SET due_at = ?, attempt = ?, lease_owner = ?, lease_until = ?, "
-            "generation = generation + 1 WHERE item_id = ?",
-            (item.due_at, item.attempt, item.lease_owner, item.lease_until, item.item_id),
+            "payload = ?, generation = generation + 1 WHERE item_id = ?",
+            (
+                item.due_at,
+                item.attempt,
+                item.lease_owner,
+                item.lease_until,
+                None if item.payload is None else _dumps(item.payload),
+                item.item_id,
+            ),
         )
     for item in changes.items:
         if item.run_id in result.skipped_runs:
             continue
         conn.execute(
-            f"INSERT INTO queue ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
+            f"INSERT INTO queue ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
             "generation = queue.generation + 1",
             (
@@ -513,6 +527,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 item.pause_id,
                 item.lease_owner,
                 item.lease_until,
+                None if item.payload is None else _dumps(item.payload),
             ),
         )
     return result

@@ -1,0 +1,131 @@
+"""Calls a served app makes to its server: sync (``/fn/register``), send events (``/e/{key}``),
+and fetch a large run's state (``/v0/runs/{id}/…``, protocol.md §5.9).
+
+A new ``httpx.AsyncClient`` per call: the Flask and Django adapters run each request on its own
+event loop, and an async client's connections belong to the loop that opened them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from stepwell.protocol import signing
+from stepwell.protocol.events import Event
+from stepwell.sdk.serve.config import ServeConfig
+from stepwell.sdk.serve.messages import sdk_headers
+
+SEND_ATTEMPTS = 5
+SEND_BACKOFF_S = 0.1
+TIMEOUT_S = 30.0
+
+
+class ApiError(Exception):
+    """The server could not be reached or refused a call."""
+
+
+class ApiClient:
+    def __init__(self, config: ServeConfig) -> None:
+        self._config = config
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**sdk_headers(framework=None, env=self._config.env), **(extra or {})}
+
+    async def _authed(
+        self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with the signing key; on 401/403 try once more with the fallback key (§6.3)."""
+        headers: dict[str, str] = kwargs.pop("headers")
+        keys: list[str | None] = list(self._config.signing_keys) or [None]
+        response: httpx.Response | None = None
+        for key in keys:
+            if key is not None:
+                headers["Authorization"] = f"Bearer {signing.hashed_key(key)}"
+            try:
+                response = await client.request(method, url, headers=headers, **kwargs)
+            except httpx.HTTPError as exc:
+                raise ApiError(f"failed request to {url}: {exc}") from exc
+            if response.status_code not in (401, 403):
+                break
+        assert response is not None
+        return response
+
+    async def register(
+        self, payload: dict[str, Any], *, deploy_id: str | None, server_kind: str | None
+    ) -> httpx.Response:
+        extra = {"X-Inngest-Expected-Server-Kind": server_kind} if server_kind else None
+        headers = self._headers(extra)
+        url = urljoin(self._config.api_origin, "/fn/register")
+        params = {"deployId": deploy_id} if deploy_id else None
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+            return await self._authed(
+                client, "POST", url, headers=headers, json=payload, params=params
+            )
+
+    async def send_events(self, events: list[Event]) -> list[str]:
+        """Post events to the event API; returns the server's ids, in order."""
+        url = urljoin(self._config.event_origin, f"/e/{self._config.event_key_for_sending()}")
+        now = int(time.time() * 1000)
+        body = [_outgoing(event, now) for event in events]
+        # The seed lets the server derive the same ids if this request is retried (§2.3).
+        seed = f"{now},{base64.b64encode(secrets.token_bytes(10)).decode()}"
+        headers = self._headers({"X-Inngest-Event-Id-Seed": seed})
+        response: httpx.Response | None = None
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+            for attempt in range(SEND_ATTEMPTS):
+                try:
+                    response = await client.post(url, headers=headers, json=body)
+                except httpx.HTTPError:
+                    response = None
+                if response is not None and response.status_code < 500:
+                    break
+                await asyncio.sleep(SEND_BACKOFF_S * 2**attempt * (1 + random.random()))
+        if response is None:
+            raise ApiError(f"could not send events to {url}")
+        try:
+            result = response.json()
+        except ValueError:
+            raise ApiError(f"event API answered {response.status_code} without JSON") from None
+        if not isinstance(result, dict) or result.get("error") or response.status_code >= 400:
+            error = result.get("error") if isinstance(result, dict) else None
+            raise ApiError(f"event API refused the events ({response.status_code}): {error}")
+        ids = result.get("ids")
+        if not isinstance(ids, list):
+            raise ApiError("event API answered without ids")
+        return [str(i) for i in ids]
+
+    async def run_state(self, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A run's events and memoised steps, for requests too large to carry them."""
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+            batch, actions = await asyncio.gather(
+                self._get_json(client, f"/v0/runs/{run_id}/batch"),
+                self._get_json(client, f"/v0/runs/{run_id}/actions"),
+            )
+        if not isinstance(batch, list) or not isinstance(actions, dict):
+            raise ApiError("run state from the API has the wrong shape")
+        return batch, actions
+
+    async def _get_json(self, client: httpx.AsyncClient, path: str) -> Any:
+        url = urljoin(self._config.api_origin, path)
+        response = await self._authed(client, "GET", url, headers=self._headers())
+        if response.status_code >= 400:
+            raise ApiError(f"GET {url} answered {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+
+def _outgoing(event: Event, now_ms: int) -> dict[str, Any]:
+    """An event as the Python SDK sends it: no empty id, ``ts`` defaulted to now."""
+    wire = event.to_wire()
+    if not wire.get("id"):
+        wire.pop("id", None)
+    if not wire.get("ts"):
+        wire["ts"] = now_ms
+    return wire

@@ -1,0 +1,188 @@
+"""One call of a function over HTTP (protocol.md §5.7): replay the memo, do at most one new
+step, and report what was found as ops.
+
+The step tools and ``StepSession`` are the in-process ones; two hooks make them speak HTTP:
+
+* the *checkpoint* does not store anything: it records the finished step's op (``StepRun`` or
+  ``StepFailed``) and unwinds the function, which the server will call again;
+* the *gate*, consulted before a new step's body runs, decides whether to run it now. Steps
+  reached together (``asyncio.gather``) are held at the gate until the function has nothing
+  else to do; then one lone step runs inline, several are reported as ``StepPlanned``.
+  A targeted call (``stepId=<hash>``) runs only that step; ``disable_immediate_execution``
+  plans every new step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepwell.drivers.inprocess import Interrupt, StepSession
+from stepwell.ports.driver import ExecutionRequest
+from stepwell.protocol.events import Event
+from stepwell.protocol.ops import Op, Opcode
+from stepwell.sdk.function import Function
+
+SendEvents = Callable[[list[Event]], Awaitable[list[str]]]
+
+_CALM_TURNS = 3  # loop turns without news before the function counts as waiting at its steps
+_MAX_TURNS = 1000
+
+
+@dataclass(slots=True)
+class CallResult:
+    """What a call produced: ops to report, or the function's return value, or its error."""
+
+    ops: list[Op] = field(default_factory=list)
+    returned: bool = False
+    output: Any = None
+    error: BaseException | None = None
+    retry_after_s: float | None = None
+    skipped: list[str] = field(default_factory=list)
+    """Steps passed over while looking for a targeted step that was never reached."""
+
+
+class HttpCall:
+    def __init__(
+        self,
+        fn: Function[Any],
+        request: ExecutionRequest,
+        *,
+        target: str | None,
+        plan_only: bool,
+        send_events: SendEvents,
+    ) -> None:
+        self._fn = fn
+        self._target = target
+        self._plan_only = plan_only
+        self._send_events = send_events
+        # A plain ``def`` runs in a thread and cannot reach two steps at once: decide at once.
+        self._sequential = not fn.is_async
+        self._session = StepSession(
+            request, self._checkpoint, asyncio.get_running_loop(), gate=self._gate
+        )
+        self._ops: list[Op] = []
+        self._held: list[tuple[Op, asyncio.Future[None]]] = []
+        self._skipped: list[str] = []
+        self._news = asyncio.Event()
+        self._marks = 0
+        self._ran_inline = False
+        self._closed = False
+
+    async def run(self) -> CallResult:
+        task = asyncio.ensure_future(self._fn.entrypoint(self._session))
+        try:
+            while not task.done():
+                news = asyncio.ensure_future(self._news.wait())
+                try:
+                    await asyncio.wait({task, news}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    news.cancel()
+                self._news.clear()
+                await self._quiesce()
+                self._decide()
+            # Sibling branches of a gather outlive their parent: let them reach their steps.
+            await self._quiesce()
+            self._closed = True
+            self._decide()
+            await self._session.settled()
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return self._result(task)
+
+    # -- the two hooks ----------------------------------------------------------------------------
+
+    async def _gate(self, planned: Op) -> None:
+        self._mark()
+        if self._closed:
+            raise Interrupt("closed")
+        if self._target is not None:
+            if planned.id == self._target:
+                return
+            self._skipped.append(planned.display_name)
+            raise Interrupt("skipped")
+        if self._sequential:
+            if self._plan_only:
+                self._ops.append(planned)
+                raise Interrupt("planned")
+            self._ran_inline = True
+            return
+        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held.append((planned, held))
+        await held  # resolved by _decide: returns to run, raises Interrupt to stay planned
+
+    async def _checkpoint(self, op: Op) -> Any:
+        if op.opts.get("type") == "step.sendEvent":
+            op = await self._send(op)
+        self._ops.append(op)
+        self._mark()
+        raise Interrupt(op.op.value)
+
+    async def _send(self, op: Op) -> Op:
+        """Send the events now (as the Python SDK does, inside the step) and report the ids."""
+        try:
+            ids = await self._send_events(list(op.opts["events"]))
+        except Exception as exc:
+            failure = self._session.settle_failure(op.display_name, op.id, exc)
+            if failure.op is Opcode.STEP_ERROR:
+                raise self._session.suspend(failure) from None
+            return failure
+        # No opts: the server must not ingest the events a second time.
+        return Op(Opcode.STEP_RUN, op.id, name=op.name, display_name=op.display_name, data=ids)
+
+    # -- deciding ---------------------------------------------------------------------------------
+
+    def _mark(self) -> None:
+        self._marks += 1
+        self._news.set()
+
+    async def _quiesce(self) -> None:
+        """Let every ready task run until a few loop turns bring nothing new."""
+        last: tuple[int, int] | None = None
+        calm = 0
+        for _ in range(_MAX_TURNS):
+            mark = (self._marks, len(self._session.suspend_ops))
+            calm = calm + 1 if mark == last else 0
+            if calm >= _CALM_TURNS:
+                return
+            last = mark
+            await asyncio.sleep(0)
+
+    def _decide(self) -> None:
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        alone = (
+            len(held) == 1
+            and not self._plan_only
+            and not self._closed
+            and not self._ran_inline
+            and not self._ops
+            and not self._session.suspend_ops
+        )
+        if alone:
+            self._ran_inline = True
+            held[0][1].set_result(None)
+            return
+        for planned, future in held:
+            self._ops.append(planned)
+            future.set_exception(Interrupt("planned"))
+
+    def _result(self, task: asyncio.Future[Any]) -> CallResult:
+        suspended = self._session.suspend_ops
+        if self._target is not None:
+            suspended = [op for op in suspended if op.id == self._target]
+        ops = self._ops + suspended
+        retry_after = None
+        if any(op.op is Opcode.STEP_ERROR for op in ops):
+            retry_after = self._session.retry_after_s
+        error = task.exception()
+        if ops:
+            # Reported steps win over an error raised meanwhile: the next call replays them.
+            return CallResult(ops=ops, retry_after_s=retry_after)
+        if error is None:
+            return CallResult(returned=True, output=task.result())
+        return CallResult(error=error, skipped=list(self._skipped))
