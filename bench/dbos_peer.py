@@ -106,8 +106,13 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
     seq_steps, conc_runs, conc_steps = 1000 // scale, 200 // scale, 20
     samples = 30 if quick else 200
     # DBOS defaults otherwise (rollback journal, no pragma tuning): the out-of-the-box peer.
-    DBOS(config={"name": "stepwell-peer", "system_database_url": fresh_db_url(workdir),
-                 "log_level": "WARNING"})
+    DBOS(
+        config={
+            "name": "stepwell-peer",
+            "system_database_url": fresh_db_url(workdir),
+            "log_level": "WARNING",
+        }
+    )
     DBOS.launch()
     try:
         # Warm up lazy imports and connection pools so the first timed run is not penalised.
@@ -136,8 +141,12 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, required=True,
-                        help="directory for the SQLite system database (recreated)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        required=True,
+        help="directory for the SQLite system database (recreated)",
+    )
     parser.add_argument("--quick", action="store_true", help="sizes / 10, for smoke tests")
     args = parser.parse_args()
     version = metadata.version("dbos")
