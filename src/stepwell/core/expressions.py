@@ -6,6 +6,7 @@ Compiled once per source string and cached: evaluation of a compiled program cos
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 import cel
@@ -39,3 +40,16 @@ def match_expression(field_path: str) -> str:
         raise ExpressionError(f"invalid match field {field_path!r}: expected a path like data.id")
     path = path.removeprefix("event.")
     return f"event.{path} == async.{path}"
+
+
+def evaluate_key(source: str, variables: dict[str, Any]) -> str:
+    """A key expression's value as text (``event.data.tenant`` → ``"acme"``); ``""`` if it
+    cannot be evaluated, so such events share one key."""
+    program = compile_expression(source)
+    try:
+        value = program.execute(variables)
+    except (KeyError, ValueError, TypeError, RuntimeError):
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)

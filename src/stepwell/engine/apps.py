@@ -16,7 +16,9 @@ from typing import Any
 from stepwell.core.backoff import clamp_retries
 from stepwell.core.cron import CronError, check_jitter, parse_cron
 from stepwell.core.expressions import ExpressionError, compile_expression
+from stepwell.core.flow import FlowConfigError
 from stepwell.core.limits import DEFAULT_RETRIES
+from stepwell.engine.flow_config import read_flow
 from stepwell.engine.registry import (
     DEFAULT_CANCEL_TIMEOUT_MS,
     CancelOn,
@@ -74,6 +76,10 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
                     raise RegistrationError(f"{where}: {exc}") from None
                 crons.append(CronTrigger(trigger.cron, trigger.jitter))
         cancel_on = _cancel_config(f"functions[{index}] ({fn.slug}).cancel", fn.raw.get("cancel"))
+        try:
+            flow = read_flow(fn.raw, where=f"functions[{index}] ({fn.slug})")
+        except FlowConfigError as exc:
+            raise RegistrationError(str(exc)) from None
         prefix = f"{registration.app_name}-"
         local = fn.slug.removeprefix(prefix) if fn.slug.startswith(prefix) else fn.slug
         specs.append(
@@ -86,6 +92,7 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
                 url=fn.url,
                 crons=crons,
                 cancel_on=cancel_on,
+                flow=flow,
                 config=fn.raw,
                 full_slug=fn.slug,
             )

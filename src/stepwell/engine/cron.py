@@ -90,7 +90,7 @@ class CronScheduler:
             ),
         )
         plan.changes.events.append(tick)
-        self._planner.start_run(spec, tick, tick.to_wire(), plan, now)
+        self._planner.start_run(spec, [tick], plan, now)
         following = self._tick_item(spec, trigger, max(scheduled, now))
         following.generation = item.generation
         plan.changes.items_rescheduled.append(following)

@@ -227,6 +227,40 @@ class Engine:
         await self.commit_plan(build)
         return True
 
+    async def rerun(self, run_id: str) -> str:
+        """Start a new run of the run's function with the same events; returns its id.
+
+        Planned like a triggered run, but at once (no debounce or batching), never
+        deduplicated by the events' ids, and answering to no invoking parent. Raises
+        LookupError for an unknown run, function or events.
+        """
+        self._require_started()
+        created: list[str] = []
+
+        async def build() -> Plan:
+            created.clear()
+            plan = Plan()
+            run = await self.store.get_run(run_id)
+            if run is None:
+                raise LookupError(f"no run with id {run_id!r}")
+            spec = self.registry.get(run.function_id)
+            if spec is None:
+                raise LookupError(f"function {run.function_id!r} is not registered")
+            stored = await self.store.get_events(run.event_ids)
+            if not stored:
+                raise LookupError(f"the events of run {run_id!r} are gone")
+            new_id = self._planner.start_run(
+                spec, stored, plan, self._clock.now_ms(), idempotent=False
+            )
+            for new in plan.changes.runs:
+                if new.record.run_id == new_id:
+                    new.record.correlation_id = None
+            created.append(new_id)
+            return plan
+
+        await self.commit_plan(build)
+        return created[0]
+
     async def wait_for_runs(self, event_id: str, timeout: float = 30.0) -> list[RunRecord]:
         """Wait until the event has at least one run and all its runs have ended."""
         self._require_started()
@@ -277,7 +311,8 @@ class Engine:
 
     def _after_commit(self, plan: Plan, skipped_runs: set[str]) -> None:
         changes = plan.changes
-        for item in (*changes.items, *changes.items_rescheduled):
+        puts = [put.item for put in changes.items_put if not put.delete]
+        for item in (*changes.items, *changes.items_rescheduled, *puts):
             if item.lease_owner is None:
                 self._dispatcher.wake_at(item.due_at)
         for item in plan.to_dispatch:

@@ -6,6 +6,7 @@ the execution's end (return, raise, suspend) is applied in one more write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -80,6 +81,17 @@ class Executor:
     async def run_item(self, item: QueueItem) -> None:
         if item.kind is ItemKind.CRON:
             await self._commit(_static(lambda plan: self._cron.fire(item, plan)))
+            return
+        if item.kind in (ItemKind.DEBOUNCE, ItemKind.BATCH):
+
+            async def start_gated() -> Plan:
+                plan = Plan()
+                await self._planner.flow.fire(item, plan, self._clock.now_ms())
+                return plan
+
+            # A conflict means an event changed the item meanwhile: it is due again later.
+            with contextlib.suppress(StoreConflict):
+                await self._commit(start_gated)
             return
         run = await self._store.get_run(item.run_id)
         if run is None or run.status.is_terminal:

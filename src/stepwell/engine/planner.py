@@ -15,6 +15,7 @@ from stepwell.core.ids import new_ulid
 from stepwell.core.limits import IDEMPOTENCY_PERIOD_MS
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
+from stepwell.engine.flow import FlowGate
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.records import (
     ChangeSet,
@@ -60,10 +61,19 @@ class Plan:
 
 class Planner:
     def __init__(self, registry: Registry, store: Store, *, owner: str, lease_ms: int) -> None:
+        self._flow = FlowGate(self, store)
         self._registry = registry
         self._store = store
         self._owner = owner
         self._lease_ms = lease_ms
+
+    @property
+    def flow(self) -> FlowGate:
+        return self._flow
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
 
     def execute_item(self, run_id: str, now_ms: int, attempt: int = 0) -> QueueItem:
         """Due now and already leased to us, so no other process (nor our poller) takes it."""
@@ -83,7 +93,10 @@ class Planner:
             plan.changes.events.append(event)
             wire = event.to_wire()
             for spec in self._targets(event, wire):
-                self.start_run(spec, event, wire, plan, now_ms)
+                if spec.flow.gated and event.event.name != names.FUNCTION_INVOKED:
+                    await self._flow.admit(spec, event, wire, plan, now_ms)
+                else:
+                    self.start_run(spec, [event], plan, now_ms)
             await self._resume_pauses(event, wire, plan, now_ms, consumed)
 
     def _targets(self, event: StoredEvent, wire: dict[str, Any]) -> list[FunctionSpec]:
@@ -96,18 +109,25 @@ class Planner:
     def start_run(
         self,
         spec: FunctionSpec,
-        event: StoredEvent,
-        wire: dict[str, Any],
+        events: list[StoredEvent],
         plan: Plan,
         now_ms: int,
-    ) -> None:
+        *,
+        idempotent: bool = True,
+    ) -> str:
+        """Create a run of ``spec`` for ``events`` (a batch has several); returns its id.
+
+        With ``idempotent``, the first event's sender id makes a repeat within 24 h a no-op.
+        """
         run_id = new_ulid()
+        first = events[0]
+        wire = first.to_wire()
         correlation = None
-        if event.event.name == names.FUNCTION_INVOKED:
-            correlation = (event.event.data.get("_inngest") or {}).get("correlation_id")
+        if first.event.name == names.FUNCTION_INVOKED:
+            correlation = (first.event.data.get("_inngest") or {}).get("correlation_id")
         key = None
-        if event.event.id:
-            digest = hashlib.sha1(event.event.id.encode("utf-8")).hexdigest()
+        if idempotent and first.event.id:
+            digest = hashlib.sha1(first.event.id.encode("utf-8")).hexdigest()
             key = f"{spec.slug}-{digest}"
         plan.changes.runs.append(
             NewRun(
@@ -116,7 +136,7 @@ class Planner:
                     app_id=spec.app_id,
                     function_id=spec.slug,
                     status=RunStatus.QUEUED,
-                    event_ids=[event.internal_id],
+                    event_ids=[e.internal_id for e in events],
                     created_at=now_ms,
                     correlation_id=correlation,
                 ),
@@ -141,6 +161,7 @@ class Planner:
                     trigger_event=wire,
                 )
             )
+        return run_id
 
     async def _resume_pauses(
         self,

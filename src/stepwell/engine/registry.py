@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepwell.core.expressions import compile_expression, evaluate_bool
+from stepwell.core.flow import FlowConfig
 from stepwell.core.limits import DEFAULT_RETRIES
 
 
@@ -55,6 +56,7 @@ class FunctionSpec:
     url: str | None = None
     crons: list[CronTrigger] = field(default_factory=list)
     cancel_on: list[CancelOn] = field(default_factory=list)
+    flow: FlowConfig = field(default_factory=FlowConfig)
     config: dict[str, Any] = field(default_factory=dict)
     full_slug: str | None = None
 

@@ -54,6 +54,8 @@ class ItemKind(StrEnum):
     SLEEP = "sleep"
     PAUSE_TIMEOUT = "pause_timeout"
     CRON = "cron"
+    DEBOUNCE = "debounce"
+    BATCH = "batch"
 
 
 @dataclass(slots=True)
@@ -124,6 +126,17 @@ class ItemDone:
 
 
 @dataclass(slots=True)
+class ItemPut:
+    """Write an item only if it is as we read it: absent (``expect_generation`` None), or at
+    that generation. Otherwise the change set conflicts: for state kept in items (debounce,
+    batches) that concurrent events update."""
+
+    item: QueueItem
+    expect_generation: int | None
+    delete: bool = False
+
+
+@dataclass(slots=True)
 class ChangeSet:
     """Everything one engine decision writes: applied atomically, or not at all."""
 
@@ -137,6 +150,7 @@ class ChangeSet:
     pauses: list[Pause] = field(default_factory=list)
     pauses_consumed: list[str] = field(default_factory=list)
     items_removed: list[str] = field(default_factory=list)
+    items_put: list[ItemPut] = field(default_factory=list)
     ended_runs: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -152,6 +166,7 @@ class ChangeSet:
                 self.pauses,
                 self.pauses_consumed,
                 self.items_removed,
+                self.items_put,
                 self.ended_runs,
             )
         )

@@ -11,6 +11,7 @@ from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
 from stepwell.drivers.inprocess import InProcessDriver
 from stepwell.engine.engine import Engine
+from stepwell.engine.flow_config import read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_timedelta
@@ -39,16 +40,25 @@ class App:
         trigger: Trigger | Sequence[Trigger] | None = None,
         retries: int = DEFAULT_RETRIES,
         name: str | None = None,
+        debounce: dict[str, Any] | None = None,
+        batch_events: dict[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Function[Any]]:
         """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
 
         Without a trigger the function runs only when invoked (``step.invoke``).
+        Flow control takes the same settings Inngest's SDKs register, e.g.
+        ``debounce={"period": "5s", "key": "event.data.user", "timeout": "1m"}`` (add
+        ``"events": True`` to get every event of the window) or
+        ``batch_events={"max_size": 10, "timeout": "5s", "key": ..., "if": ...}``.
         """
         triggers: list[Trigger] = (
             [] if trigger is None else [trigger] if isinstance(trigger, Trigger) else list(trigger)
         )
         if len(triggers) > 10:
             raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
+        flow = read_flow(
+            {"debounce": debounce, "batch_events": batch_events}, where=f"function {fn_id!r}"
+        )
         spec = FunctionSpec(
             app_id=self.id,
             local_id=fn_id,
@@ -56,6 +66,7 @@ class App:
             triggers=[t for t in triggers if isinstance(t, EventTrigger)],
             crons=[t for t in triggers if isinstance(t, CronTrigger)],
             retries=clamp_retries(retries),
+            flow=flow,
         )
 
         def register(handler: Callable[..., Any]) -> Function[Any]:

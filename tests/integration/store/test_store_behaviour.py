@@ -15,6 +15,7 @@ from stepwell.ports.records import (
     ChangeSet,
     ItemDone,
     ItemKind,
+    ItemPut,
     NewRun,
     Pause,
     PauseKind,
@@ -207,3 +208,40 @@ async def test_rescheduling_moves_an_item_and_releases_its_lease(store: Store) -
         i.item_id
         for i in await store.claim_due_items(now_ms=NOW + 50, owner="b", lease_ms=100, limit=1)
     ] == ["R1:exec"]
+
+
+async def test_item_puts_compare_and_set_on_generation(store: Store) -> None:
+    debounce = QueueItem(
+        item_id="debounce:f:k",
+        run_id="debounce:f",
+        kind=ItemKind.DEBOUNCE,
+        due_at=NOW,
+        payload={"event_ids": ["E1"]},
+    )
+    await store.commit(ChangeSet(items_put=[ItemPut(debounce, None)]))
+    with pytest.raises(StoreConflict):  # created meanwhile by someone else
+        await store.commit(ChangeSet(items_put=[ItemPut(debounce, None)]))
+    current = await store.get_item("debounce:f:k")
+    assert current is not None
+    assert (current.generation, current.payload) == (0, {"event_ids": ["E1"]})
+    moved = QueueItem(
+        item_id="debounce:f:k",
+        run_id="debounce:f",
+        kind=ItemKind.DEBOUNCE,
+        due_at=NOW + 5,
+        payload={"event_ids": ["E2"]},
+    )
+    await store.commit(ChangeSet(items_put=[ItemPut(moved, 0)]))
+    with pytest.raises(StoreConflict):  # stale generation
+        await store.commit(ChangeSet(items_put=[ItemPut(moved, 0)]))
+    current = await store.get_item("debounce:f:k")
+    assert current is not None
+    assert (current.generation, current.due_at, current.payload) == (
+        1,
+        NOW + 5,
+        {"event_ids": ["E2"]},
+    )
+    with pytest.raises(StoreConflict):
+        await store.commit(ChangeSet(items_put=[ItemPut(moved, 0, delete=True)]))
+    await store.commit(ChangeSet(items_put=[ItemPut(moved, 1, delete=True)]))
+    assert await store.get_item("debounce:f:k") is None

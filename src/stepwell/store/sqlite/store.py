@@ -22,6 +22,7 @@ from stepwell.ports.records import (
     ChangeSet,
     CommitResult,
     ItemKind,
+    ItemPut,
     Pause,
     PauseKind,
     QueueItem,
@@ -384,6 +385,53 @@ def _event(row: Any) -> StoredEvent:
     )
 
 
+def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
+    """Compare-and-set on an item's generation (see ``ItemPut``)."""
+    item = put.item
+    if put.expect_generation is None:
+        if put.delete:
+            return
+        inserted = conn.execute(
+            f"INSERT OR IGNORE INTO queue ({_ITEM_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (
+                item.item_id,
+                item.run_id,
+                item.kind.value,
+                item.due_at,
+                item.attempt,
+                item.step_hash,
+                item.pause_id,
+                item.lease_owner,
+                item.lease_until,
+                None if item.payload is None else _dumps(item.payload),
+            ),
+        ).rowcount
+        if inserted == 0:
+            raise StoreConflict(f"item {item.item_id} was created meanwhile")
+        return
+    if put.delete:
+        changed = conn.execute(
+            "DELETE FROM queue WHERE item_id = ? AND generation = ?",
+            (item.item_id, put.expect_generation),
+        ).rowcount
+    else:
+        changed = conn.execute(
+            "UPDATE queue SET due_at = ?, payload = ?, lease_owner = ?, lease_until = ?, "
+            "generation = generation + 1 WHERE item_id = ? AND generation = ?",
+            (
+                item.due_at,
+                None if item.payload is None else _dumps(item.payload),
+                item.lease_owner,
+                item.lease_until,
+                item.item_id,
+                put.expect_generation,
+            ),
+        ).rowcount
+    if changed == 0:
+        raise StoreConflict(f"item {item.item_id} changed meanwhile")
+
+
 # -- the one transaction of a change set ----------------------------------------------------------
 
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
@@ -484,6 +532,8 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
         )
     for item_id in changes.items_removed:
         conn.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
+    for put in changes.items_put:
+        _put_item(conn, put)
     for run_id in changes.ended_runs:
         conn.execute("DELETE FROM queue WHERE run_id = ?", (run_id,))
         conn.execute("DELETE FROM pauses WHERE run_id = ?", (run_id,))
