@@ -18,10 +18,8 @@ from stepwell.core.cron import CronError, check_jitter, parse_cron
 from stepwell.core.expressions import ExpressionError, compile_expression
 from stepwell.core.flow import FlowConfigError
 from stepwell.core.limits import DEFAULT_RETRIES
-from stepwell.engine.flow_config import read_flow
+from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import (
-    DEFAULT_CANCEL_TIMEOUT_MS,
-    CancelOn,
     CronTrigger,
     EventTrigger,
     FunctionSpec,
@@ -75,9 +73,10 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
                 except (CronError, DurationError) as exc:
                     raise RegistrationError(f"{where}: {exc}") from None
                 crons.append(CronTrigger(trigger.cron, trigger.jitter))
-        cancel_on = _cancel_config(f"functions[{index}] ({fn.slug}).cancel", fn.raw.get("cancel"))
+        where = f"functions[{index}] ({fn.slug})"
         try:
-            flow = read_flow(fn.raw, where=f"functions[{index}] ({fn.slug})")
+            cancel_on = read_cancel_on(fn.raw.get("cancel"), where=f"{where}.cancel")
+            flow = read_flow(fn.raw, where=where)
         except FlowConfigError as exc:
             raise RegistrationError(str(exc)) from None
         prefix = f"{registration.app_name}-"
@@ -98,32 +97,6 @@ def specs_for(registration: AppRegistration) -> list[FunctionSpec]:
             )
         )
     return specs
-
-
-def _cancel_config(where: str, raw: Any) -> list[CancelOn]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise RegistrationError(f"{where}: expected an array")
-    if len(raw) > 5:
-        raise RegistrationError(f"{where}: at most 5 cancellations, got {len(raw)}")
-    found: list[CancelOn] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict) or not isinstance(item.get("event"), str):
-            raise RegistrationError(f"{where}[{i}].event: an event name is required")
-        expression = item.get("if") or None
-        if expression is not None:
-            try:
-                compile_expression(str(expression))
-            except ExpressionError as exc:
-                raise RegistrationError(f"{where}[{i}].if: {exc}") from None
-        timeout = item.get("timeout")
-        try:
-            timeout_ms = to_ms(parse_duration(timeout)) if timeout else DEFAULT_CANCEL_TIMEOUT_MS
-        except DurationError as exc:
-            raise RegistrationError(f"{where}[{i}].timeout: {exc}") from None
-        found.append(CancelOn(item["event"], expression, timeout_ms))
-    return found
 
 
 class AppCatalog:

@@ -64,7 +64,7 @@ class CronScheduler:
                 plan.changes.items.append(self._tick_item(spec, trigger, now))
         plan.changes.items_removed.extend(sorted(existing - set(wanted)))
 
-    def fire(self, item: QueueItem, plan: Plan) -> None:
+    async def fire(self, item: QueueItem, plan: Plan) -> None:
         payload: dict[str, Any] = item.payload or {}
         spec = self._registry.get(str(payload.get("function_id")))
         trigger = next(
@@ -90,7 +90,7 @@ class CronScheduler:
             ),
         )
         plan.changes.events.append(tick)
-        self._planner.start_run(spec, [tick], plan, now)
+        await self._planner.start_run(spec, [tick], plan, now)
         following = self._tick_item(spec, trigger, max(scheduled, now))
         following.generation = item.generation
         plan.changes.items_rescheduled.append(following)

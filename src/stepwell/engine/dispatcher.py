@@ -30,7 +30,6 @@ class Dispatcher:
         owner: str,
         lease_ms: int,
         poll_interval_s: float,
-        max_concurrency: int,
     ) -> None:
         self._run_item = run_item
         self._store = store
@@ -38,7 +37,6 @@ class Dispatcher:
         self._owner = owner
         self._lease_ms = lease_ms
         self._poll_interval_s = poll_interval_s
-        self._slots = asyncio.Semaphore(max_concurrency)
         self._active: dict[str, asyncio.Task[None]] = {}
         self._active_items: dict[str, str] = {}
         self._waiting: dict[str, dict[str, QueueItem]] = {}
@@ -91,8 +89,7 @@ class Dispatcher:
 
     async def _execute(self, item: QueueItem) -> None:
         try:
-            async with self._slots:
-                await self._run_item(item)
+            await self._run_item(item)
         except asyncio.CancelledError:
             raise
         except Exception:

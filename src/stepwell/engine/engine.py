@@ -14,6 +14,7 @@ from stepwell.core.backoff import Backoff, TableBackoff
 from stepwell.core.ids import new_ulid
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES
 from stepwell.core.runs import RunStatus
+from stepwell.engine.concurrency import ConcurrencyGate
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.dispatcher import Dispatcher
 from stepwell.engine.executor import Executor, PlanBuilder
@@ -53,6 +54,7 @@ class Engine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
         self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
         self._cron = CronScheduler(registry, store, self._planner, self._clock)
+        self.concurrency = ConcurrencyGate()
         self._executor = Executor(
             store=store,
             registry=registry,
@@ -63,6 +65,8 @@ class Engine:
             commit=self.commit_plan,
             max_event_bytes=max_event_bytes,
             cron=self._cron,
+            gate=self.concurrency,
+            max_concurrency=max_concurrency,
         )
         self._dispatcher = Dispatcher(
             self._run_item,
@@ -71,7 +75,6 @@ class Engine:
             owner=self.owner,
             lease_ms=lease_ms,
             poll_interval_s=poll_interval,
-            max_concurrency=max_concurrency,
         )
         self._runs_ended = asyncio.Event()
         self._started = False
@@ -249,9 +252,11 @@ class Engine:
             stored = await self.store.get_events(run.event_ids)
             if not stored:
                 raise LookupError(f"the events of run {run_id!r} are gone")
-            new_id = self._planner.start_run(
+            new_id = await self._planner.start_run(
                 spec, stored, plan, self._clock.now_ms(), idempotent=False
             )
+            if new_id is None:
+                return plan  # flow control declined it (rate limit, singleton)
             for new in plan.changes.runs:
                 if new.record.run_id == new_id:
                     new.record.correlation_id = None

@@ -6,6 +6,7 @@ the execution's end (return, raise, suspend) is applied in one more write.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from stepwell.core.errors import error_payload
 from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
+from stepwell.engine.concurrency import ConcurrencyGate
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.planner import Plan, Planner, sleep_item_id, timeout_item_id
@@ -67,6 +69,8 @@ class Executor:
         commit: CommitPlan,
         max_event_bytes: int,
         cron: CronScheduler,
+        gate: ConcurrencyGate,
+        max_concurrency: int,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -77,10 +81,19 @@ class Executor:
         self._commit = commit  # plans, commits (re-planning on conflict), dispatches follow-ups
         self._max_event_bytes = max_event_bytes
         self._cron = cron
+        self._gate = gate
+        # Taken after the per-key gate: runs queued on a busy key hold no global slot.
+        self._slots = asyncio.Semaphore(max_concurrency)
 
     async def run_item(self, item: QueueItem) -> None:
         if item.kind is ItemKind.CRON:
-            await self._commit(_static(lambda plan: self._cron.fire(item, plan)))
+
+            async def tick() -> Plan:
+                plan = Plan()
+                await self._cron.fire(item, plan)
+                return plan
+
+            await self._commit(tick)
             return
         if item.kind in (ItemKind.DEBOUNCE, ItemKind.BATCH):
 
@@ -98,6 +111,9 @@ class Executor:
             await self._commit(
                 _static(lambda plan: plan.changes.items_removed.append(item.item_id))
             )
+            return
+        if item.kind is ItemKind.RUN_TIMEOUT:
+            await self._timed_out(item, run)
             return
         if item.kind is not ItemKind.EXECUTE:
             await self._wake(item, run)
@@ -119,6 +135,23 @@ class Executor:
             await self._commit(_static(lambda plan: plan.changes.items_rescheduled.append(later)))
             return
         await self._execute(item, run, spec)
+
+    async def _timed_out(self, item: QueueItem, run: RunRecord) -> None:
+        """``timeouts.start`` (still queued) or ``timeouts.finish`` (still going): cancel."""
+        kind = (item.payload or {}).get("timeout")
+        expired = kind == "finish" or run.status is RunStatus.QUEUED
+
+        async def build() -> Plan:
+            plan = Plan()
+            plan.changes.items_removed.append(item.item_id)
+            if expired:
+                events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+                self._planner.plan_finish(
+                    run, events, RunStatus.CANCELLED, plan, self._clock.now_ms(), started=False
+                )
+            return plan
+
+        await self._commit(build)
 
     async def _wake(self, item: QueueItem, run: RunRecord) -> None:
         """A sleep ended or a wait timed out: store the step's value, then run on."""
@@ -152,14 +185,14 @@ class Executor:
     async def _execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
         events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
         memo = await self._store.load_memo(run.run_id)
-        state = _ExecutionState(item=item, started=run.status is RunStatus.RUNNING)
+        state = _ExecutionState(item=item, spec=spec, started=run.status is RunStatus.RUNNING)
 
         async def checkpoint(op: Op) -> Any:
             async def build() -> Plan:
                 now = self._clock.now_ms()
                 plan = Plan()
                 if not state.started:
-                    plan.changes.run_updates.append(_mark_running(run.run_id, now))
+                    _mark_started(plan, run, spec, now)
                 if op.opts.get("type") == "step.sendEvent":
                     # The events and the step's memo land in one transaction: exactly once.
                     stored = validate_batch(
@@ -196,7 +229,8 @@ class Executor:
             item_id=item.item_id,
         )
         try:
-            outcome = await self._driver.execute(request, checkpoint)
+            async with self._gate.hold(run.concurrency_keys), self._slots:
+                outcome = await self._driver.execute(request, checkpoint)
         except RunCancelled:
             return
 
@@ -239,7 +273,7 @@ class Executor:
                 )
             return plan
         if not state.started:
-            plan.changes.run_updates.append(_mark_running(run.run_id, now))
+            _mark_started(plan, run, spec, now)
         retry = False
         for op in outcome.ops:
             if op.op is Opcode.STEP_ERROR:
@@ -261,7 +295,7 @@ class Executor:
         retry_after_s: float | None,
     ) -> None:
         if not state.started:
-            plan.changes.run_updates.append(_mark_running(run.run_id, now))
+            _mark_started(plan, run, state.spec, now)
         if retry_after_s is not None:
             delay = clamp_retry_after(retry_after_s)
         else:
@@ -386,10 +420,11 @@ class Executor:
 
 
 class _ExecutionState:
-    __slots__ = ("item", "started")
+    __slots__ = ("item", "spec", "started")
 
-    def __init__(self, *, item: QueueItem, started: bool) -> None:
+    def __init__(self, *, item: QueueItem, spec: FunctionSpec, started: bool) -> None:
         self.item = item
+        self.spec = spec
         self.started = started
 
 
@@ -406,6 +441,26 @@ def _timeout_ms(raw: Any, *, default_ms: int) -> int:
     if raw in (None, ""):
         return default_ms
     return to_ms(parse_duration(str(raw)))
+
+
+def _mark_started(plan: Plan, run: RunRecord, spec: FunctionSpec, now: int) -> None:
+    """The run's first execution: Running, its start timeout over, its finish timeout on."""
+    plan.changes.run_updates.append(_mark_running(run.run_id, now))
+    timeouts = spec.flow.timeouts
+    if timeouts is None:
+        return
+    if timeouts.start_ms is not None:
+        plan.changes.items_removed.append(f"{run.run_id}:start-timeout")
+    if timeouts.finish_ms is not None:
+        plan.changes.items.append(
+            QueueItem(
+                item_id=f"{run.run_id}:finish-timeout",
+                run_id=run.run_id,
+                kind=ItemKind.RUN_TIMEOUT,
+                due_at=now + timeouts.finish_ms,
+                payload={"timeout": "finish"},
+            )
+        )
 
 
 def _mark_running(run_id: str, now: int) -> RunUpdate:

@@ -92,7 +92,7 @@ class FlowGate:
         rule = spec.flow.batch
         assert rule is not None
         if rule.condition and not evaluate_bool(rule.condition, {"event": wire}):
-            self._planner.start_run(spec, [event], plan, now)  # not for batching: alone
+            await self._planner.start_run(spec, [event], plan, now)  # not batched: alone
             return
         key = evaluate_key(rule.key, {"event": wire}) if rule.key else ""
         item_id = f"batch:{spec.slug}:{_key_digest(key)}"
@@ -108,7 +108,7 @@ class FlowGate:
         )
         if batch_full(len(ids), rule):
             events = await self._events(ids, plan)
-            self._planner.start_run(spec, events, plan, now, idempotent=False)
+            await self._planner.start_run(spec, events, plan, now, idempotent=False)
             self._put(plan, item, current, delete=True)
         else:
             self._put(plan, item, current)
@@ -122,7 +122,7 @@ class FlowGate:
             return
         events = await self._events(list(payload.get("event_ids", [])), plan)
         if events:
-            self._planner.start_run(spec, events, plan, now_ms, idempotent=False)
+            await self._planner.start_run(spec, events, plan, now_ms, idempotent=False)
 
     async def _events(self, ids: list[str], plan: Plan) -> list[StoredEvent]:
         fresh = {e.internal_id: e for e in plan.changes.events}

@@ -15,6 +15,7 @@ from stepwell.core.ids import new_ulid
 from stepwell.core.limits import IDEMPOTENCY_PERIOD_MS
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
+from stepwell.engine.admission import decide
 from stepwell.engine.flow import FlowGate
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.records import (
@@ -96,7 +97,7 @@ class Planner:
                 if spec.flow.gated and event.event.name != names.FUNCTION_INVOKED:
                     await self._flow.admit(spec, event, wire, plan, now_ms)
                 else:
-                    self.start_run(spec, [event], plan, now_ms)
+                    await self.start_run(spec, [event], plan, now_ms)
             await self._resume_pauses(event, wire, plan, now_ms, consumed)
 
     def _targets(self, event: StoredEvent, wire: dict[str, Any]) -> list[FunctionSpec]:
@@ -106,7 +107,7 @@ class Planner:
             return [spec] if spec is not None else []
         return self._registry.matching(event.event.name, wire)
 
-    def start_run(
+    async def start_run(
         self,
         spec: FunctionSpec,
         events: list[StoredEvent],
@@ -114,19 +115,23 @@ class Planner:
         now_ms: int,
         *,
         idempotent: bool = True,
-    ) -> str:
-        """Create a run of ``spec`` for ``events`` (a batch has several); returns its id.
+    ) -> str | None:
+        """Create a run of ``spec`` for ``events`` (a batch has several); returns its id, or
+        None when flow control drops it (rate limit, singleton skip).
 
         With ``idempotent``, the first event's sender id makes a repeat within 24 h a no-op.
         """
         run_id = new_ulid()
+        admission = await decide(spec, events, plan, self._store, now_ms, run_id)
+        if admission is None:
+            return None
         first = events[0]
         wire = first.to_wire()
         correlation = None
         if first.event.name == names.FUNCTION_INVOKED:
             correlation = (first.event.data.get("_inngest") or {}).get("correlation_id")
-        key = None
-        if idempotent and first.event.id:
+        key = admission.idempotency_key
+        if key is None and idempotent and first.event.id:
             digest = hashlib.sha1(first.event.id.encode("utf-8")).hexdigest()
             key = f"{spec.slug}-{digest}"
         plan.changes.runs.append(
@@ -139,14 +144,36 @@ class Planner:
                     event_ids=[e.internal_id for e in events],
                     created_at=now_ms,
                     correlation_id=correlation,
+                    concurrency_keys=admission.concurrency_keys,
                 ),
                 idempotency_key=key,
                 idempotency_expires_at=now_ms + IDEMPOTENCY_PERIOD_MS,
             )
         )
-        item = self.execute_item(run_id, now_ms)
+        # Priority moves the run in the queue: due earlier (or later) by that many seconds.
+        due = admission.start_at - admission.priority_s * 1000
+        if admission.start_at <= now_ms:
+            item = self.execute_item(run_id, now_ms)
+            item.due_at = due
+            plan.to_dispatch.append(item)
+        else:  # throttled: the poller starts it when its time comes
+            item = QueueItem(
+                item_id=execute_item_id(run_id), run_id=run_id, kind=ItemKind.EXECUTE, due_at=due
+            )
         plan.changes.items.append(item)
-        plan.to_dispatch.append(item)
+        timeouts = spec.flow.timeouts
+        if timeouts is not None and timeouts.start_ms is not None:
+            plan.changes.items.append(
+                QueueItem(
+                    item_id=f"{run_id}:start-timeout",
+                    run_id=run_id,
+                    kind=ItemKind.RUN_TIMEOUT,
+                    due_at=now_ms + timeouts.start_ms,
+                    payload={"timeout": "start"},
+                )
+            )
+        if admission.replaces is not None:
+            await self._cancel_run(admission.replaces, plan, now_ms)
         for index, cancel in enumerate(spec.cancel_on):
             # Matching events that arrive after the run exists end it (§3.4.2 cancel).
             plan.changes.pauses.append(
@@ -214,13 +241,19 @@ class Planner:
                 pause.expression, {"event": pause.trigger_event, "async": wire}
             ):
                 continue
-            run = await self._store.get_run(pause.run_id)
-            if run is None or run.status.is_terminal:
-                continue
             consumed.add(pause.pause_id)
             plan.changes.pauses_consumed.append(pause.pause_id)
-            events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
-            self.plan_finish(run, events, RunStatus.CANCELLED, plan, now_ms, started=False)
+            await self._cancel_run(pause.run_id, plan, now_ms)
+
+    async def _cancel_run(self, run_id: str, plan: Plan, now_ms: int) -> None:
+        """End a run as Cancelled within this plan (no-op if it already ended)."""
+        if run_id in plan.ended_runs:
+            return
+        run = await self._store.get_run(run_id)
+        if run is None or run.status.is_terminal:
+            return
+        events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+        self.plan_finish(run, events, RunStatus.CANCELLED, plan, now_ms, started=False)
 
     async def plan_signal(self, signal: str, data: Any, plan: Plan, now_ms: int) -> str | None:
         """Resume the run waiting longest for ``signal``; returns its id (None: no waiter)."""

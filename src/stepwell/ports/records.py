@@ -38,6 +38,8 @@ class RunRecord:
     output: Any = None
     error: dict[str, Any] | None = None
     correlation_id: str | None = None
+    concurrency_keys: list[list[Any]] = field(default_factory=list)
+    """``[key, limit]`` pairs this run's executions count against."""
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class ItemKind(StrEnum):
     CRON = "cron"
     DEBOUNCE = "debounce"
     BATCH = "batch"
+    RUN_TIMEOUT = "run_timeout"
 
 
 @dataclass(slots=True)
@@ -137,6 +140,16 @@ class ItemPut:
 
 
 @dataclass(slots=True)
+class StatePut:
+    """Set flow-control state ``key`` if its version is still ``expect_version`` (None: the
+    key must not exist yet). Otherwise the change set conflicts and is planned again."""
+
+    key: str
+    value: Any
+    expect_version: int | None
+
+
+@dataclass(slots=True)
 class ChangeSet:
     """Everything one engine decision writes: applied atomically, or not at all."""
 
@@ -151,6 +164,7 @@ class ChangeSet:
     pauses_consumed: list[str] = field(default_factory=list)
     items_removed: list[str] = field(default_factory=list)
     items_put: list[ItemPut] = field(default_factory=list)
+    states: list[StatePut] = field(default_factory=list)
     ended_runs: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -167,6 +181,7 @@ class ChangeSet:
                 self.pauses_consumed,
                 self.items_removed,
                 self.items_put,
+                self.states,
                 self.ended_runs,
             )
         )

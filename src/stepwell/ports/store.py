@@ -84,6 +84,10 @@ class Store(Protocol):
 
     async def get_item(self, item_id: str) -> QueueItem | None: ...
 
+    async def get_states(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
+        """Flow-control state: key → (value, version), for the keys that exist."""
+        ...
+
     async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]: ...
 
     async def claim_due_items(

@@ -11,7 +11,7 @@ from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
 from stepwell.drivers.inprocess import InProcessDriver
 from stepwell.engine.engine import Engine
-from stepwell.engine.flow_config import read_flow
+from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_timedelta
@@ -42,6 +42,14 @@ class App:
         name: str | None = None,
         debounce: dict[str, Any] | None = None,
         batch_events: dict[str, Any] | None = None,
+        concurrency: int | dict[str, Any] | list[dict[str, Any]] | None = None,
+        throttle: dict[str, Any] | list[dict[str, Any]] | None = None,
+        rate_limit: dict[str, Any] | None = None,
+        idempotency: str | None = None,
+        singleton: dict[str, Any] | None = None,
+        priority: dict[str, Any] | None = None,
+        timeouts: dict[str, Any] | None = None,
+        cancel_on: list[dict[str, Any]] | None = None,
     ) -> Callable[[Callable[..., Any]], Function[Any]]:
         """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
 
@@ -49,15 +57,35 @@ class App:
         Flow control takes the same settings Inngest's SDKs register, e.g.
         ``debounce={"period": "5s", "key": "event.data.user", "timeout": "1m"}`` (add
         ``"events": True`` to get every event of the window) or
-        ``batch_events={"max_size": 10, "timeout": "5s", "key": ..., "if": ...}``.
+        ``batch_events={"max_size": 10, "timeout": "5s", "key": ..., "if": ...}``,
+        ``concurrency={"limit": 2, "key": "event.data.tenant"}``,
+        ``throttle={"limit": 1, "period": "5s", "burst": 2}`` (or a list: all must pass),
+        ``rate_limit={"limit": 1, "period": "1h", "key": ...}``, ``idempotency="event.data.id"``,
+        ``singleton={"mode": "skip" | "cancel", "key": ...}``,
+        ``priority={"run": "event.data.vip ? 60 : 0"}``,
+        ``timeouts={"start": "10s", "finish": "1m"}``,
+        ``cancel_on=[{"event": "shop/cancelled", "match": "data.order_id", "timeout": "1d"}]``.
         """
         triggers: list[Trigger] = (
             [] if trigger is None else [trigger] if isinstance(trigger, Trigger) else list(trigger)
         )
         if len(triggers) > 10:
             raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
+        where = f"function {fn_id!r}"
         flow = read_flow(
-            {"debounce": debounce, "batch_events": batch_events}, where=f"function {fn_id!r}"
+            {
+                "debounce": debounce,
+                "batch_events": batch_events,
+                "concurrency": concurrency,
+                "throttle": throttle,
+                "rate_limit": rate_limit,
+                "idempotency": idempotency,
+                "singleton": singleton,
+                "priority": priority,
+                "timeouts": timeouts,
+                "cancel": cancel_on,
+            },
+            where=where,
         )
         spec = FunctionSpec(
             app_id=self.id,
@@ -67,6 +95,7 @@ class App:
             crons=[t for t in triggers if isinstance(t, CronTrigger)],
             retries=clamp_retries(retries),
             flow=flow,
+            cancel_on=read_cancel_on(cancel_on, where=f"{where}.cancel_on"),
         )
 
         def register(handler: Callable[..., Any]) -> Function[Any]:

@@ -27,6 +27,7 @@ from stepwell.ports.records import (
     PauseKind,
     QueueItem,
     RunRecord,
+    StatePut,
     StoredEvent,
 )
 from stepwell.ports.store import StoreConflict
@@ -301,6 +302,15 @@ class SqliteStore:
         ).fetchall()
         return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
 
+    async def get_states(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(
+            f"SELECT key, value, version FROM flow_state WHERE key IN ({marks})", keys
+        ).fetchall()
+        return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
+
     async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
         rows = self._db.execute(
             f"SELECT {_ITEM_COLUMNS} FROM queue WHERE kind = ? ORDER BY item_id", (kind.value,)
@@ -316,7 +326,7 @@ class SqliteStore:
 
 _RUN_COLUMNS = (
     "run_id, app_id, function_id, status, created_at, started_at, ended_at, output, error, "
-    "correlation_id, event_ids"
+    "correlation_id, event_ids, concurrency_keys"
 )
 _ITEM_COLUMNS = (
     "item_id, run_id, kind, due_at, attempt, step_hash, pause_id, lease_owner, lease_until, "
@@ -341,6 +351,7 @@ def _run(row: Any) -> RunRecord:
         error=_loads_opt(row[8]),
         correlation_id=row[9],
         event_ids=json.loads(row[10]),
+        concurrency_keys=json.loads(row[11]) if row[11] else [],
     )
 
 
@@ -383,6 +394,21 @@ def _event(row: Any) -> StoredEvent:
             name=row[1], id=row[2], ts=row[3], data=body["data"], user=body["user"], v=body["v"]
         ),
     )
+
+
+def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
+    if state.expect_version is None:
+        changed = conn.execute(
+            "INSERT OR IGNORE INTO flow_state (key, value, version) VALUES (?, ?, 0)",
+            (state.key, _dumps(state.value)),
+        ).rowcount
+    else:
+        changed = conn.execute(
+            "UPDATE flow_state SET value = ?, version = version + 1 WHERE key = ? AND version = ?",
+            (_dumps(state.value), state.key, state.expect_version),
+        ).rowcount
+    if changed == 0:
+        raise StoreConflict(f"flow state {state.key} changed meanwhile")
 
 
 def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
@@ -466,7 +492,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 result.skipped_runs.add(run.run_id)
                 continue
         conn.execute(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.run_id,
                 run.app_id,
@@ -479,6 +505,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 None,
                 run.correlation_id,
                 _dumps(run.event_ids),
+                _dumps(run.concurrency_keys) if run.concurrency_keys else None,
             ),
         )
         conn.executemany(
@@ -530,6 +557,8 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 _dumps(pause.trigger_event),
             ),
         )
+    for state in changes.states:
+        _put_state(conn, state)
     for item_id in changes.items_removed:
         conn.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
     for put in changes.items_put:
