@@ -84,6 +84,7 @@ class Executor:
         self._gate = gate
         # Taken after the per-key gate: runs queued on a busy key hold no global slot.
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._background: set[asyncio.Future[None]] = set()
 
     async def run_item(self, item: QueueItem) -> None:
         if item.kind is ItemKind.CRON:
@@ -136,6 +137,20 @@ class Executor:
             return
         await self._execute(item, run, spec)
 
+    def _start_soon(self, run: RunRecord, spec: FunctionSpec) -> None:
+        """Show the run as Running without delaying its first step: the write is queued now
+        and the writer applies writes in order; if the run ends first, it is simply dropped."""
+
+        async def mark() -> None:
+            with contextlib.suppress(StoreConflict):
+                await self._commit(
+                    _static(lambda plan: _mark_started(plan, run, spec, self._clock.now_ms()))
+                )
+
+        task = asyncio.ensure_future(mark())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _timed_out(self, item: QueueItem, run: RunRecord) -> None:
         """``timeouts.start`` (still queued) or ``timeouts.finish`` (still going): cancel."""
         kind = (item.payload or {}).get("timeout")
@@ -186,6 +201,9 @@ class Executor:
         events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
         memo = await self._store.load_memo(run.run_id)
         state = _ExecutionState(item=item, spec=spec, started=run.status is RunStatus.RUNNING)
+        if not state.started:
+            self._start_soon(run, spec)
+            state.started = True
 
         async def checkpoint(op: Op) -> Any:
             async def build() -> Plan:
