@@ -40,6 +40,7 @@ async def test_each_step_costs_one_commit_and_nothing_is_replayed(db_url: str) -
     step_commits = [c for c in commits if c.steps]
     assert len(step_commits) == steps
     assert all(len(c.steps) == 1 for c in step_commits)
-    # Besides the steps: accepting the event, and ending the run (with its system events).
+    # Besides the steps, per run: accepting the event, showing it Running, ending it (with
+    # its system events). None of them is per step.
     others: list[Any] = [c for c in commits if not c.steps]
-    assert len(others) == 2
+    assert len(others) == 3
