@@ -19,6 +19,7 @@ from stepwell.engine.cron import CronScheduler
 from stepwell.engine.dispatcher import Dispatcher
 from stepwell.engine.executor import Executor, PlanBuilder
 from stepwell.engine.ingest import EventInput, validate_batch
+from stepwell.engine.lifecycle import Lifecycle
 from stepwell.engine.planner import Plan, Planner
 from stepwell.engine.registry import Registry
 from stepwell.ports.clock import Clock, SystemClock
@@ -55,6 +56,13 @@ class Engine:
         self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
         self._cron = CronScheduler(registry, store, self._planner, self._clock)
         self.concurrency = ConcurrencyGate()
+        self.lifecycle = Lifecycle(
+            store=store,
+            registry=registry,
+            planner=self._planner,
+            clock=self._clock,
+            commit=self.commit_plan,
+        )
         self._executor = Executor(
             store=store,
             registry=registry,
@@ -86,6 +94,7 @@ class Engine:
         await self.store.open()
         if on_open is not None:
             await on_open()
+        await self.lifecycle.load_paused()
         self._started = True
         await self.reconcile_crons()
         self._dispatcher.start()
@@ -230,41 +239,50 @@ class Engine:
         await self.commit_plan(build)
         return True
 
-    async def rerun(self, run_id: str) -> str:
-        """Start a new run of the run's function with the same events; returns its id.
+    async def rerun(self, run_id: str, *, from_step: str | None = None) -> str:
+        """Run the run's function again with the same events; returns the new run's id.
 
-        Planned like a triggered run, but at once (no debounce or batching), never
-        deduplicated by the events' ids, and answering to no invoking parent. Raises
-        LookupError for an unknown run, function or events.
+        ``from_step`` (a step id) keeps the results stored before that step, so the new run
+        carries on from there. Raises LookupError for an unknown run, function or step.
         """
         self._require_started()
-        created: list[str] = []
+        return await self.lifecycle.rerun(run_id, from_step=from_step)
 
-        async def build() -> Plan:
-            created.clear()
-            plan = Plan()
-            run = await self.store.get_run(run_id)
-            if run is None:
-                raise LookupError(f"no run with id {run_id!r}")
-            spec = self.registry.get(run.function_id)
-            if spec is None:
-                raise LookupError(f"function {run.function_id!r} is not registered")
-            stored = await self.store.get_events(run.event_ids)
-            if not stored:
-                raise LookupError(f"the events of run {run_id!r} are gone")
-            new_id = await self._planner.start_run(
-                spec, stored, plan, self._clock.now_ms(), idempotent=False
-            )
-            if new_id is None:
-                return plan  # flow control declined it (rate limit, singleton)
-            for new in plan.changes.runs:
-                if new.record.run_id == new_id:
-                    new.record.correlation_id = None
-            created.append(new_id)
-            return plan
+    async def cancel_runs(
+        self,
+        function_id: str,
+        *,
+        started_after: int | None = None,
+        started_before: int | None = None,
+        if_: str | None = None,
+    ) -> list[str]:
+        """Cancel a function's unfinished runs created in a window (ms since the epoch) and
+        matching an optional CEL filter over ``event``; returns their ids."""
+        self._require_started()
+        return await self.lifecycle.cancel_many(
+            function_id,
+            started_after=started_after,
+            started_before=started_before,
+            condition=if_,
+        )
 
-        await self.commit_plan(build)
-        return created[0]
+    async def pause_function(self, function_id: str) -> None:
+        """Start no runs of the function until resumed; its events are kept for ``replay``."""
+        self._require_started()
+        await self.lifecycle.set_paused(function_id, True)
+
+    async def resume_function(self, function_id: str) -> None:
+        self._require_started()
+        await self.lifecycle.set_paused(function_id, False)
+
+    async def replay(
+        self, function_id: str, *, received_after: int, received_before: int | None = None
+    ) -> list[str]:
+        """Start runs for the function's events received in a window (ms); their ids."""
+        self._require_started()
+        return await self.lifecycle.replay(
+            function_id, received_after=received_after, received_before=received_before
+        )
 
     async def wait_for_runs(self, event_id: str, timeout: float = 30.0) -> list[RunRecord]:
         """Wait until the event has at least one run and all its runs have ended."""
@@ -283,6 +301,11 @@ class Engine:
             # Woken when any run ends; the bound keeps us honest if a wake-up is missed.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), min(remaining, 0.5))
+
+    async def after_sync(self) -> None:
+        """Apps changed: schedule their crons, reapply which functions are paused."""
+        await self.lifecycle.load_paused()
+        await self.reconcile_crons()
 
     async def reconcile_crons(self) -> None:
         """Schedule the cron triggers of the registered functions (after any sync)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from stepwell.core.backoff import Backoff, clamp_retry_after
 from stepwell.core.errors import error_payload
+from stepwell.core.expressions import evaluate_bool
 from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
@@ -346,6 +347,8 @@ class Executor:
                 )
             )
         elif op.op is Opcode.WAIT_FOR_EVENT:
+            if await self._looked_back(op, plan, run, events, now):
+                return
             expires = now + _timeout_ms(op.opts.get("timeout"), default_ms=0)
             self._pause(
                 plan,
@@ -381,6 +384,32 @@ class Executor:
             )
         else:
             raise ValueError(f"opcode {op.op.value} is not supported by the embedded engine")
+
+    async def _looked_back(
+        self, op: Op, plan: Plan, run: RunRecord, events: list[dict[str, Any]], now: int
+    ) -> bool:
+        """``lookback``: an event that arrived shortly before the wait began matches too."""
+        lookback = op.opts.get("lookback")
+        if not lookback:
+            return False
+        name = str(op.opts.get("event") or op.name)
+        expression = op.opts.get("if") or None
+        trigger = events[0] if events else {}
+        recent = await self._store.list_events(
+            name=name, received_after=now - _timeout_ms(lookback, default_ms=0), limit=1000
+        )
+        for candidate in reversed(recent):  # the earliest match wins, as with a pause
+            if candidate.internal_id in run.event_ids:
+                continue
+            wire = candidate.to_wire()
+            if expression and not evaluate_bool(expression, {"event": trigger, "async": wire}):
+                continue
+            plan.changes.steps.append(StepRow(run.run_id, op.id, wire))
+            follow = self._planner.execute_item(run.run_id, now)
+            plan.changes.items.append(follow)
+            plan.to_dispatch.append(follow)
+            return True
+        return False
 
     async def _invoke(self, op: Op, plan: Plan, run: RunRecord, now: int) -> None:
         """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""

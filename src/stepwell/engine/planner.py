@@ -94,6 +94,8 @@ class Planner:
             plan.changes.events.append(event)
             wire = event.to_wire()
             for spec in self._targets(event, wire):
+                if spec.paused:
+                    continue  # paused: no run; the event is kept for a replay
                 if spec.flow.gated and event.event.name != names.FUNCTION_INVOKED:
                     await self._flow.admit(spec, event, wire, plan, now_ms)
                 else:

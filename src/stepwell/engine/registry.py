@@ -57,6 +57,7 @@ class FunctionSpec:
     crons: list[CronTrigger] = field(default_factory=list)
     cancel_on: list[CancelOn] = field(default_factory=list)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    paused: bool = False
     config: dict[str, Any] = field(default_factory=dict)
     full_slug: str | None = None
 

@@ -50,6 +50,7 @@ class App:
         priority: dict[str, Any] | None = None,
         timeouts: dict[str, Any] | None = None,
         cancel_on: list[dict[str, Any]] | None = None,
+        on_failure: Callable[..., Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Function[Any]]:
         """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
 
@@ -65,6 +66,9 @@ class App:
         ``priority={"run": "event.data.vip ? 60 : 0"}``,
         ``timeouts={"start": "10s", "finish": "1m"}``,
         ``cancel_on=[{"event": "shop/cancelled", "match": "data.order_id", "timeout": "1d"}]``.
+        ``on_failure`` is a function run when a run of this one fails for good; its
+        ``ctx.event`` is the ``inngest/function.failed`` event (``data.error``, ``data.event``,
+        ``data.run_id``). It is registered as ``<fn_id>-failure``, as Inngest's SDKs do.
         """
         triggers: list[Trigger] = (
             [] if trigger is None else [trigger] if isinstance(trigger, Trigger) else list(trigger)
@@ -103,6 +107,21 @@ class App:
                 raise ValueError(f"function {fn_id!r} is already registered in app {self.id!r}")
             fn: Function[Any] = Function(spec, handler, self._thread_pool)
             self.functions[fn_id] = fn
+            if on_failure is not None:
+                failure_id = f"{fn_id}-failure"
+                failure_spec = FunctionSpec(
+                    app_id=self.id,
+                    local_id=failure_id,
+                    name=f"{spec.name} (failure)",
+                    triggers=[
+                        EventTrigger(
+                            "inngest/function.failed",
+                            f"event.data.function_id == '{spec.slug}'",
+                        )
+                    ],
+                    retries=0,
+                )
+                self.functions[failure_id] = Function(failure_spec, on_failure, self._thread_pool)
             return fn
 
         return register

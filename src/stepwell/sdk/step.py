@@ -46,6 +46,7 @@ def _wait_for_event(
     timeout: Duration,
     match: str | None,
     if_: str | None,
+    lookback: Duration | None = None,
 ) -> Event | None:
     if match is not None and if_ is not None:
         raise ValueError("wait_for_event takes match= or if_=, not both")
@@ -55,6 +56,8 @@ def _wait_for_event(
     opts: dict[str, Any] = {"event": event, "timeout": format_duration(to_timedelta(timeout))}
     if expression:
         opts["if"] = expression
+    if lookback is not None:
+        opts["lookback"] = format_duration(to_timedelta(lookback))
     _, memo = session.memo_or_suspend(
         step_id,
         lambda hashed, unique: Op(
@@ -123,9 +126,11 @@ class Step:
         timeout: Duration,
         match: str | None = None,
         if_: str | None = None,
+        lookback: Duration | None = None,
     ) -> Event | None:
-        """The first matching event to arrive within ``timeout``, or None."""
-        return _wait_for_event(self._session, step_id, event, timeout, match, if_)
+        """The first matching event to arrive within ``timeout``, or None. With ``lookback``
+        an event received that long before the wait began matches too."""
+        return _wait_for_event(self._session, step_id, event, timeout, match, if_, lookback)
 
     async def invoke(
         self,
@@ -171,8 +176,9 @@ class SyncStep:
         timeout: Duration,
         match: str | None = None,
         if_: str | None = None,
+        lookback: Duration | None = None,
     ) -> Event | None:
-        return _wait_for_event(self._session, step_id, event, timeout, match, if_)
+        return _wait_for_event(self._session, step_id, event, timeout, match, if_, lookback)
 
     def invoke(
         self,

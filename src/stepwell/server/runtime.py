@@ -14,6 +14,7 @@ from stepwell.engine.registry import Registry
 from stepwell.ports.clock import SystemClock
 from stepwell.protocol import signing
 from stepwell.server.config import ServerConfig
+from stepwell.server.steplog import RecordingDriver, StepLog
 from stepwell.server.syncer import Syncer
 from stepwell.store import open_store
 
@@ -33,15 +34,18 @@ class ServerRuntime:
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
+        self.step_log = StepLog()
         self.engine = Engine(
             store=store,
             registry=registry,
-            driver=RoutingDriver(inprocess=inprocess, http=self.http_driver),
+            driver=RecordingDriver(
+                RoutingDriver(inprocess=inprocess, http=self.http_driver), self.step_log
+            ),
             clock=clock,
             backoff=backoff,
             max_event_bytes=config.max_event_bytes,
         )
-        self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.reconcile_crons)
+        self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.after_sync)
         self.syncer = Syncer(config, self.catalog, self.client)
 
     async def start(self) -> None:

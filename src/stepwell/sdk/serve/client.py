@@ -33,11 +33,14 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, framework: str) -> None:
         self._config = config
+        self._framework = framework
 
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return {**sdk_headers(framework=None, env=self._config.env), **(extra or {})}
+    def _headers(
+        self, extra: Mapping[str, str] | None = None, *, framework: str | None = None
+    ) -> dict[str, str]:
+        return {**sdk_headers(framework=framework, env=self._config.env), **(extra or {})}
 
     async def _authed(
         self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
@@ -62,7 +65,7 @@ class ApiClient:
         self, payload: dict[str, Any], *, deploy_id: str | None, server_kind: str | None
     ) -> httpx.Response:
         extra = {"X-Inngest-Expected-Server-Kind": server_kind} if server_kind else None
-        headers = self._headers(extra)
+        headers = self._headers(extra, framework=self._framework)
         url = urljoin(self._config.api_origin, "/fn/register")
         params = {"deployId": deploy_id} if deploy_id else None
         async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:

@@ -144,8 +144,11 @@ def respond(result: CallResult) -> HttpResponse:
 def function_error(exc: BaseException, skipped: list[str]) -> HttpResponse:
     if isinstance(exc, Interrupt):
         # A targeted step that this call never reached (the function is not deterministic).
-        where = f'found step "{skipped[0]}"' if skipped else "did not find the step"
-        message = f"{where} when targeting a different step"
+        message = (
+            f'found step "{skipped[0]}" when targeting a different step'
+            if skipped
+            else "the function stopped without reaching the targeted step"
+        )
         return error_response("step_unexpected", message, name="StepUnexpectedError")
     if isinstance(exc, StepError):
         # A step that failed for good and was not caught fails the run (§5.4).

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from stepwell.sdk.app import App
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve.client import ApiClient, ApiError
 from stepwell.sdk.serve.config import ServeConfig
@@ -100,16 +101,8 @@ def server_kind_of(request: HttpRequest) -> str | None:
 
 
 class Syncer:
-    def __init__(
-        self,
-        app_id: str,
-        functions: list[Function[Any]],
-        config: ServeConfig,
-        framework: str,
-        client: ApiClient,
-    ) -> None:
-        self._app_id = app_id
-        self._functions = functions
+    def __init__(self, app: App, config: ServeConfig, framework: str, client: ApiClient) -> None:
+        self._app = app
         self._config = config
         self._framework = framework
         self._client = client
@@ -124,12 +117,13 @@ class Syncer:
             )
             log.error(message)
             return error_response("server_kind_mismatch", message, status=400)
-        if not self._functions:
+        functions = list(self._app.functions.values())
+        if not functions:
             return error_response(
                 "function_config_invalid", "no functions found", name="FunctionConfigInvalidError"
             )
         payload = registration_payload(
-            self._app_id, self._functions, serve_url(request.url, self._config), self._framework
+            self._app.id, functions, serve_url(request.url, self._config), self._framework
         )
         try:
             reply = await self._client.register(
@@ -176,10 +170,10 @@ class Syncer:
             )
         app_url = serve_url(wanted["url"], self._config)
         body = {
-            "app_id": self._app_id,
+            "app_id": self._app.id,
             "env": self._config.env,
             "framework": self._framework,
-            "functions": [function_config(fn, app_url) for fn in self._functions],
+            "functions": [function_config(fn, app_url) for fn in self._app.functions.values()],
             "inspection": inspection,
             "platform": None,
             "sdk_author": "stepwell",
@@ -187,4 +181,13 @@ class Syncer:
             "sdk_version": SDK_VERSION,
             "url": app_url,
         }
-        return json_response(200, body, {SYNC_KIND: "in_band"})
+        # As the Python SDK: no nulls (the Go server chokes on some, e.g. a null scope).
+        return json_response(200, _without_none(body), {SYNC_KIND: "in_band"})
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value

@@ -173,16 +173,20 @@ class HttpCall:
 
     def _result(self, task: asyncio.Future[Any]) -> CallResult:
         suspended = self._session.suspend_ops
+        skipped = list(self._skipped)
         if self._target is not None:
+            skipped += [op.display_name for op in suspended if op.id != self._target]
             suspended = [op for op in suspended if op.id == self._target]
         ops = self._ops + suspended
         retry_after = None
         if any(op.op is Opcode.STEP_ERROR for op in ops):
             retry_after = self._session.retry_after_s
+        if task.cancelled():  # the function cancelled itself: an error like any other
+            return CallResult(error=RuntimeError("the function's task was cancelled"))
         error = task.exception()
         if ops:
             # Reported steps win over an error raised meanwhile: the next call replays them.
             return CallResult(ops=ops, retry_after_s=retry_after)
         if error is None:
             return CallResult(returned=True, output=task.result())
-        return CallResult(error=error, skipped=list(self._skipped))
+        return CallResult(error=error, skipped=skipped)

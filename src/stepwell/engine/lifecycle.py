@@ -1,0 +1,181 @@
+"""Operating on runs and functions: rerun (from a step), bulk cancel, pause, resume, replay.
+
+Every operation is one plan committed atomically, like everything else the engine writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from stepwell.core.expressions import evaluate_bool
+from stepwell.core.runs import RunStatus
+from stepwell.engine.planner import Plan, Planner
+from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.ports.clock import Clock
+from stepwell.ports.records import StatePut, StepRow
+from stepwell.ports.store import Store
+from stepwell.protocol.step_ids import hash_step_id
+
+PAUSED_PREFIX = "paused:"
+MAX_SCAN = 100_000
+
+CommitPlan = Callable[[Callable[[], Awaitable[Plan]]], Awaitable[None]]
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        planner: Planner,
+        clock: Clock,
+        commit: CommitPlan,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._planner = planner
+        self._clock = clock
+        self._commit = commit
+
+    def _spec(self, function_id: str) -> FunctionSpec:
+        spec = self._registry.get(function_id)
+        if spec is None:
+            raise LookupError(f"function {function_id!r} is not registered")
+        return spec
+
+    async def rerun(self, run_id: str, *, from_step: str | None = None) -> str:
+        """A new run of the run's function with the same events; returns its id.
+
+        With ``from_step``, the results of the steps stored before that step are kept, so the
+        new run replays them and runs again from there. Raises LookupError for an unknown run,
+        function, events or step.
+        """
+        created: list[str] = []
+
+        async def build() -> Plan:
+            created.clear()
+            plan = Plan()
+            run = await self._store.get_run(run_id)
+            if run is None:
+                raise LookupError(f"no run with id {run_id!r}")
+            spec = self._spec(run.function_id)
+            stored = await self._store.get_events(run.event_ids)
+            if not stored:
+                raise LookupError(f"the events of run {run_id!r} are gone")
+            kept: dict[str, Any] = {}
+            if from_step is not None:
+                memo = await self._store.load_memo(run_id)
+                target = from_step if from_step in memo else hash_step_id(from_step)
+                if target not in memo:
+                    raise LookupError(f"run {run_id!r} has no stored step {from_step!r}")
+                for step_hash, value in memo.items():
+                    if step_hash == target:
+                        break
+                    kept[step_hash] = value
+            new_id = await self._planner.start_run(
+                spec, stored, plan, self._clock.now_ms(), idempotent=False
+            )
+            if new_id is None:
+                return plan  # flow control declined it (rate limit, singleton)
+            for new in plan.changes.runs:
+                if new.record.run_id == new_id:
+                    new.record.correlation_id = None  # a rerun answers no invoking parent
+            plan.changes.steps.extend(StepRow(new_id, h, v) for h, v in kept.items())
+            created.append(new_id)
+            return plan
+
+        await self._commit(build)
+        if not created:
+            raise RuntimeError(f"run {run_id!r} could not be started again (flow control)")
+        return created[0]
+
+    async def cancel_many(
+        self,
+        function_id: str,
+        *,
+        started_after: int | None = None,
+        started_before: int | None = None,
+        condition: str | None = None,
+    ) -> list[str]:
+        """Cancel the function's unfinished runs created in the window (ms) for whose first
+        event the CEL ``condition`` holds; returns their ids."""
+        self._spec(function_id)
+        cancelled: list[str] = []
+
+        async def build() -> Plan:
+            cancelled.clear()
+            plan = Plan()
+            now = self._clock.now_ms()
+            for run in await self._store.list_runs(function_id=function_id, limit=MAX_SCAN):
+                if run.status.is_terminal:
+                    continue
+                if started_after is not None and run.created_at < started_after:
+                    continue
+                if started_before is not None and run.created_at >= started_before:
+                    continue
+                events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+                if condition and not evaluate_bool(
+                    condition, {"event": events[0] if events else {}}
+                ):
+                    continue
+                self._planner.plan_finish(
+                    run, events, RunStatus.CANCELLED, plan, now, started=False
+                )
+                cancelled.append(run.run_id)
+            return plan
+
+        await self._commit(build)
+        return list(cancelled)
+
+    async def load_paused(self) -> None:
+        """Bring back which functions were paused (at start and after a sync)."""
+        found = await self._store.get_states([f"{PAUSED_PREFIX}{s.slug}" for s in self._registry])
+        for spec in self._registry:
+            entry = found.get(f"{PAUSED_PREFIX}{spec.slug}")
+            spec.paused = bool(entry and entry[0].get("paused"))
+
+    async def set_paused(self, function_id: str, paused: bool) -> None:
+        """A paused function starts no runs; its events are kept (see ``replay``)."""
+        spec = self._spec(function_id)
+        key = f"{PAUSED_PREFIX}{spec.slug}"
+
+        async def build() -> Plan:
+            plan = Plan()
+            current = (await self._store.get_states([key])).get(key)
+            value = {"paused": paused, "since": self._clock.now_ms()}
+            plan.changes.states.append(StatePut(key, value, current[1] if current else None))
+            return plan
+
+        await self._commit(build)
+        spec.paused = paused
+
+    async def replay(
+        self, function_id: str, *, received_after: int, received_before: int | None = None
+    ) -> list[str]:
+        """Start runs for the function's events received in the window (ms), e.g. those kept
+        while it was paused; returns the new runs' ids."""
+        spec = self._spec(function_id)
+        started: list[str] = []
+
+        async def build() -> Plan:
+            started.clear()
+            plan = Plan()
+            now = self._clock.now_ms()
+            events = await self._store.list_events(
+                received_after=received_after, received_before=received_before, limit=MAX_SCAN
+            )
+            for event in reversed(events):  # oldest first
+                wire = event.to_wire()
+                if spec.slug not in {
+                    s.slug for s in self._registry.matching(event.event.name, wire)
+                }:
+                    continue
+                run_id = await self._planner.start_run(spec, [event], plan, now, idempotent=False)
+                if run_id is not None:
+                    started.append(run_id)
+            return plan
+
+        await self._commit(build)
+        return list(started)

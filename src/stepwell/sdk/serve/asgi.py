@@ -1,0 +1,72 @@
+"""Serve an app over HTTP as an ASGI application (Starlette): mount it in FastAPI or Starlette,
+or run it with any ASGI server."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from stepwell.sdk.app import App
+from stepwell.sdk.serve.config import ServeConfig
+from stepwell.sdk.serve.handler import Handler
+from stepwell.sdk.serve.messages import HttpRequest
+
+FRAMEWORK = "starlette"
+
+
+def serve(
+    app: App,
+    *,
+    signing_key: str | None = None,
+    signing_key_fallback: str | None = None,
+    event_key: str | None = None,
+    base_url: str | None = None,
+    is_dev: bool | None = None,
+    serve_origin: str | None = None,
+    serve_path: str | None = None,
+) -> Starlette:
+    """An ASGI app that lets an Inngest-compatible server sync and run ``app``'s functions.
+
+    It answers on every path it is given, so it can be routed to anywhere: as the route
+    ``Route("/api/inngest", stepwell.serve(app))`` (in FastAPI: append it to
+    ``api.router.routes``), or mounted with ``api.mount("/api/inngest", …)`` (then the URL to
+    sync is ``/api/inngest/``, with the slash), or run on its own by an ASGI server.
+
+    Unset arguments come from the environment as with Inngest's Python SDK: ``INNGEST_DEV``
+    (dev mode, and the server's URL), ``INNGEST_BASE_URL`` / ``INNGEST_API_BASE_URL`` /
+    ``INNGEST_EVENT_API_BASE_URL``, ``INNGEST_SIGNING_KEY[_FALLBACK]``, ``INNGEST_EVENT_KEY``,
+    ``INNGEST_SERVE_ORIGIN`` / ``INNGEST_SERVE_PATH`` (overrides of the URL registered).
+    Outside dev mode a signing key is required and every call must be signed with it.
+    """
+    config = ServeConfig.resolve(
+        signing_key=signing_key,
+        signing_key_fallback=signing_key_fallback,
+        event_key=event_key,
+        base_url=base_url,
+        is_dev=is_dev,
+        serve_origin=serve_origin,
+        serve_path=serve_path,
+    )
+    handler = Handler(app, config, FRAMEWORK)
+    # An ASGI endpoint (not a function) so that every method reaches the handler, which
+    # answers even unsupported ones with the SDK's headers.
+    asgi = Starlette(routes=[Route("/{path:path}", _Endpoint(handler))])
+    asgi.state.handler = handler
+    return asgi
+
+
+class _Endpoint:
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        incoming = HttpRequest.build(
+            request.method, str(request.url), request.headers, await request.body()
+        )
+        reply = await self._handler.handle(incoming)
+        response = Response(reply.body, status_code=reply.status, headers=reply.headers)
+        await response(scope, receive, send)
