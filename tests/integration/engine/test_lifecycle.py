@@ -122,12 +122,13 @@ async def test_rerun_and_rerun_from_a_step_keeps_earlier_results(db_url: str) ->
     app = stepwell.App("rr")
     calls: list[str] = []
 
+    def call(name: str) -> str:
+        calls.append(name)
+        return f"{name}{len(calls)}"
+
     @app.function("f", trigger=stepwell.on_event("rr/go"))
     async def f(ctx: Context) -> list[str]:
-        a = await ctx.step.run("a", lambda: calls.append("a") or f"a{len(calls)}")
-        b = await ctx.step.run("b", lambda: calls.append("b") or f"b{len(calls)}")
-        c = await ctx.step.run("c", lambda: calls.append("c") or f"c{len(calls)}")
-        return [a, b, c]
+        return [await ctx.step.run(name, call, name) for name in "abc"]
 
     async with app.embedded(db_url) as engine:
         [event_id] = await engine.send("rr/go", {})
