@@ -212,7 +212,9 @@ class Executor:
                 plan = Plan()
                 if not state.started:
                     _mark_started(plan, run, spec, now)
-                if op.opts.get("type") == "step.sendEvent":
+                # Our SDK's send_event carries its events for us to send; an HTTP SDK's
+                # sendEvent (e.g. TS checkpointing it) already sent them: just store its ids.
+                if op.opts.get("type") == "step.sendEvent" and "events" in op.opts:
                     # The events and the step's memo land in one transaction: exactly once.
                     stored = validate_batch(
                         op.opts["events"], now_ms=now, max_bytes=self._max_event_bytes
