@@ -189,6 +189,18 @@ def parse_flow(
     )
 
 
+def _period(
+    where: str, raw: dict[str, Any], to_ms: DurationParser, max_ms: int, max_label: str
+) -> int:
+    """A required ``period`` between 1 s and ``max_ms``."""
+    if raw.get("period") is None:
+        raise FlowConfigError(f"{where}.period: a period is required")
+    period = _duration(f"{where}.period", raw["period"], to_ms)
+    if not 1000 <= period <= max_ms:
+        raise FlowConfigError(f"{where}.period: must be between 1s and {max_label}")
+    return period
+
+
 def _positive_int(where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise FlowConfigError(f"{where}: expected a positive integer")
@@ -201,11 +213,7 @@ def _throttle(
     if not isinstance(raw, dict):
         raise FlowConfigError(f"{where}: expected an object with limit and period")
     limit = _positive_int(f"{where}.limit", raw.get("limit"))
-    if raw.get("period") is None:
-        raise FlowConfigError(f"{where}.period: a period is required")
-    period = _duration(f"{where}.period", raw["period"], to_ms)
-    if not 1000 <= period <= 7 * DAY_MS:
-        raise FlowConfigError(f"{where}.period: must be between 1s and 7d")
+    period = _period(where, raw, to_ms, 7 * DAY_MS, "7d")
     burst = raw.get("burst") or 0
     if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
         raise FlowConfigError(f"{where}.burst: expected an integer ≥ 0")
@@ -222,11 +230,7 @@ def _rate_limit(
     if not isinstance(raw, dict):
         raise FlowConfigError(f"{where}: expected an object with limit and period")
     limit = _positive_int(f"{where}.limit", raw.get("limit"))
-    if raw.get("period") is None:
-        raise FlowConfigError(f"{where}.period: a period is required")
-    period = _duration(f"{where}.period", raw["period"], to_ms)
-    if not 1000 <= period <= DAY_MS:
-        raise FlowConfigError(f"{where}.period: must be between 1s and 24h")
+    period = _period(where, raw, to_ms, DAY_MS, "24h")
     return RateLimit(limit, period, _expression(f"{where}.key", raw.get("key"), compile_check))
 
 
@@ -292,11 +296,7 @@ def _debounce(
         return None
     if not isinstance(raw, dict):
         raise FlowConfigError(f"{where}: expected an object with a period")
-    if raw.get("period") is None:
-        raise FlowConfigError(f"{where}.period: a period is required")
-    period = _duration(f"{where}.period", raw["period"], to_ms)
-    if not 1000 <= period <= 7 * DAY_MS:
-        raise FlowConfigError(f"{where}.period: must be between 1s and 7d")
+    period = _period(where, raw, to_ms, 7 * DAY_MS, "7d")
     timeout = None
     if raw.get("timeout") is not None:
         timeout = _duration(f"{where}.timeout", raw["timeout"], to_ms)

@@ -220,12 +220,7 @@ class Planner:
                     continue
                 value = wire
             consumed.add(pause.pause_id)
-            plan.changes.pauses_consumed.append(pause.pause_id)
-            plan.changes.steps.append(StepRow(pause.run_id, pause.step_hash, value))
-            plan.changes.items_removed.append(timeout_item_id(pause.run_id, pause.step_hash))
-            item = self.execute_item(pause.run_id, now_ms)
-            plan.changes.items.append(item)
-            plan.to_dispatch.append(item)
+            self._resume(pause, value, plan, now_ms)
         await self._cancel_matching(event, wire, plan, now_ms, consumed)
 
     async def _cancel_matching(
@@ -264,15 +259,17 @@ class Planner:
         if not live:
             return None
         pause = live[0]
+        self._resume(pause, wrap_data({"signal": signal, "data": data}), plan, now_ms)
+        return pause.run_id
+
+    def _resume(self, pause: Pause, value: Any, plan: Plan, now_ms: int) -> None:
+        """A waiting run got its value: store it as the step's result and run on at once."""
         plan.changes.pauses_consumed.append(pause.pause_id)
-        plan.changes.steps.append(
-            StepRow(pause.run_id, pause.step_hash, wrap_data({"signal": signal, "data": data}))
-        )
+        plan.changes.steps.append(StepRow(pause.run_id, pause.step_hash, value))
         plan.changes.items_removed.append(timeout_item_id(pause.run_id, pause.step_hash))
         item = self.execute_item(pause.run_id, now_ms)
         plan.changes.items.append(item)
         plan.to_dispatch.append(item)
-        return pause.run_id
 
     def plan_finish(
         self,

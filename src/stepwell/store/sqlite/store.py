@@ -396,6 +396,22 @@ def _event(row: Any) -> StoredEvent:
     )
 
 
+def _item_params(item: QueueItem) -> tuple[Any, ...]:
+    """An item's values in ``_ITEM_COLUMNS`` order, without ``generation``."""
+    return (
+        item.item_id,
+        item.run_id,
+        item.kind.value,
+        item.due_at,
+        item.attempt,
+        item.step_hash,
+        item.pause_id,
+        item.lease_owner,
+        item.lease_until,
+        None if item.payload is None else _dumps(item.payload),
+    )
+
+
 def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
     if state.expect_version is None:
         changed = conn.execute(
@@ -420,18 +436,7 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
         inserted = conn.execute(
             f"INSERT OR IGNORE INTO queue ({_ITEM_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (
-                item.item_id,
-                item.run_id,
-                item.kind.value,
-                item.due_at,
-                item.attempt,
-                item.step_hash,
-                item.pause_id,
-                item.lease_owner,
-                item.lease_until,
-                None if item.payload is None else _dumps(item.payload),
-            ),
+            _item_params(item),
         ).rowcount
         if inserted == 0:
             raise StoreConflict(f"item {item.item_id} was created meanwhile")
@@ -596,17 +601,6 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             f"INSERT INTO queue ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
             "generation = queue.generation + 1",
-            (
-                item.item_id,
-                item.run_id,
-                item.kind.value,
-                item.due_at,
-                item.attempt,
-                item.step_hash,
-                item.pause_id,
-                item.lease_owner,
-                item.lease_until,
-                None if item.payload is None else _dumps(item.payload),
-            ),
+            _item_params(item),
         )
     return result
