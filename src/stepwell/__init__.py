@@ -17,6 +17,7 @@ from stepwell.protocol.events import Event
 from stepwell.sdk.app import App
 from stepwell.sdk.context import Context, SyncContext
 from stepwell.sdk.function import Function
+from stepwell.sdk.serve import serve
 from stepwell.sdk.triggers import on_cron, on_event
 
 __version__ = "0.1.0"
@@ -42,4 +43,5 @@ __all__ = [
     "__version__",
     "on_cron",
     "on_event",
+    "serve",
 ]

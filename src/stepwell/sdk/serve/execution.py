@@ -26,6 +26,7 @@ from stepwell.core.errors import (
 from stepwell.drivers.inprocess import Interrupt, encode_output
 from stepwell.ports.driver import ExecutionRequest
 from stepwell.protocol.durations import format_instant
+from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve.client import ApiClient
 from stepwell.sdk.serve.messages import HttpResponse, error_response, json_response
@@ -131,7 +132,7 @@ def respond(result: CallResult) -> HttpResponse:
         headers = {}
         if result.retry_after_s is not None:
             headers["Retry-After"] = _retry_at(result.retry_after_s)
-        return json_response(206, [op.to_wire() for op in result.ops], headers)
+        return json_response(206, [_wire(op) for op in result.ops], headers)
     if result.returned:
         try:
             return json_response(200, encode_output("(function result)", result.output))
@@ -139,6 +140,14 @@ def respond(result: CallResult) -> HttpResponse:
             return _error("output_unserializable", exc, NO_RETRY)
     assert result.error is not None
     return function_error(result.error, result.skipped)
+
+
+def _wire(op: Op) -> dict[str, Any]:
+    wire = op.to_wire()
+    if op.op is Opcode.SLEEP and op.opts.get("duration"):
+        # Servers read opts.duration, older ones only `name` (as TS sends it): give both.
+        wire["name"] = op.opts["duration"]
+    return wire
 
 
 def function_error(exc: BaseException, skipped: list[str]) -> HttpResponse:

@@ -132,7 +132,7 @@ class Handler:
     def _public_inspection(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
-            "function_count": len(self._by_slug),
+            "function_count": len(self._user_functions()),
             "has_event_key": self.config.event_key is not None,
             "has_signing_key": self.config.signing_key is not None,
             "has_signing_key_fallback": self.config.signing_key_fallback is not None,
@@ -201,6 +201,17 @@ class Handler:
             return await execution.execute(fn, call, target, self._client)
         except ApiError as exc:
             return error_response("unknown", str(exc), name="ApiError")
+
+    def _user_functions(self) -> list[Function[Any]]:
+        """Functions without the ``<id>-failure`` handlers (the Python SDK counts these)."""
+        functions = self.app.functions
+        return [
+            fn
+            for local_id, fn in functions.items()
+            if not (
+                local_id.endswith("-failure") and local_id.removesuffix("-failure") in functions
+            )
+        ]
 
     def function(self, fn_id: str) -> Function[Any] | None:
         # Old SDKs registered ids without the app prefix; the Python SDK still accepts them.

@@ -17,6 +17,7 @@ from stepwell.sdk.app import App
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve.client import ApiClient, ApiError
 from stepwell.sdk.serve.config import ServeConfig
+from stepwell.sdk.serve.flow_wire import flow_options
 from stepwell.sdk.serve.messages import (
     SDK_REGISTER,
     SDK_VERSION,
@@ -48,7 +49,7 @@ def serve_url(request_url: str, config: ServeConfig) -> str:
 
 
 def function_config(fn: Function[Any], app_url: str) -> dict[str, Any]:
-    """One function as ``/fn/register`` expects it (§3.3), keys in the Python SDK's order."""
+    """One function as ``/fn/register`` expects it (§3.3)."""
     spec = fn.spec
     triggers: list[dict[str, Any]] = []
     for trigger in spec.triggers:
@@ -60,6 +61,7 @@ def function_config(fn: Function[Any], app_url: str) -> dict[str, Any]:
         triggers.append({"cron": cron.cron, **({"jitter": cron.jitter} if cron.jitter else {})})
     query = urlencode({"fnId": spec.slug, "stepId": ROOT_STEP_ID})
     return {
+        **flow_options(spec.flow, spec.cancel_on),
         "id": spec.slug,
         "name": spec.name,
         "steps": {
