@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -43,6 +44,14 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-discovery", action="store_true", help="do not look for apps on local ports"
+    )
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        dest="apps",
+        metavar="MODULE:ATTR",
+        help="serve a stepwell.App at /api/inngest on this port and sync it (repeatable)",
     )
 
 
@@ -101,13 +110,42 @@ def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
     return config
 
 
-def serve(config: ServerConfig) -> None:
+def load_app(spec: str) -> stepwell.App:
+    """``package.module:attribute`` → the App it names."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise SystemExit(f"stepwell: --app {spec!r}: expected MODULE:ATTR, e.g. examples.shop:app")
+    sys.path.insert(0, os.getcwd())
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"stepwell: --app {spec!r}: {exc}") from None
+    if not isinstance(found, stepwell.App):
+        raise SystemExit(f"stepwell: --app {spec!r} is not a stepwell.App")
+    return found
+
+
+def serve(config: ServerConfig, apps: Sequence[str] = ()) -> None:
     import uvicorn
+    from starlette.routing import BaseRoute, Mount
 
     from stepwell.server.app import create_app
     from stepwell.server.runtime import ServerRuntime
 
-    app = create_app(ServerRuntime(config))
+    routes: list[BaseRoute] = []
+    for index, spec in enumerate(apps):
+        # Served on our SDK over HTTP on this same port, and synced like any other app.
+        path = "/api/inngest" if index == 0 else f"/api/inngest/{index}"
+        served = stepwell.serve(
+            load_app(spec),
+            is_dev=config.dev,
+            base_url=config.origin,
+            signing_key=config.signing_key,
+            event_key=config.event_keys[0] if config.event_keys else None,
+        )
+        routes.append(Mount(path, served))
+        config.sdk_urls.append(f"{config.origin}{path}/")
+    app = create_app(ServerRuntime(config), extra_routes=routes)
     kind = "dev server" if config.dev else "server"
     print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", lifespan="on")
@@ -139,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "send":
         return send(args)
-    serve(config_from(args, dev=args.command == "dev"))
+    serve(config_from(args, dev=args.command == "dev"), args.apps)
     return 0
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepwell.server import events_api, runs_api, sync_api
+from stepwell.server import events_api, gql, operations_api, runs_api, sync_api
 from stepwell.server.runtime import ServerRuntime
 
 
@@ -32,7 +33,9 @@ class ServerKindHeader:
         await self._app(scope, receive, send_with_header)
 
 
-def create_app(runtime: ServerRuntime) -> ASGIApp:
+def create_app(runtime: ServerRuntime, *, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
+    """The server; ``extra_routes`` mount more on the same port (an app served on our SDK)."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
@@ -45,6 +48,9 @@ def create_app(runtime: ServerRuntime) -> ASGIApp:
         *events_api.routes(runtime),
         *sync_api.routes(runtime),
         *runs_api.routes(runtime),
+        *operations_api.routes(runtime),
+        *gql.routes(runtime),
+        *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     return ServerKindHeader(app, runtime.config.server_kind)
