@@ -17,6 +17,7 @@ from stepwell.server.http import json_response, read_json, sdk_authorised
 from stepwell.server.runtime import ServerRuntime
 
 MAX_EVENTS_PER_REQUEST = 5000
+SEED_REUSED = "X-Inngest-Event-Id-Seed: this seed was used for other events; send a fresh one"
 
 
 def seeded_ids(header: str | None, count: int) -> list[str] | None:
@@ -30,6 +31,11 @@ def seeded_ids(header: str | None, count: int) -> list[str] | None:
         return [ulid_from_seed(millis, entropy, i) for i in range(count)]
     except ValueError:
         return None
+
+
+async def _stored(runtime: ServerRuntime, ids: list[str]) -> int:
+    """How many of these ids are taken (a batch is stored whole or not at all)."""
+    return len(await runtime.engine.store.get_events(ids))
 
 
 def _refused(status: int, message: str) -> Response:
@@ -51,6 +57,26 @@ def _key_error(runtime: ServerRuntime, key: str) -> Response | None:
     return None
 
 
+async def invoke_function(runtime: ServerRuntime, slug: str, data: Any, user: Any = None) -> str:
+    """Emit ``inngest/function.invoked`` for function ``slug``; returns the event's id."""
+    if runtime.engine.registry.get(slug) is None:
+        raise LookupError(f"function {slug!r} not found")
+    payload = dict(data) if isinstance(data, dict) else {}
+    payload["_inngest"] = {"fn_id": slug}
+    event_id = new_ulid()
+    await runtime.engine.send_internal(
+        [
+            Event(
+                name=names.FUNCTION_INVOKED,
+                data=payload,
+                user=dict(user) if isinstance(user, dict) else {},
+            )
+        ],
+        internal_ids=[event_id],
+    )
+    return event_id
+
+
 def routes(runtime: ServerRuntime) -> list[Route]:
     async def receive(request: Request) -> Response:
         refused = _key_error(runtime, request.path_params.get("key", ""))
@@ -66,10 +92,19 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         if not batch:
             return json_response({"ids": [], "status": 200})
         ids = seeded_ids(request.headers.get("x-inngest-event-id-seed"), len(batch))
+        if ids is not None and (taken := await _stored(runtime, ids)):
+            if taken == len(ids):
+                # An SDK retrying a send whose answer it lost: the events are in (§2.3).
+                return json_response({"ids": ids, "status": 200})
+            return _refused(400, SEED_REUSED)
         try:
             sent = await runtime.engine.send(batch, internal_ids=ids)
         except InvalidEventError as exc:
             return _refused(400, str(exc))
+        except Exception:
+            if ids is not None and await _stored(runtime, ids) == len(ids):
+                return json_response({"ids": ids, "status": 200})  # a concurrent retry won
+            raise
         return json_response({"ids": sent, "status": 200})
 
     async def invoke(request: Request) -> Response:
@@ -77,19 +112,15 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         if not sdk_authorised(request, runtime.config):
             return _refused(401, "Authentication failed")
         slug = request.path_params["slug"]
-        if runtime.engine.registry.get(slug) is None:
-            return _refused(404, f"function {slug!r} not found")
         try:
             body = await read_json(request) if await request.body() else {}
         except ValueError as exc:
             return _refused(400, str(exc))
-        data = dict(body.get("data") or {}) if isinstance(body, dict) else {}
-        data["_inngest"] = {"fn_id": slug}
-        user = (body.get("user") if isinstance(body, dict) else None) or {}
-        event_id = new_ulid()
-        await runtime.engine.send_internal(
-            [Event(name=names.FUNCTION_INVOKED, data=data, user=user)], internal_ids=[event_id]
-        )
+        body = body if isinstance(body, dict) else {}
+        try:
+            event_id = await invoke_function(runtime, slug, body.get("data"), body.get("user"))
+        except LookupError as exc:
+            return _refused(404, str(exc))
         return json_response({"id": event_id, "status": 200})
 
     return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,9 +82,22 @@ def _time_ms(value: str | None) -> int | None:
         return _int(value)
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
 def routes(runtime: ServerRuntime) -> list[Route]:
     engine = runtime.engine
     store = engine.store
+
+    def authed(handler: Handler) -> Handler:
+        """``/v1/*`` takes the signing key as a Bearer token in production (§6.3)."""
+
+        async def checked(request: Request) -> Response:
+            if not sdk_authorised(request, runtime.config):
+                return error(401, "Authentication failed")
+            return await handler(request)
+
+        return checked
 
     async def list_events(request: Request) -> Response:
         query = request.query_params
@@ -175,15 +189,15 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         return json_response({"status": 200, "message": "ready"})
 
     return [
-        Route("/v1/events", list_events, methods=["GET"]),
-        Route("/v1/events/{event_id}", get_event, methods=["GET"]),
-        Route("/v1/events/{event_id}/runs", event_runs, methods=["GET"]),
-        Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
-        Route("/v1/runs/{run_id}", cancel_run, methods=["DELETE"]),
-        Route("/v0/runs/{run_id}", cancel_run, methods=["DELETE"]),
+        Route("/v1/events", authed(list_events), methods=["GET"]),
+        Route("/v1/events/{event_id}", authed(get_event), methods=["GET"]),
+        Route("/v1/events/{event_id}/runs", authed(event_runs), methods=["GET"]),
+        Route("/v1/runs/{run_id}", authed(get_run), methods=["GET"]),
+        Route("/v1/runs/{run_id}", authed(cancel_run), methods=["DELETE"]),
+        Route("/v0/runs/{run_id}", authed(cancel_run), methods=["DELETE"]),
         Route("/v0/runs/{run_id}/batch", run_batch, methods=["GET"]),
         Route("/v0/runs/{run_id}/actions", run_actions, methods=["GET"]),
-        Route("/v1/signals", signal, methods=["POST"]),
+        Route("/v1/signals", authed(signal), methods=["POST"]),
         Route("/v1/checkpoint/{run_id}/async", checkpoint_async, methods=["POST"]),
         Route("/v0/connect/start", connect_start, methods=["POST"]),
     ]

@@ -94,6 +94,24 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             }
         )
 
+    async def app_functions(request: Request) -> Response:
+        """``GET /v1/apps/{app}/functions``: a synced app and its functions (§8)."""
+        if not sdk_authorised(request, config):
+            return error(401, "Authentication failed")
+        name = request.path_params["app"]
+        app = runtime.catalog.get(name)
+        if app is None:
+            return error(404, f"no app named {name!r}")
+        specs = sorted(runtime.engine.registry.of_app(name), key=lambda s: s.slug)
+        return json_response(
+            {
+                "data": {
+                    "app": {"id": app.app_uuid, "name": app.name, "url": app.url},
+                    "functions": [function_json(spec) for spec in specs],
+                }
+            }
+        )
+
     async def health(request: Request) -> Response:
         return json_response({"status": 200, "message": "OK"})
 
@@ -101,5 +119,6 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         Route("/fn/register", register, methods=["POST"]),
         Route("/fn/remove", remove, methods=["DELETE"]),
         Route("/dev", dev_info, methods=["GET"]),
+        Route("/v1/apps/{app}/functions", app_functions, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]

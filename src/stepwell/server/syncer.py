@@ -68,6 +68,13 @@ class Syncer:
         if url not in self._urls:
             self._urls.append(url)
 
+    def remove_url(self, url: str) -> None:
+        """Stop keeping ``url`` in sync (its app was deleted)."""
+        url = normalise_url(url)
+        if url in self._urls:
+            self._urls.remove(url)
+        self._errors.pop(url, None)
+
     async def _loop(self) -> None:
         await self._wait_until_serving()
         while True:

@@ -1,0 +1,144 @@
+"""The GraphQL API (protocol.md §8.1): ``POST /v0/gql``, and a small playground at ``GET /v0``.
+
+Schema-first: the SDL is ``schema.graphql`` beside this module; the root fields are bound to
+the resolvers of ``gql_resolvers`` and every other field is read off the objects of
+``gql_nodes``. Refusals come back in the response's ``errors``; a request that cannot run at
+all (bad JSON, a query that does not parse or validate, bad variables) is answered 400.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLSchema,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from stepwell.server.gql_nodes import GqlContext
+from stepwell.server.gql_resolvers import RESOLVERS
+from stepwell.server.http import sdk_authorised
+from stepwell.server.runtime import ServerRuntime
+
+
+@cache
+def load_schema() -> GraphQLSchema:
+    """The SDL with the resolvers bound; refuses to start if the two disagree."""
+    sdl = resources.files("stepwell.server").joinpath("schema.graphql").read_text("utf-8")
+    schema = build_schema(sdl)
+    for type_name, fields in RESOLVERS.items():
+        graphql_type = schema.get_type(type_name)
+        if not isinstance(graphql_type, GraphQLObjectType):
+            raise TypeError(f"schema.graphql has no object type {type_name}")
+        for field_name, resolver in fields.items():
+            graphql_type.fields[field_name].resolve = resolver
+    return schema
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+
+
+def _errors(status: int, *messages: str) -> Response:
+    return JSONResponse({"errors": [{"message": m} for m in messages]}, status_code=status)
+
+
+async def run_query(
+    runtime: ServerRuntime, query: str, variables: dict[str, Any] | None, operation: str | None
+) -> tuple[int, dict[str, Any]]:
+    """Run one GraphQL request; returns the HTTP status and the response body."""
+    schema = load_schema()
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return 400, {"errors": [exc.formatted]}
+    invalid = validate(schema, document)
+    if invalid:
+        return 400, {"errors": [error.formatted for error in invalid]}
+    result = execute(
+        schema,
+        document,
+        context_value=GqlContext(runtime),
+        variable_values=variables,
+        operation_name=operation,
+    )
+    if inspect.isawaitable(result):
+        result = await result
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [error.formatted for error in result.errors]
+        # Errors without a path stopped the request before any field ran (e.g. variables).
+        if result.data is None and not any(error.path for error in result.errors):
+            return 400, body
+    return 200, body
+
+
+def routes(runtime: ServerRuntime) -> list[Route]:
+    load_schema()  # a broken schema fails at startup, not at the first query
+
+    async def endpoint(request: Request) -> Response:
+        if not sdk_authorised(request, runtime.config):
+            return _errors(401, "Authentication failed")
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as exc:
+            return _errors(400, f"Invalid request: the body is not valid JSON ({exc})")
+        if not isinstance(payload, dict):
+            return _errors(400, "Invalid request: expected a JSON object with a 'query'")
+        query, variables = payload.get("query"), payload.get("variables")
+        operation = payload.get("operationName")
+        if not isinstance(query, str) or not query.strip():
+            return _errors(400, "query: a GraphQL query string is required")
+        if variables is not None and not isinstance(variables, dict):
+            return _errors(400, "variables: expected a JSON object")
+        if operation is not None and not isinstance(operation, str):
+            return _errors(400, "operationName: expected a string")
+        status, body = await run_query(runtime, query, variables, operation)
+        return JSONResponse(body, status_code=status)
+
+    async def playground(request: Request) -> Response:
+        if not runtime.config.dev:
+            return _errors(404, "not found")
+        return HTMLResponse(PLAYGROUND)
+
+    return [
+        Route("/v0/gql", endpoint, methods=["POST"]),
+        Route("/v0", playground, methods=["GET"]),
+    ]
+
+
+PLAYGROUND = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Stepwell GraphQL</title>
+<style>body{font:14px system-ui;margin:1em}textarea,pre{width:100%;box-sizing:border-box;
+font:13px monospace}textarea{height:14em}pre{background:#f4f4f4;padding:.5em;min-height:8em}
+</style></head><body>
+<h1>Stepwell GraphQL</h1>
+<p>POST /v0/gql &middot; the schema is in <code>stepwell/server/schema.graphql</code></p>
+<textarea id="q">{ stream(query: {limit: 10}) { id trigger runs { id status function { name } } } }
+</textarea>
+<p>Variables (JSON): <input id="v" size="60" value="{}"> <button id="go">Run</button></p>
+<pre id="out"></pre>
+<script>
+document.getElementById("go").onclick = async () => {
+  const out = document.getElementById("out");
+  try {
+    const res = await fetch("/v0/gql", {method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({query: document.getElementById("q").value,
+                            variables: JSON.parse(document.getElementById("v").value || "{}")})});
+    out.textContent = JSON.stringify(await res.json(), null, 2);
+  } catch (e) { out.textContent = String(e); }
+};
+</script></body></html>
+"""

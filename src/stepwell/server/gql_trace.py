@@ -1,0 +1,157 @@
+"""Run traces for the GraphQL API: a root span for the run, one child span per step.
+
+Steps come from the run's memo, in the order their results were stored; their names and
+kinds from what the server saw pass through the driver (``StepLog``). Output ids are
+``<runId>`` for the run and ``<runId>:<hashed step id>`` for a step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepwell.core.memo import decode_memo
+from stepwell.core.runs import RunStatus
+from stepwell.ports.records import RunRecord
+from stepwell.protocol.ops import Opcode
+from stepwell.server.gql_nodes import GqlError, function_uuid, run_status, time_out, to_json
+from stepwell.server.runtime import ServerRuntime
+from stepwell.server.steplog import WAITING_OPS, StepSeen
+
+
+@dataclass(slots=True)
+class SpanNode:
+    runID: str
+    spanID: str
+    name: str
+    status: str
+    functionID: str
+    appID: str | None
+    queuedAt: str | None
+    outputID: str | None = None
+    attempts: int | None = None
+    duration: int | None = None
+    startedAt: str | None = None
+    endedAt: str | None = None
+    stepOp: str | None = None
+    stepID: str | None = None
+    stepType: str | None = None
+    isRoot: bool = False
+    parentSpanID: str | None = None
+    isUserland: bool = False
+    childrenSpans: list[SpanNode] = field(default_factory=list)
+
+    @property
+    def traceID(self) -> str:
+        return self.runID
+
+
+def _guess_op(value: Any) -> str | None:
+    """A step's kind from its stored value alone (for steps this server did not see)."""
+    if isinstance(value, dict) and value and set(value) <= {"data", "error"}:
+        return "RUN"
+    if isinstance(value, dict) and "name" in value and "data" in value:
+        return "WAIT_FOR_EVENT"  # a matched event is stored bare (§5.4)
+    return None
+
+
+def _pending_status(seen: StepSeen) -> str | None:
+    """The status of a step that has no stored result yet, if it is worth showing."""
+    if seen.last_op in WAITING_OPS:
+        return "WAITING"
+    if seen.last_op is Opcode.STEP_ERROR:
+        return "RUNNING"  # waiting for its next attempt
+    if seen.last_op is Opcode.STEP_PLANNED:
+        return "QUEUED"
+    return None
+
+
+async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
+    memo = await runtime.engine.store.load_memo(run.run_id)
+    seen = runtime.step_log.steps(run.run_id)
+    spec = runtime.engine.registry.get(run.function_id)
+    app = runtime.catalog.get(run.app_id)
+    root = SpanNode(
+        runID=run.run_id,
+        spanID=run.run_id,
+        name=spec.name if spec is not None else run.function_id,
+        status=run_status(run.status),
+        functionID=function_uuid(run.function_id),
+        appID=app.app_uuid if app is not None else None,
+        queuedAt=time_out(run.created_at),
+        startedAt=time_out(run.started_at),
+        endedAt=time_out(run.ended_at),
+        outputID=run.run_id if run.status.is_terminal else None,
+        isRoot=True,
+    )
+    if run.started_at is not None and run.ended_at is not None:
+        root.duration = run.ended_at - run.started_at
+
+    def child(step_hash: str, status: str, info: StepSeen | None) -> SpanNode:
+        return SpanNode(
+            runID=run.run_id,
+            spanID=f"{run.run_id}:{step_hash}",
+            name=info.name if info is not None else step_hash,
+            status=status,
+            functionID=root.functionID,
+            appID=root.appID,
+            queuedAt=root.queuedAt,
+            stepID=step_hash,
+            parentSpanID=root.spanID,
+        )
+
+    for step_hash, value in memo.items():
+        info = seen.get(step_hash)
+        failed = decode_memo(value).failed
+        span = child(step_hash, "FAILED" if failed else "COMPLETED", info)
+        span.outputID = f"{run.run_id}:{step_hash}"
+        span.stepOp = span.stepType = info.step_op if info is not None else _guess_op(value)
+        if info is not None:
+            span.attempts = max(1, info.failed_attempts + (0 if failed else 1))
+        root.childrenSpans.append(span)
+    if not run.status.is_terminal:
+        for step_hash, info in seen.items():
+            status = _pending_status(info)
+            if step_hash in memo or status is None:
+                continue
+            span = child(step_hash, status, info)
+            span.stepOp = span.stepType = info.step_op
+            span.attempts = info.failed_attempts or None
+            root.childrenSpans.append(span)
+    if run.status is RunStatus.CANCELLED:
+        for span in root.childrenSpans:
+            if span.status in ("WAITING", "RUNNING", "QUEUED"):
+                span.status = "CANCELLED"
+    return root
+
+
+def _error(raw: dict[str, Any]) -> dict[str, Any]:
+    stack = raw.get("stack")
+    cause = raw.get("cause")
+    return {
+        "name": str(raw.get("name") or "Error"),
+        "message": str(raw.get("message") or raw.get("error") or ""),
+        "stack": stack if isinstance(stack, str) else None,
+        "cause": to_json(cause) if cause is not None else None,
+    }
+
+
+async def span_output(runtime: ServerRuntime, output_id: str) -> dict[str, Any]:
+    """``RunTraceSpanOutput`` for an output id of ``build_trace``."""
+    run_id, has_step, step_hash = output_id.partition(":")
+    run = await runtime.engine.get_run(run_id) if run_id else None
+    if run is None:
+        raise GqlError(f"no output with id {output_id!r}: no run {run_id!r}")
+    if not has_step:
+        if run.error is not None:
+            return {"input": None, "data": None, "error": _error(run.error)}
+        if not run.status.is_terminal:
+            raise GqlError(f"run {run_id} has not ended: it has no output yet")
+        return {"input": None, "data": to_json(run.output), "error": None}
+    memo = await runtime.engine.store.load_memo(run_id)
+    if step_hash not in memo:
+        raise GqlError(f"no output with id {output_id!r}: run {run_id} has no step {step_hash!r}")
+    decoded = decode_memo(memo[step_hash])
+    if decoded.error is not None:
+        return {"input": None, "data": None, "error": _error(decoded.error)}
+    return {"input": None, "data": to_json(decoded.value), "error": None}
