@@ -13,7 +13,7 @@ from stepwell.core.ids import new_ulid, ulid_from_seed
 from stepwell.engine.ingest import InvalidEventError
 from stepwell.protocol import events as names
 from stepwell.protocol.events import Event
-from stepwell.server.http import json_response, read_json, sdk_authorised
+from stepwell.server.http import BodyTooLarge, json_response, read_json, sdk_authorised
 from stepwell.server.runtime import ServerRuntime
 
 MAX_EVENTS_PER_REQUEST = 5000
@@ -84,6 +84,8 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             return refused
         try:
             body = await read_json(request)
+        except BodyTooLarge as exc:
+            return _refused(413, str(exc))
         except ValueError as exc:
             return _refused(400, str(exc))
         batch: list[Any] = body if isinstance(body, list) else [body]

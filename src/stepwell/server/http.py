@@ -20,9 +20,31 @@ def error(status: int, message: str, **extra: Any) -> Response:
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
-async def read_json(request: Request) -> Any:
-    """The body as JSON; raises ValueError with a readable reason."""
-    raw = await request.body()
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+class BodyTooLarge(ValueError):
+    """A request body over the limit; nothing of it was processed."""
+
+
+async def read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
+    """The body, read as a stream so an oversized one is refused without holding it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the request body is {declared} bytes, over the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int = MAX_REQUEST_BYTES) -> Any:
+    """The body as JSON; raises ValueError (``BodyTooLarge`` for size) with a clear reason."""
+    raw = await read_body(request, limit)
     try:
         return json.loads(raw)
     except ValueError as exc:

@@ -207,3 +207,13 @@ async def test_invoke_starts_a_function_by_slug(server: Server, shop: FakeSdk) -
     unknown = await server.client.post("/invoke/shop-nope", json={})
     assert unknown.status_code == 404
     assert unknown.json()["error"] == "function 'shop-nope' not found"
+
+
+async def test_an_oversized_request_body_is_refused_with_413(server: Server) -> None:
+    body = b'[{"name":"big/x","data":{"blob":"' + b"x" * (16 * 1024 * 1024) + b'"}}]'
+    response = await server.client.post(
+        "/e/key", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"].startswith("the request body is ")
+    assert response.json()["ids"] == []
