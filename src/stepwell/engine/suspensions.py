@@ -1,0 +1,167 @@
+"""What a run waits on: sleeps, events (with lookback), invoked runs, signals (§5.3, §5.12).
+
+Each op the driver reports becomes pauses and timer items in the execution's closing plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepwell.core.errors import error_payload
+from stepwell.core.expressions import evaluate_bool
+from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
+from stepwell.core.memo import wrap_error
+from stepwell.engine.planner import Plan, Planner, sleep_item_id, timeout_item_id
+from stepwell.engine.registry import Registry
+from stepwell.ports.records import ItemKind, Pause, PauseKind, QueueItem, RunRecord, StepRow
+from stepwell.ports.store import Store
+from stepwell.protocol import events as names
+from stepwell.protocol.durations import parse_duration, sleep_target_ms, to_ms
+from stepwell.protocol.ops import Op, Opcode
+
+
+def timeout_ms(raw: Any, *, default_ms: int) -> int:
+    if raw in (None, ""):
+        return default_ms
+    return to_ms(parse_duration(str(raw)))
+
+
+class Suspensions:
+    def __init__(self, *, store: Store, registry: Registry, planner: Planner) -> None:
+        self._store = store
+        self._registry = registry
+        self._planner = planner
+
+    async def apply(
+        self, op: Op, plan: Plan, run: RunRecord, events: list[dict[str, Any]], now: int
+    ) -> None:
+        changes = plan.changes
+        if op.op is Opcode.SLEEP:
+            wake = sleep_target_ms(str(op.opts.get("duration") or op.name), now)
+            if wake - now > MAX_SLEEP_MS:
+                raise ValueError("sleeps longer than 366 days are not supported")
+            changes.items.append(
+                QueueItem(
+                    item_id=sleep_item_id(run.run_id, op.id),
+                    run_id=run.run_id,
+                    kind=ItemKind.SLEEP,
+                    due_at=wake,
+                    step_hash=op.id,
+                )
+            )
+        elif op.op is Opcode.WAIT_FOR_EVENT:
+            if await self._looked_back(op, plan, run, events, now):
+                return
+            expires = now + timeout_ms(op.opts.get("timeout"), default_ms=0)
+            self._pause(
+                plan,
+                Pause(
+                    pause_id=f"wait:{run.run_id}:{op.id}",
+                    run_id=run.run_id,
+                    step_hash=op.id,
+                    kind=PauseKind.EVENT,
+                    event_name=str(op.opts.get("event") or op.name),
+                    expires_at=expires,
+                    expression=op.opts.get("if") or None,
+                    trigger_event=events[0] if events else {},
+                ),
+            )
+        elif op.op is Opcode.INVOKE_FUNCTION:
+            await self._invoke(op, plan, run, now)
+        elif op.op is Opcode.WAIT_FOR_SIGNAL:
+            # A signal is matched by its name alone: the pause's event name holds it.
+            signal = str(op.opts.get("signal") or op.name)
+            expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
+            self._pause(
+                plan,
+                Pause(
+                    pause_id=f"signal:{run.run_id}:{op.id}",
+                    run_id=run.run_id,
+                    step_hash=op.id,
+                    kind=PauseKind.SIGNAL,
+                    event_name=signal,
+                    expires_at=expires,
+                ),
+            )
+        else:
+            raise ValueError(f"opcode {op.op.value} is not supported by the embedded engine")
+
+    async def _looked_back(
+        self, op: Op, plan: Plan, run: RunRecord, events: list[dict[str, Any]], now: int
+    ) -> bool:
+        """``lookback``: an event that arrived shortly before the wait began matches too."""
+        lookback = op.opts.get("lookback")
+        if not lookback:
+            return False
+        name = str(op.opts.get("event") or op.name)
+        expression = op.opts.get("if") or None
+        trigger = events[0] if events else {}
+        recent = await self._store.list_events(
+            name=name, received_after=now - timeout_ms(lookback, default_ms=0), limit=1000
+        )
+        for candidate in reversed(recent):  # the earliest match wins, as with a pause
+            if candidate.internal_id in run.event_ids:
+                continue
+            wire = candidate.to_wire()
+            if expression and not evaluate_bool(expression, {"event": trigger, "async": wire}):
+                continue
+            plan.changes.steps.append(StepRow(run.run_id, op.id, wire))
+            follow = self._planner.execute_item(run.run_id, now)
+            plan.changes.items.append(follow)
+            plan.to_dispatch.append(follow)
+            return True
+        return False
+
+    async def _invoke(self, op: Op, plan: Plan, run: RunRecord, now: int) -> None:
+        """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""
+        changes = plan.changes
+        target = str(op.opts.get("function_id", ""))
+        if self._registry.get(target) is None:
+            error = error_payload("Error", f"could not find function with ID: {target}")
+            changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
+            follow = self._planner.execute_item(run.run_id, now)
+            changes.items.append(follow)
+            plan.to_dispatch.append(follow)
+            return
+        correlation = f"{run.run_id}.{op.id}"
+        expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
+        self._pause(
+            plan,
+            Pause(
+                pause_id=f"invoke:{run.run_id}:{op.id}",
+                run_id=run.run_id,
+                step_hash=op.id,
+                kind=PauseKind.INVOKE,
+                event_name=names.FUNCTION_FINISHED,
+                expires_at=expires,
+                correlation_id=correlation,
+            ),
+        )
+        payload = op.opts.get("payload") or {}
+        data = dict(payload.get("data") or {})
+        data["_inngest"] = {
+            "fn_id": target,
+            "correlation_id": correlation,
+            "source_app_id": run.app_id,
+            "source_fn_id": run.function_id,
+            "expire": expires,
+            "name": op.name,
+        }
+        invoked = self._planner.system_event(names.FUNCTION_INVOKED, data, now)
+        invoked.event.v = payload.get("v")
+        plan.follow_events.append(invoked)
+
+    @staticmethod
+    def _pause(plan: Plan, pause: Pause) -> None:
+        """A pause and the item that ends it when it expires (value ``null`` or a timeout)."""
+        plan.changes.pauses.append(pause)
+        plan.changes.items.append(
+            QueueItem(
+                item_id=timeout_item_id(pause.run_id, pause.step_hash),
+                run_id=pause.run_id,
+                kind=ItemKind.PAUSE_TIMEOUT,
+                due_at=pause.expires_at,
+                step_hash=pause.step_hash,
+                pause_id=pause.pause_id,
+            )
+        )
