@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,9 +47,24 @@ def parse_cron(expression: str) -> CronSchedule:
         raise CronError(
             f"cron {expression!r}: expected 5 fields (minute hour day-of-month month day-of-week)"
         )
+    text = " ".join(_collapse_single_ranges(field) for field in text.split())
     if not croniter.is_valid(text):
         raise CronError(f"cron {expression!r} is not a valid cron expression")
     return CronSchedule(expression, text, zone)
+
+
+_SINGLE_RANGE = re.compile(r"^(\d+)-(\d+)(/\d+)?$")
+
+
+def _collapse_single_ranges(field: str) -> str:
+    """``5-5`` (and ``5-5/7``) is the single value 5; croniter would read it as ``*``."""
+    parts = []
+    for part in field.split(","):
+        match = _SINGLE_RANGE.match(part)
+        if match and int(match.group(1)) == int(match.group(2)):
+            part = match.group(1)
+        parts.append(part)
+    return ",".join(parts)
 
 
 def check_jitter(limit_ms: int) -> None:

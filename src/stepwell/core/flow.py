@@ -7,6 +7,7 @@ caller's ``to_ms`` function, so this module stays free of our other packages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,8 @@ def _duration(where: str, value: Any, to_ms: DurationParser) -> int:
         return to_ms(value)
     except (ValueError, TypeError) as exc:
         raise FlowConfigError(f"{where}: {exc}") from None
+    except OverflowError:
+        raise FlowConfigError(f"{where}: the duration {value!r} is too long") from None
 
 
 def parse_flow(
@@ -283,10 +286,13 @@ def _timeouts(raw: Any, where: str, to_ms: DurationParser) -> Timeouts | None:
 def clamp_priority(seconds: Any) -> int:
     """``priority.run`` yields seconds: bigger runs earlier, clamped to ±12 h."""
     try:
-        value = int(float(seconds))
+        number = float(seconds)
     except (TypeError, ValueError):
         return 0
-    return max(-PRIORITY_CLAMP_S, min(PRIORITY_CLAMP_S, value))
+    if math.isnan(number):
+        return 0
+    # Clamp before converting: int(inf) raises.
+    return int(max(-PRIORITY_CLAMP_S, min(PRIORITY_CLAMP_S, number)))
 
 
 def _debounce(

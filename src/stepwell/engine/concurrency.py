@@ -8,6 +8,7 @@ gate counts within one process; PostgreSQL scale-out needs the same contract kep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from typing import Any
 class ConcurrencyGate:
     def __init__(self) -> None:
         self._held: dict[str, int] = {}
-        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, deque[tuple[asyncio.Future[None], int]]] = {}
         self.peak: dict[str, int] = {}
         """The most slots each key ever had in use at once (for tests and operators)."""
 
@@ -40,14 +41,16 @@ class ConcurrencyGate:
             self._take(key)
             return
         ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters.append(ticket)
+        entry = (ticket, limit)
+        waiters.append(entry)
         try:
             await ticket  # the releasing side takes the slot for us before waking us
         except asyncio.CancelledError:
             if ticket.done() and not ticket.cancelled():
                 self._release(key)  # woken and cancelled at once: hand the slot on
             else:
-                waiters.remove(ticket)
+                with contextlib.suppress(ValueError):  # a release may have dropped it already
+                    waiters.remove(entry)
             raise
 
     def _take(self, key: str) -> None:
@@ -58,9 +61,17 @@ class ConcurrencyGate:
     def _release(self, key: str) -> None:
         self._held[key] -= 1
         waiters = self._waiters.get(key)
-        while waiters:
-            ticket = waiters.popleft()
-            if not ticket.done():
+        if not waiters:
+            return
+        # The first waiter whose own limit allows another holder (a key shared by functions
+        # with different limits); cancelled ones are dropped on the way.
+        for entry in list(waiters):
+            ticket, limit = entry
+            if ticket.done():
+                waiters.remove(entry)
+                continue
+            if self._held[key] < limit:
+                waiters.remove(entry)
                 self._take(key)
                 ticket.set_result(None)
                 return
