@@ -120,6 +120,26 @@ class AppCatalog:
             self._registry.replace_app(app.name, specs_for(registration))
             self._apps[app.name] = app
 
+    async def refresh(self) -> bool:
+        """Take in apps other processes synced or removed (several servers, one database);
+        returns whether anything changed."""
+        stored = {app.name: app for app in await self._store.list_apps()}
+        changed = False
+        for name, app in stored.items():
+            known = self._apps.get(name)
+            if known is None or known.checksum != app.checksum:
+                registration = parse_registration(app.payload)
+                self._registry.replace_app(name, specs_for(registration))
+                self._apps[name] = app
+                changed = True
+        for name in [n for n in self._apps if n not in stored]:
+            self._registry.replace_app(name, [])
+            del self._apps[name]
+            changed = True
+        if changed and self._on_change is not None:
+            await self._on_change()
+        return changed
+
     def apps(self) -> list[AppRecord]:
         return list(self._apps.values())
 

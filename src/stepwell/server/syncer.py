@@ -78,6 +78,10 @@ class Syncer:
     async def _loop(self) -> None:
         await self._wait_until_serving()
         while True:
+            try:
+                await self._catalog.refresh()
+            except Exception:  # a sync must not stop because of one bad stored app
+                log.exception("reading the synced apps failed")
             urls = list(dict.fromkeys([*self._urls, *(a.url for a in self._catalog.apps())]))
             for url in urls:
                 await self.ping(url)

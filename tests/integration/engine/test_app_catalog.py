@@ -1,0 +1,79 @@
+"""Synced apps: persisted, and seen by every process that shares the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stepwell.engine.apps import AppCatalog
+from stepwell.engine.registry import Registry
+from stepwell.ports.clock import SystemClock
+from stepwell.protocol.registration import RegistrationError
+from stepwell.store import open_store
+
+
+def _payload(functions: list[str], cron: str | None = None) -> dict[str, Any]:
+    return {
+        "appname": "shop",
+        "url": "http://127.0.0.1:9/api/inngest",
+        "functions": [
+            {
+                "id": f"shop-{name}",
+                "name": name,
+                "triggers": [{"event": f"shop/{name}"}] + ([{"cron": cron}] if cron else []),
+                "steps": {
+                    "step": {
+                        "id": "step",
+                        "name": "step",
+                        "runtime": {
+                            "type": "http",
+                            "url": f"http://127.0.0.1:9/api/inngest?fnId=shop-{name}",
+                        },
+                    }
+                },
+            }
+            for name in functions
+        ],
+    }
+
+
+async def test_other_catalogs_on_the_same_database_pick_up_syncs_and_removals(
+    db_url: str,
+) -> None:
+    store = open_store(db_url)
+    await store.open()
+    try:
+        changes: list[str] = []
+
+        async def changed() -> None:
+            changes.append("b")
+
+        a = AppCatalog(Registry(), store, SystemClock())
+        registry_b = Registry()
+        b = AppCatalog(registry_b, store, SystemClock(), on_change=changed)
+        first = await a.sync(_payload(["pay", "ship"]))
+        assert first.modified
+        assert await b.refresh() is True
+        assert sorted(s.slug for s in registry_b) == ["shop-pay", "shop-ship"]
+        assert await b.refresh() is False  # nothing new
+        await a.sync(_payload(["pay"]))  # ship removed by a re-sync elsewhere
+        assert await b.refresh() is True
+        assert [s.slug for s in registry_b] == ["shop-pay"]
+        await a.remove_by_url("http://127.0.0.1:9/api/inngest")
+        assert await b.refresh() is True
+        assert list(registry_b) == []
+        assert changes == ["b", "b", "b"]
+    finally:
+        await store.close()
+
+
+async def test_invalid_cron_in_a_registration_names_the_field(db_url: str) -> None:
+    store = open_store(db_url)
+    await store.open()
+    try:
+        catalog = AppCatalog(Registry(), store, SystemClock())
+        with pytest.raises(RegistrationError, match=r"functions\[0\] \(shop-pay\)\.triggers\[1\]"):
+            await catalog.sync(_payload(["pay"], cron="61 * * * *"))
+    finally:
+        await store.close()
