@@ -46,6 +46,13 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         "--no-discovery", action="store_true", help="do not look for apps on local ports"
     )
     parser.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long claimed work stays with a process that stopped renewing it",
+    )
+    parser.add_argument(
         "--app",
         action="append",
         default=[],
@@ -82,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
     database = args.database or os.environ.get("STEPWELL_DATABASE_URL") or DEV_DATABASE
+    if args.lease < 1:
+        raise SystemExit("stepwell: --lease must be at least 1 second")
     if args.poll_interval <= 0:
         raise SystemExit("stepwell: --poll-interval must be positive")
     if args.retry_interval is not None and args.retry_interval < 0:
@@ -94,6 +103,7 @@ def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
         sdk_urls=list(args.sdk_urls),
         retry_interval_s=args.retry_interval,
         poll_interval_s=args.poll_interval,
+        lease_s=args.lease,
         discovery=dev and not args.no_discovery,
     )
     if not dev:

@@ -36,6 +36,9 @@ class ServerConfig:
     sdk_urls: list[str] = field(default_factory=list)
     retry_interval_s: float | None = None
     poll_interval_s: float = 5.0
+    lease_s: float = 30.0
+    """How long a process holds work it claimed without renewing: after it dies, that long
+    until another takes the work over."""
     discovery: bool = True
     signing_key: str | None = None
     event_keys: list[str] = field(default_factory=list)

@@ -44,6 +44,7 @@ class ServerRuntime:
             clock=clock,
             backoff=backoff,
             max_event_bytes=config.max_event_bytes,
+            lease_ms=int(config.lease_s * 1000),
         )
         self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.after_sync)
         self.syncer = Syncer(config, self.catalog, self.client)
