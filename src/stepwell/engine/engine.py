@@ -22,6 +22,7 @@ from stepwell.engine.ingest import EventInput, validate_batch
 from stepwell.engine.lifecycle import Lifecycle
 from stepwell.engine.planner import Plan, Planner
 from stepwell.engine.registry import Registry
+from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.ports.clock import Clock, SystemClock
 from stepwell.ports.driver import Driver
 from stepwell.ports.records import QueueItem, RunRecord, StoredEvent
@@ -55,7 +56,12 @@ class Engine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
         self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
         self._cron = CronScheduler(registry, store, self._planner, self._clock)
-        self.concurrency = ConcurrencyGate()
+        # Processes sharing a database (PostgreSQL) keep concurrency slots in it.
+        self.concurrency: ConcurrencyGate | SharedConcurrencyGate = (
+            SharedConcurrencyGate(store, self._clock, lease_ms=lease_ms)
+            if getattr(store, "shared", False)
+            else ConcurrencyGate()
+        )
         self.lifecycle = Lifecycle(
             store=store,
             registry=registry,

@@ -21,6 +21,7 @@ from stepwell.engine.cron import CronScheduler
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.planner import Plan, Planner
 from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.engine.suspensions import Suspensions
 from stepwell.ports.clock import Clock
 from stepwell.ports.driver import (
@@ -64,7 +65,7 @@ class Executor:
         commit: CommitPlan,
         max_event_bytes: int,
         cron: CronScheduler,
-        gate: ConcurrencyGate,
+        gate: ConcurrencyGate | SharedConcurrencyGate,
         max_concurrency: int,
     ) -> None:
         self._store = store
