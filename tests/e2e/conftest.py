@@ -3,6 +3,8 @@
 ``py_stack`` / ``ts_stack`` (one per test module): an app on the official Python / TypeScript
 SDK as its own process, and ``stepwell dev`` as another, syncing it. The TS app's dependencies
 are installed once per session with ``npm ci`` (from its lockfile) when they are missing.
+``stand_in`` (one per module): a loopback HTTP server for the calls the server itself makes for
+a function (step.ai.infer, step.fetch) to land on.
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from tests.e2e.harness import PY, TS, Stack, install_ts_app, node_problem, start_stack
-from tests.e2e.scenarios import FUNCTION_SLUGS
+from tests.e2e.harness import (
+    PY,
+    TS,
+    Stack,
+    StandIn,
+    install_ts_app,
+    node_problem,
+    stand_in_server,
+    start_stack,
+)
+from tests.e2e.scenarios import function_slugs
 
 
 def _in_ci() -> bool:
@@ -39,14 +50,21 @@ def ts_app_installed(node_toolchain: None) -> None:
 
 @pytest.fixture(scope="module")
 def py_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(PY, tmp_path_factory.mktemp("e2e-py"), FUNCTION_SLUGS) as stack:
+    with start_stack(PY, tmp_path_factory.mktemp("e2e-py"), function_slugs(PY)) as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
 def ts_stack(ts_app_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(TS, tmp_path_factory.mktemp("e2e-ts"), FUNCTION_SLUGS) as stack:
+    with start_stack(TS, tmp_path_factory.mktemp("e2e-ts"), function_slugs(TS)) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def stand_in() -> Iterator[StandIn]:
+    """A loopback HTTP server standing in for a model provider and an outside endpoint."""
+    with stand_in_server() as server:
+        yield server
 
 
 @pytest.hookimpl(wrapper=True)

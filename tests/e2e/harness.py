@@ -1,5 +1,8 @@
 """Real processes for the end-to-end tests: ``stepwell dev`` and an app on an official Inngest SDK.
 
+Plus ``StandIn``, a threaded HTTP server in the test process standing in for the world outside
+(a model provider, an HTTP endpoint) that the server calls for ``step.ai.infer``/``step.fetch``.
+
 Everything runs over loopback on free ports. Every wait here is a bounded wait on a condition
 (``wait_until``), never a fixed sleep; the only windows are the ones that check that something
 does *not* happen (``stays``), which need one by nature.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import http.server
 import importlib.util
 import json
 import os
@@ -18,7 +22,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -381,6 +387,12 @@ class StepwellDev:
 
         return wait_until(listed, timeout=timeout, what=f"a run of event {event_id}")
 
+    # Signals --------------------------------------------------------------------------------
+
+    def signal(self, name: str, data: object) -> httpx.Response:
+        """``POST /v1/signals``: ``{"data": {"run_id"}}`` when a run waited for it, else 404."""
+        return self.http.post("/v1/signals", json={"signal": name, "data": data})
+
     # Apps -----------------------------------------------------------------------------------
 
     def dev_info(self) -> dict[str, object]:
@@ -422,6 +434,50 @@ class Note:
             t=float(t),
             nonce=note_nonce,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class SdkCall:
+    """One call the server made to the SDK's endpoint, as the app summarises it (``/e2e/wire``)."""
+
+    fn_id: str | None
+    step_id: str | None
+    run_id: str | None
+    use_api: object
+    ctx_use_api: object
+    steps: int | None  # how many memos the body carried in ``steps``
+    events: int | None  # how many events it carried in ``events``
+    status: int | None  # what the SDK answered (201: a stream)
+
+    @classmethod
+    def from_json(cls, value: object) -> SdkCall:
+        raw = as_obj(value, "call")
+        steps, events, status = raw.get("steps"), raw.get("events"), raw.get("status")
+        assert steps is None or isinstance(steps, int), raw
+        assert events is None or isinstance(events, int), raw
+        assert status is None or isinstance(status, int), raw
+        fn_id, step_id, run_id = raw.get("fn_id"), raw.get("step_id"), raw.get("run_id")
+        return cls(
+            fn_id=None if fn_id is None else as_str(fn_id),
+            step_id=None if step_id is None else as_str(step_id),
+            run_id=None if run_id is None else as_str(run_id),
+            use_api=raw.get("use_api"),
+            ctx_use_api=raw.get("ctx_use_api"),
+            steps=steps,
+            events=events,
+            status=status,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Wire:
+    """The app's ``GET /e2e/wire``: the server's calls to the SDK and the SDK's own API calls."""
+
+    calls: list[SdkCall]
+    api_paths: list[str]  # "GET /v0/runs/<id>/actions", in order
+
+    def calls_of(self, run_id: str) -> list[SdkCall]:
+        return [call for call in self.calls if call.run_id == run_id]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -505,6 +561,20 @@ class SdkApp:
             and (nonce is None or note.nonce == nonce)
         ]
 
+    def wire(self) -> Wire:
+        """``GET /e2e/wire``."""
+        response = self.http.get(f"{self.origin}/e2e/wire")
+        assert response.status_code == 200, response.text
+        body = as_obj(response.json(), "GET /e2e/wire")
+        api_paths = []
+        for item in as_list(body.get("api_calls"), "api_calls"):
+            call = as_obj(item, "api call")
+            api_paths.append(f"{as_str(call.get('method'))} {as_str(call.get('path'))}")
+        return Wire(
+            calls=[SdkCall.from_json(item) for item in as_list(body.get("requests"), "requests")],
+            api_paths=api_paths,
+        )
+
     def wait_for_note(
         self,
         fn: str,
@@ -581,10 +651,17 @@ def _server_argv(port: int, database: str, app_url: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def start_stack(sdk: Sdk, workdir: Path, expected_functions: Sequence[str]) -> Iterator[Stack]:
+def start_stack(
+    sdk: Sdk,
+    workdir: Path,
+    expected_functions: Sequence[str],
+    *,
+    app_env: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
     """Start the app, then ``stepwell dev`` pointed at it; yield once every function is synced.
 
-    Both processes are stopped on the way out (terminate, then kill; bounded).
+    ``app_env`` adds to the app's environment (e.g. ``INNGEST_STREAMING``). Both processes are
+    stopped on the way out (terminate, then kill; bounded).
     """
     app_port = free_port()
     server_port = free_port()
@@ -593,11 +670,11 @@ def start_stack(sdk: Sdk, workdir: Path, expected_functions: Sequence[str]) -> I
     server_url = f"http://{LOOPBACK}:{server_port}"
 
     with contextlib.ExitStack() as cleanup:
-        app_env = {**_sdk_env(server_url), **sdk.env(app_port)}
+        env = {**_sdk_env(server_url), **sdk.env(app_port), **(app_env or {})}
         app_process = ManagedProcess.start(
             f"{sdk.name} app",
             sdk.command(app_port),
-            env=app_env,
+            env=env,
             cwd=sdk.cwd,
             log_path=workdir / f"{sdk.name}-app.log",
         )
@@ -669,6 +746,141 @@ def start_stack(sdk: Sdk, workdir: Path, expected_functions: Sequence[str]) -> I
             context=lambda: f"missing: {sorted(missing)}\n{stack.diagnostics()}",
         )
         yield stack
+
+
+# --------------------------------------------------------------------------------------------
+# The outside world: a stand-in model provider and HTTP endpoint, on loopback
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """One request the stand-in server received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lowercased
+    body: bytes
+
+    def json(self) -> object:
+        value: object = json.loads(self.body)
+        return value
+
+
+def chat_completion(tag: str, request: Mapping[str, object]) -> dict[str, object]:
+    """The stand-in provider's answer to an OpenAI chat-completions request."""
+    messages = as_list(request.get("messages"), "messages")
+    last = as_obj(messages[-1], "message").get("content")
+    return {
+        "id": f"chatcmpl-{tag}",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": request.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"stand-in says: {last}"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
+
+
+PROVIDER_OUTAGE = {"error": {"message": "stand-in outage", "type": "server_error"}}
+
+
+class StandIn:
+    """A threaded HTTP server on loopback that records every request. Routes:
+
+    * ``POST /ai/ok/<tag>/v1/chat/completions``: 200 with ``chat_completion(tag, body)``;
+    * ``POST /ai/fail/<tag>/v1/chat/completions``: 500 with ``PROVIDER_OUTAGE``;
+    * ``<any> /fetch/<tag>?status=N``: status N (default 200), header ``x-stand-in: <tag>``,
+      text body ``"<METHOD> <request body>"``;
+    * anything else: 404.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[Recorded] = []
+        self._server = http.server.ThreadingHTTPServer((LOOPBACK, 0), self._handler_class())
+        self._server.daemon_threads = True
+        port = self._server.server_address[1]
+        self.url = f"http://{LOOPBACK}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="stand-in", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def requests(self, path_prefix: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self._requests if r.path.startswith(path_prefix)]
+
+    def _record(self, request: Recorded) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("content-length") or 0)
+                request = Recorded(
+                    method=self.command,
+                    path=url.path,
+                    query=dict(urllib.parse.parse_qsl(url.query)),
+                    headers={name.lower(): value for name, value in self.headers.items()},
+                    body=self.rfile.read(length) if length else b"",
+                )
+                stand_in._record(request)
+                status, headers, body = stand_in._answer(request)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: the tests look at the recorded requests instead
+
+        return Handler
+
+    @staticmethod
+    def _answer(request: Recorded) -> tuple[int, dict[str, str], bytes]:
+        parts = request.path.strip("/").split("/")
+        as_json = {"content-type": "application/json"}
+        if parts[0] == "ai" and len(parts) >= 3 and request.method == "POST":
+            if parts[1] == "ok":
+                answer = chat_completion(parts[2], as_obj(request.json(), "chat request"))
+                return 200, as_json, json.dumps(answer).encode()
+            return 500, as_json, json.dumps(PROVIDER_OUTAGE).encode()
+        if parts[0] == "fetch" and len(parts) >= 2:
+            status = int(request.query.get("status", "200"))
+            text = f"{request.method} {request.body.decode()}"
+            return status, {"content-type": "text/plain", "x-stand-in": parts[1]}, text.encode()
+        return 404, as_json, b'{"error": "not found"}'
+
+
+@contextlib.contextmanager
+def stand_in_server() -> Iterator[StandIn]:
+    server = StandIn()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 # --------------------------------------------------------------------------------------------

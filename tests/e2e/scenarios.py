@@ -4,7 +4,8 @@
 test module subclasses it (``TestPythonSdk``, ``TestTypeScriptSdk``) and provides a
 module-scoped ``stack`` fixture, so both SDKs pass the very same assertions. Both apps define
 the same functions (ids, triggers, return values); what legitimately differs between the SDKs
-is in ``harness.Sdk``.
+is in ``harness.Sdk``. Each app also has functions for what only its SDK can do
+(``TS_ONLY_FUNCTION_IDS``, ``PY_ONLY_FUNCTION_IDS``), tested in that SDK's module.
 
 Tests share one server and one app per module, so each one tells its runs apart by a nonce
 carried in the event data, and finds its runs through the event it sent or the app's log.
@@ -13,6 +14,8 @@ carried in the event data, and finds its runs through the event it sent or the a
 from __future__ import annotations
 
 import datetime
+import hashlib
+import math
 import time
 from collections.abc import Callable
 
@@ -20,7 +23,9 @@ import pytest
 
 from tests.e2e.harness import (
     APP_ID,
+    TS,
     Run,
+    Sdk,
     Stack,
     StoredEvent,
     as_list,
@@ -58,9 +63,37 @@ FUNCTION_IDS = (
     "cron",
     "batch",
     "debounce",
+    "big-state",
 )
-FUNCTION_SLUGS = tuple(f"{APP_ID}-{fn}" for fn in FUNCTION_IDS)
+# step.ai.infer, step.fetch and step.waitForSignal exist in the TS SDK only; a race with the
+# first result winning (group.parallel mode "race" around Promise.race) too.
+TS_ONLY_FUNCTION_IDS = ("ai-infer", "fetch", "signal", "race")
+# PY's ParallelMode.RACE waits for every branch; slow-step outlasts a stream's keep-alive.
+PY_ONLY_FUNCTION_IDS = ("race-branches", "slow-step")
 FAILURE_HANDLERS = ("with-handler-failure",)
+
+
+def function_ids(sdk: Sdk) -> tuple[str, ...]:
+    """The ids of every function the app on ``sdk`` defines."""
+    return FUNCTION_IDS + (TS_ONLY_FUNCTION_IDS if sdk.name == TS.name else PY_ONLY_FUNCTION_IDS)
+
+
+def function_slugs(sdk: Sdk) -> tuple[str, ...]:
+    """Every function the app on ``sdk`` registers, as the server lists them (§3.3)."""
+    return tuple(f"{APP_ID}-{fn}" for fn in function_ids(sdk))
+
+
+# The use_api scenario: two step results of this many characters put the run state over 4 MiB
+# (protocol.md §5.9) while each stays under the 4 MiB limit of one step's output.
+BIG_STEP_CHARS = 3_000_000
+
+
+def blob_digest(seed: str, size: int) -> dict[str, object]:
+    """What the big-state function returns for its blob ``seed`` (as both apps compute it)."""
+    unit = f"{seed}0123456789"
+    text = (unit * math.ceil(size / len(unit)))[:size]
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
 
 # A cron of "* * * * *" fires within a minute of the sync; a little more for the run itself.
 CRON_TIMEOUT = 75.0
@@ -86,7 +119,7 @@ class OfficialSdkScenarios:
             as_str(as_obj(fn).get("slug")): as_obj(fn)
             for fn in as_list(info.get("functions"), "GET /dev functions")
         }
-        for slug in FUNCTION_SLUGS:
+        for slug in function_slugs(stack.sdk):
             assert slug in listed, f"{slug} not listed by GET /dev: {sorted(listed)}"
             steps = as_list(listed[slug].get("steps"), f"{slug} steps")
             uri = as_obj(steps[0], f"{slug} step").get("uri")
@@ -99,7 +132,7 @@ class OfficialSdkScenarios:
         body = as_obj(response.json())
         assert body["mode"] == "dev"
         assert body["schema_version"] == "2024-05-24"
-        expected = len(FUNCTION_IDS)
+        expected = len(function_ids(stack.sdk))
         if not stack.sdk.counts_failure_handlers:
             expected -= len(FAILURE_HANDLERS)
         assert body["function_count"] == expected
@@ -457,6 +490,42 @@ class OfficialSdkScenarios:
             seconds=2.5,
             what="the debounced events to start no second run",
         )
+
+    # -- use_api: run state too large to send (protocol.md §5.9) -------------------------------
+
+    def test_large_run_state_is_fetched_by_the_sdk(self, stack: Stack) -> None:
+        server, app = stack.server, stack.app
+        n = nonce()
+        run = server.wait_for_run(
+            server.send_one("e2e/big-state", {"nonce": n, "size": BIG_STEP_CHARS}), timeout=60
+        )
+        assert run.status == "Completed", run.output
+        # The function saw both ~3 MB results exactly (they came back through the API) and
+        # its triggering event.
+        assert run.output == {
+            "a": blob_digest("a", BIG_STEP_CHARS),
+            "b": blob_digest("b", BIG_STEP_CHARS),
+            "nonce": n,
+            "events": 1,
+        }
+        for blob in ("a", "b"):
+            bodies = app.notes("big-state", run_id=run.run_id, what=f"step:blob {blob}")
+            assert len(bodies) == 1, bodies
+
+        wire = app.wire()
+        calls = wire.calls_of(run.run_id)
+        assert calls, wire.calls
+        # Until both results were stored the state fit in the request and was sent inline;
+        # from then on it did not: the memos stayed on the server, and the flags told the SDK
+        # to fetch them (PY reads the top-level one, TS ctx.use_api; both are sent).
+        first_large = next((i for i, call in enumerate(calls) if call.use_api is True), None)
+        assert first_large is not None, calls
+        for call in calls[:first_large]:
+            assert (call.use_api, call.ctx_use_api) == (False, False), call
+        for call in calls[first_large:]:
+            assert (call.use_api, call.ctx_use_api, call.steps) == (True, True, 0), call
+        for path in (f"/v0/runs/{run.run_id}/actions", f"/v0/runs/{run.run_id}/batch"):
+            assert f"GET {path}" in wire.api_paths, (path, wire.api_paths[-10:])
 
     # -- 17: cron (last: the module's server has been ticking all along) ----------------------
 

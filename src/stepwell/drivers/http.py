@@ -58,6 +58,11 @@ class _Run:
     step_errors: list[Op] = field(default_factory=list)
     retry_after_s: float | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Targeted calls still running, by step id: a race moves on at the first result, and the
+    # discovery after it plans the slower steps again; those are waited on, not called again.
+    in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # A final answer (the function returned, or failed for good) given to a targeted call.
+    outcome: Outcome | None = None
 
     async def store(self, op: Op) -> None:
         data = await self.checkpoint(op)
@@ -141,8 +146,14 @@ class HttpDriver:
                         await run.store(op)
                 return Completed(completed.data)
             waits = await self._handle_ops(run, ops, response)
+            if run.outcome is not None:
+                return run.outcome
             if waits or run.step_errors:
                 return Suspended(ops=[*waits, *run.step_errors], retry_after_s=run.retry_after_s)
+            if not ops and run.in_flight:
+                # Nothing new to do until a running step reports: do not spin on discovery.
+                running = list(run.in_flight.values())
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             # Version 1 keeps planning parallel work step by step; version 2 resets (§5.6).
             force_plan = len(ops) > 1 and run.version < 2
         return Errored(error_payload("Error", "too many calls in one execution"), retriable=True)
@@ -177,16 +188,25 @@ class HttpDriver:
             run.retry_after_s = response.retry_after_s
 
     async def _run_planned(self, run: _Run, planned: list[Op]) -> None:
-        """Run each planned step with its own targeted call, concurrently (§5.7)."""
+        """Run each planned step with its own targeted call, concurrently (§5.7).
+
+        A step whose call is still running (planned again after a race moved on) gets no second
+        call: it is waited on like the new ones. In a race the first result ends the wait.
+        """
         race = any(op.opts.get("parallelMode") == "race" for op in planned)
 
         async def one(op: Op) -> None:
             response = await self._call(run, step_id=op.id, force_plan=True)
             if response.outcome is not None:
-                if isinstance(response.outcome, Errored) and response.outcome.retriable:
+                outcome = response.outcome
+                if isinstance(outcome, Errored) and outcome.retriable:
                     run.step_errors.append(
-                        Op(Opcode.STEP_ERROR, op.id, op.name, error=response.outcome.error)
+                        Op(Opcode.STEP_ERROR, op.id, op.name, error=outcome.error)
                     )
+                elif run.outcome is None:
+                    # The SDK answered for the whole function (it returned, e.g. once a race
+                    # was decided, or failed for good): that ends the run, as any call's would.
+                    run.outcome = outcome
                 return
             for result in response.ops:
                 if result.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
@@ -197,11 +217,24 @@ class HttpDriver:
                 elif result.op in (Opcode.GATEWAY, Opcode.AI_GATEWAY):
                     await self._gateway(run, result)
 
-        tasks = [asyncio.ensure_future(one(op)) for op in planned]
+        def start(op: Op) -> asyncio.Task[None]:
+            task = asyncio.ensure_future(one(op))
+            run.in_flight[op.id] = task
+            run.background.add(task)  # awaited when the execution ends, whatever happens
+
+            def finished(done: asyncio.Task[None]) -> None:
+                if run.in_flight.get(op.id) is done:
+                    del run.in_flight[op.id]
+
+            task.add_done_callback(finished)
+            return task
+
+        tasks = [run.in_flight.get(op.id) or start(op) for op in planned]
         if race:
-            # The first result decides; the others finish in the background and are stored.
-            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            run.background.update(pending)
+            # The first result decides; the others go on in the background and are stored.
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # what it raised (the run was cancelled meanwhile) goes on up
         else:
             await asyncio.gather(*tasks)
 

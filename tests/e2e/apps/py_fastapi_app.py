@@ -13,23 +13,39 @@ Besides the SDK's endpoint the app serves ``GET /e2e/log``: every function reque
 step body it executed, in order (``{"notes": [{fn, run_id, what, attempt, t, nonce}]}``). The
 tests read it to see what the server made the SDK do: how many attempts, which step bodies ran
 and when.
+
+And ``GET /e2e/wire``: what went over the wire, in order. ``requests`` summarises every POST the
+server made to the SDK's endpoint (``{fn_id, step_id, run_id, use_api, ctx_use_api, steps,
+events, status}``: the request's use_api flags, how many memos and events it carried, and the
+status the SDK answered with, 201 when it streams); ``api_calls`` lists the SDK's fetches of run
+state under use_api (``{method, path, ok}``).
+
+With ``INNGEST_STREAMING=force`` in its environment the SDK answers every call with a 201 stream
+(protocol.md §5.10): the tests start a second app that way.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
+import hashlib
+import json
 import logging
+import math
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import fastapi
 import inngest
 import inngest.fast_api
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 APP_ID = "myapp"
+SERVE_PATH = "/api/inngest"
 
 if os.environ.get("INNGEST_DEV", "") in ("", "0", "false"):
     raise SystemExit("set INNGEST_DEV=1 (and INNGEST_BASE_URL): this app talks to a dev server")
@@ -38,6 +54,8 @@ client = inngest.Inngest(app_id=APP_ID)
 
 Note = dict[str, object]
 NOTES: list[Note] = []
+REQUESTS: list[dict[str, object]] = []
+API_CALLS: list[dict[str, object]] = []
 
 
 def note(ctx: inngest.Context, fn: str, what: str = "call") -> None:
@@ -65,6 +83,12 @@ def _int(value: object) -> int:
     if not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
+
+
+def _number(value: object) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 # 3. Basic invoke: no steps, the return value is the run's output.
@@ -370,6 +394,95 @@ async def debounce(ctx: inngest.Context) -> dict[str, object]:
     return {"i": ctx.event.data.get("i"), "events": len(ctx.events)}
 
 
+# 22. A race (ParallelMode.RACE): the server rediscovers after each parallel step, so a branch
+# of two steps goes on while the other branch's slow step still runs. PY's group.parallel
+# returns every branch's result (there is no "first result wins" in 0.5.19).
+@client.create_function(
+    fn_id="race-branches", trigger=inngest.TriggerEvent(event="e2e/race-branches")
+)
+async def race_branches(ctx: inngest.Context) -> list[str]:
+    note(ctx, "race-branches")
+    slow_s = _number(ctx.event.data.get("slow_s", 2.0))
+
+    async def fast() -> str:
+        note(ctx, "race-branches", "step:fast")
+        return "fast"
+
+    async def fast_2() -> str:
+        note(ctx, "race-branches", "step:fast-2")
+        return "fast-2"
+
+    async def slow() -> str:
+        note(ctx, "race-branches", "step:slow:start")
+        await asyncio.sleep(slow_s)
+        note(ctx, "race-branches", "step:slow")
+        return "slow"
+
+    async def fast_branch() -> str:
+        one = await ctx.step.run("fast", fast)
+        two = await ctx.step.run("fast-2", fast_2)
+        return f"{one}+{two}"
+
+    async def slow_branch() -> str:
+        return await ctx.step.run("slow", slow)
+
+    results = await ctx.group.parallel(
+        (fast_branch, slow_branch), parallel_mode=inngest.ParallelMode.RACE
+    )
+    return list(results)
+
+
+# A step that outlasts the SDK's 3 s keep-alive interval when it streams.
+@client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="e2e/slow-step"))
+async def slow_step(ctx: inngest.Context) -> dict[str, object]:
+    note(ctx, "slow-step")
+
+    async def slow() -> str:
+        note(ctx, "slow-step", "step:slow")
+        await asyncio.sleep(3.5)
+        return "slow"
+
+    return {"slow": await ctx.step.run("slow", slow)}
+
+
+def blob(seed: str, size: int) -> str:
+    """``size`` characters repeating ``f"{seed}0123456789"``: too big to send twice."""
+    unit = f"{seed}0123456789"
+    return (unit * math.ceil(size / len(unit)))[:size]
+
+
+def digest(text: str) -> dict[str, object]:
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+# 23. Run state over 4 MiB: two ~3 MB step results, then a sleep, so that the next request
+# has to be sent with `steps: {}` and `use_api: true` (the SDK fetches the memos itself).
+@client.create_function(
+    fn_id="big-state", retries=0, trigger=inngest.TriggerEvent(event="e2e/big-state")
+)
+async def big_state(ctx: inngest.Context) -> dict[str, object]:
+    note(ctx, "big-state")
+    size = _int(ctx.event.data.get("size"))
+
+    async def blob_a() -> str:
+        note(ctx, "big-state", "step:blob a")
+        return blob("a", size)
+
+    async def blob_b() -> str:
+        note(ctx, "big-state", "step:blob b")
+        return blob("b", size)
+
+    a = await ctx.step.run("blob a", blob_a)
+    b = await ctx.step.run("blob b", blob_b)
+    await ctx.step.sleep("settle", datetime.timedelta(seconds=1))
+    return {
+        "a": digest(a),
+        "b": digest(b),
+        "nonce": ctx.event.data.get("nonce"),
+        "events": len(ctx.events),
+    }
+
+
 # The SDK's serve() takes list[Function[Any]] (Function is invariant in its output type).
 FUNCTIONS: list[inngest.Function[Any]] = [
     basic,
@@ -395,15 +508,111 @@ FUNCTIONS: list[inngest.Function[Any]] = [
     cron,
     batch,
     debounce,
+    race_branches,
+    slow_step,
+    big_state,
 ]
+
+
+def _summarise(query: str, raw: bytes) -> dict[str, object]:
+    """What a call from the server carried, in brief (for ``GET /e2e/wire``)."""
+    params = dict(part.partition("=")[::2] for part in query.split("&") if part)
+    entry: dict[str, object] = {
+        "fn_id": params.get("fnId"),
+        "step_id": params.get("stepId"),
+        "run_id": None,
+        "use_api": None,
+        "ctx_use_api": None,
+        "steps": None,
+        "events": None,
+        "status": None,
+    }
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return entry
+    if isinstance(body, dict):
+        raw_ctx = body.get("ctx")
+        ctx: dict[str, Any] = raw_ctx if isinstance(raw_ctx, dict) else {}
+        steps, events = body.get("steps"), body.get("events")
+        entry.update(
+            run_id=ctx.get("run_id"),
+            use_api=body.get("use_api"),
+            ctx_use_api=ctx.get("use_api"),
+            steps=len(steps) if isinstance(steps, dict) else None,
+            events=len(events) if isinstance(events, list) else None,
+        )
+    return entry
+
+
+class WireRecorder:
+    """ASGI middleware: records each POST to the SDK's endpoint, passing everything through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != SERVE_PATH:
+            await self.app(scope, receive, send)
+            return
+        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        entry: dict[str, object] = _summarise(query, b"")
+        REQUESTS.append(entry)
+        chunks: list[bytes] = []
+
+        async def receive_recorded() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    entry.update(_summarise(query, b"".join(chunks)))
+            return message
+
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive_recorded, send_recorded)
+
+
+StateFetch = Callable[[str], Awaitable[object]]
+
+
+def _record_state_fetch(method_name: str, what: str) -> None:
+    """Record the SDK's use_api fetches (its client's ``_get_batch``/``_get_steps``)."""
+    original: StateFetch = getattr(client, method_name)
+
+    async def recorded(run_id: str) -> object:
+        result = await original(run_id)
+        API_CALLS.append(
+            {
+                "method": "GET",
+                "path": f"/v0/runs/{run_id}/{what}",
+                "ok": not isinstance(result, Exception),
+            }
+        )
+        return result
+
+    setattr(client, method_name, recorded)
+
+
+_record_state_fetch("_get_batch", "batch")
+_record_state_fetch("_get_steps", "actions")
 
 app = fastapi.FastAPI()
 inngest.fast_api.serve(app, client, FUNCTIONS)
+app.add_middleware(WireRecorder)
 
 
 @app.get("/e2e/log")
 async def log() -> dict[str, object]:
     return {"notes": NOTES}
+
+
+@app.get("/e2e/wire")
+async def wire() -> dict[str, object]:
+    return {"requests": REQUESTS, "api_calls": API_CALLS}
 
 
 def main() -> None:

@@ -13,14 +13,26 @@
 // step body it executed, in order (`{"notes": [{fn, run_id, what, attempt, t, nonce}]}`). The
 // tests read it to see what the server made the SDK do: how many attempts, which step bodies ran
 // and when.
+//
+// And `GET /e2e/wire`: what went over the wire, in order. `requests` summarises every POST the
+// server made to the SDK's endpoint (`{fn_id, step_id, run_id, use_api, ctx_use_api, steps,
+// events, status}`: the request's use_api flags, how many memos and events it carried, and the
+// status the SDK answered with); `api_calls` lists every HTTP call the SDK made itself
+// (`{method, path, status}`), e.g. the `/v0/runs/{id}/actions` and `/batch` fetches of use_api.
+//
+// Functions 19 and later cover the ops the server performs or waits on for the SDK: step.ai.infer,
+// step.fetch, step.waitForSignal, a parallel race, and run state too large to send (use_api).
 
+import { createHash } from "node:crypto";
 import http from "node:http";
+import { Readable } from "node:stream";
 
 import {
   Inngest,
   NonRetriableError,
   RetryAfterError,
   StepError,
+  openai,
   referenceFunction,
 } from "inngest";
 import { serve } from "inngest/node";
@@ -33,6 +45,24 @@ if (devMode === "" || devMode === "0" || devMode === "false") {
   console.error("set INNGEST_DEV=1 (and INNGEST_BASE_URL): this app talks to a dev server");
   process.exit(2);
 }
+
+const wire = { requests: [], api_calls: [] };
+
+// The SDK makes its own HTTP calls (sync, use_api fetches, checkpoints) with the global fetch,
+// which it looks up when it first needs it: wrapped here, before that, to record them.
+const globalFetch = globalThis.fetch;
+globalThis.fetch = async (input, init) => {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  const call = {
+    method: init?.method ?? (input instanceof Request ? input.method : "GET"),
+    path: url.pathname,
+    status: null,
+  };
+  wire.api_calls.push(call);
+  const response = await globalFetch(input, init);
+  call.status = response.status;
+  return response;
+};
 
 const inngest = new Inngest({ id: APP_ID });
 
@@ -366,6 +396,121 @@ const debounce = inngest.createFunction(
   },
 );
 
+// 19. step.ai.infer (an AIGateway op: the server calls the provider). The test passes the base
+// URL of a stand-in provider it runs on loopback, and the key the server must forward.
+const aiInfer = inngest.createFunction(
+  { id: "ai-infer", retries: 1, triggers: [{ event: "e2e/ai-infer" }] },
+  async (ctx) => {
+    note(ctx, "ai-infer");
+    const { base_url: baseUrl, api_key: apiKey, prompt } = ctx.event.data;
+    try {
+      const answer = await ctx.step.ai.infer("ask", {
+        model: openai({ model: "stand-in-model", apiKey, baseUrl }),
+        body: { messages: [{ role: "user", content: prompt }], temperature: 0 },
+      });
+      return { answer };
+    } catch (err) {
+      if (!(err instanceof StepError)) throw err;
+      return { error: { name: err.name, message: err.message } };
+    }
+  },
+);
+
+// 20. step.fetch (a Gateway op: the server makes the request) to a URL the test gives.
+const fetchFn = inngest.createFunction(
+  { id: "fetch", retries: 1, triggers: [{ event: "e2e/fetch" }] },
+  async (ctx) => {
+    note(ctx, "fetch");
+    const { url, nonce } = ctx.event.data;
+    try {
+      const response = await ctx.step.fetch(url, {
+        method: "POST",
+        headers: { "content-type": "text/plain", "x-e2e-nonce": nonce },
+        body: `hello ${nonce}`,
+      });
+      return {
+        status: response.status,
+        body: await response.text(),
+        header: response.headers.get("x-stand-in"),
+      };
+    } catch (err) {
+      if (!(err instanceof StepError)) throw err;
+      return { error: { name: err.name, message: err.message } };
+    }
+  },
+);
+
+// 21. step.waitForSignal: resumed by POST /v1/signals, or null after data.timeout_s.
+const signal = inngest.createFunction(
+  { id: "signal", triggers: [{ event: "e2e/signal" }] },
+  async (ctx) => {
+    note(ctx, "signal");
+    const got = await ctx.step.waitForSignal("wait", {
+      signal: ctx.event.data.signal,
+      timeout: `${ctx.event.data.timeout_s ?? 30}s`,
+    });
+    return { got };
+  },
+);
+
+// 22. A race: the first of two parallel steps decides; the slow one still runs to its end.
+const race = inngest.createFunction(
+  { id: "race", triggers: [{ event: "e2e/race" }] },
+  async (ctx) => {
+    note(ctx, "race");
+    const winner = await ctx.group.parallel({ mode: "race" }, () =>
+      Promise.race([
+        ctx.step.run("fast", () => {
+          note(ctx, "race", "step:fast");
+          return "fast";
+        }),
+        ctx.step.run("slow", async () => {
+          note(ctx, "race", "step:slow:start");
+          await new Promise((resolve) => setTimeout(resolve, ctx.event.data.slow_ms ?? 2000));
+          note(ctx, "race", "step:slow");
+          return "slow";
+        }),
+      ]),
+    );
+    return { winner };
+  },
+);
+
+/** `size` characters repeating `${seed}0123456789`: a step result too big to send twice. */
+function blob(seed, size) {
+  const unit = `${seed}0123456789`;
+  return unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+}
+
+function digest(text) {
+  return { length: text.length, sha256: createHash("sha256").update(text).digest("hex") };
+}
+
+// 23. Run state over 4 MiB: two ~3 MB step results, then a sleep, so that the next request
+// has to be sent with `steps: {}` and `use_api: true` (the SDK fetches the memos itself).
+const bigState = inngest.createFunction(
+  { id: "big-state", retries: 0, triggers: [{ event: "e2e/big-state" }] },
+  async (ctx) => {
+    note(ctx, "big-state");
+    const size = ctx.event.data.size;
+    const a = await ctx.step.run("blob a", () => {
+      note(ctx, "big-state", "step:blob a");
+      return blob("a", size);
+    });
+    const b = await ctx.step.run("blob b", () => {
+      note(ctx, "big-state", "step:blob b");
+      return blob("b", size);
+    });
+    await ctx.step.sleep("settle", "1s");
+    return {
+      a: digest(a),
+      b: digest(b),
+      nonce: ctx.event.data.nonce,
+      events: ctx.events.length,
+    };
+  },
+);
+
 const functions = [
   basic,
   steps,
@@ -390,19 +535,84 @@ const functions = [
   cron,
   batch,
   debounce,
+  aiInfer,
+  fetchFn,
+  signal,
+  race,
+  bigState,
 ];
 
 const handler = serve({ client: inngest, functions });
 
+/** What a call from the server carried, in brief (for `GET /e2e/wire`). */
+function summarise(url, raw) {
+  const query = new URL(url ?? "/", "http://app").searchParams;
+  const entry = {
+    fn_id: query.get("fnId"),
+    step_id: query.get("stepId"),
+    run_id: null,
+    use_api: null,
+    ctx_use_api: null,
+    steps: null,
+    events: null,
+    status: null,
+  };
+  try {
+    const body = JSON.parse(raw.toString("utf8"));
+    entry.run_id = body.ctx?.run_id ?? null;
+    entry.use_api = body.use_api ?? null;
+    entry.ctx_use_api = body.ctx?.use_api ?? null;
+    entry.steps = Object.keys(body.steps ?? {}).length;
+    entry.events = (body.events ?? []).length;
+  } catch {
+    // Not JSON: recorded with its query only.
+  }
+  return entry;
+}
+
+/** Record a call from the server, then hand it to the SDK with its body replayed. */
+async function recordCall(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks);
+  const entry = summarise(req.url, raw);
+  wire.requests.push(entry);
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = (status, ...rest) => {
+    entry.status = status;
+    return writeHead(status, ...rest);
+  };
+  // The SDK reads the body with req.on("data"/"end") and the rest from these fields.
+  const replay = Object.assign(Readable.from([raw]), {
+    headers: req.headers,
+    method: req.method,
+    url: req.url,
+    socket: req.socket,
+  });
+  return handler(replay, res);
+}
+
+function sendJson(res, body) {
+  res.writeHead(200, { "content-type": "application/json" });
+  return res.end(JSON.stringify(body));
+}
+
 const server = http.createServer((req, res) => {
   const path = (req.url ?? "/").split("?")[0];
   if (path === SERVE_PATH) {
+    if (req.method === "POST") {
+      return recordCall(req, res).catch((err) => {
+        console.error("recording a call failed", err);
+        res.destroy(err);
+      });
+    }
     return handler(req, res);
   }
   if (path === "/e2e/log" && req.method === "GET") {
-    const body = JSON.stringify({ notes });
-    res.writeHead(200, { "content-type": "application/json" });
-    return res.end(body);
+    return sendJson(res, { notes });
+  }
+  if (path === "/e2e/wire" && req.method === "GET") {
+    return sendJson(res, wire);
   }
   res.writeHead(404, { "content-type": "application/json" });
   return res.end(JSON.stringify({ error: "not found" }));
