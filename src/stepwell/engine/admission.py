@@ -130,9 +130,15 @@ async def decide(
             state.put(key, gcra.schedule(tat, start)[1], version)
         admission.start_at = start
 
-    if flow.priority:
-        admission.priority_s = clamp_priority(_evaluate_number(flow.priority, variables))
+    admission.priority_s = priority_seconds(spec, wire)
     return admission
+
+
+def priority_seconds(spec: FunctionSpec, wire: dict[str, Any]) -> int:
+    """``priority.run`` for the run of this (first) event: seconds, clamped; 0 without one."""
+    if not spec.flow.priority:
+        return 0
+    return clamp_priority(_evaluate_number(spec.flow.priority, {"event": wire}))
 
 
 def _evaluate_number(source: str, variables: dict[str, Any]) -> Any:

@@ -1,15 +1,19 @@
 """Concurrency limits (protocol.md §3.4.2): executing work per key never exceeds its limit.
 
 A run holds a slot only while it executes: a sleeping or waiting run holds none. Waiters queue
-per key in arrival order, so one busy key never delays another (fairness between keys). This
-gate counts within one process; PostgreSQL scale-out needs the same contract kept in the database.
+per key, so one busy key never delays another (fairness between keys), in order of their
+``rank`` and then of arrival: the executor ranks a run by its creation time moved earlier by its
+``priority.run`` seconds, so of the runs waiting for a slot a prioritised one goes first, as it
+would in Inngest's queue. This gate counts within one process; PostgreSQL scale-out needs the
+same contract kept in the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-from collections import deque
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,31 +22,37 @@ from typing import Any
 class ConcurrencyGate:
     def __init__(self) -> None:
         self._held: dict[str, int] = {}
-        self._waiters: dict[str, deque[tuple[asyncio.Future[None], int]]] = {}
+        # Per key, sorted: (rank, arrival, ticket, limit); arrival is unique, so tickets are
+        # never compared.
+        self._waiters: dict[str, list[tuple[int, int, asyncio.Future[None], int]]] = {}
+        self._arrivals = itertools.count()
         self.peak: dict[str, int] = {}
         """The most slots each key ever had in use at once (for tests and operators)."""
 
     @asynccontextmanager
-    async def hold(self, keys: Sequence[Sequence[Any]]) -> AsyncIterator[None]:
+    async def hold(self, keys: Sequence[Sequence[Any]], rank: int = 0) -> AsyncIterator[bool]:
+        """Hold a slot of every key; yields whether it had to wait for one. Of the waiters of a
+        key, the lowest ``rank`` goes first (arrival order among equals)."""
         acquired: list[str] = []
+        waited = False
         try:
             # One order for everyone, so two runs needing two keys cannot deadlock.
             for key, limit in sorted((str(k), int(n)) for k, n in keys):
-                await self._acquire(key, limit)
+                waited = await self._acquire(key, limit, rank) or waited
                 acquired.append(key)
-            yield
+            yield waited
         finally:
             for key in reversed(acquired):
                 self._release(key)
 
-    async def _acquire(self, key: str, limit: int) -> None:
-        waiters = self._waiters.setdefault(key, deque())
+    async def _acquire(self, key: str, limit: int, rank: int) -> bool:
+        waiters = self._waiters.setdefault(key, [])
         if self._held.get(key, 0) < limit and not waiters:
             self._take(key)
-            return
+            return False
         ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (ticket, limit)
-        waiters.append(entry)
+        entry = (rank, next(self._arrivals), ticket, limit)
+        bisect.insort(waiters, entry)
         try:
             await ticket  # the releasing side takes the slot for us before waking us
         except asyncio.CancelledError:
@@ -52,6 +62,7 @@ class ConcurrencyGate:
                 with contextlib.suppress(ValueError):  # a release may have dropped it already
                     waiters.remove(entry)
             raise
+        return True
 
     def _take(self, key: str) -> None:
         held = self._held.get(key, 0) + 1
@@ -66,7 +77,7 @@ class ConcurrencyGate:
         # The first waiter whose own limit allows another holder (a key shared by functions
         # with different limits); cancelled ones are dropped on the way.
         for entry in list(waiters):
-            ticket, limit = entry
+            _, _, ticket, limit = entry
             if ticket.done():
                 waiters.remove(entry)
                 continue

@@ -3,7 +3,8 @@
 Work this process creates is leased to it at creation and handed straight to a task (no
 round trip through the database). Sleeps, retries and timeouts are found by a poll that sleeps
 until the next known due time, bounded by ``poll_interval``. One run executes at most once at a
-time here; further work for a busy run waits its turn.
+time here; further work for a busy run waits its turn, except its timeouts: those end the run
+whatever it is doing (waiting for a concurrency slot included), as a cancellation would.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from stepwell.ports.clock import Clock
-from stepwell.ports.records import QueueItem
+from stepwell.ports.records import ItemKind, QueueItem
 from stepwell.ports.store import Store
 
 log = logging.getLogger("stepwell.engine")
@@ -40,6 +41,7 @@ class Dispatcher:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._active_items: dict[str, str] = {}
         self._waiting: dict[str, dict[str, QueueItem]] = {}
+        self._timeouts: dict[str, asyncio.Task[None]] = {}  # by item id
         self._wake = asyncio.Event()
         self._next_wake_ms: int | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -59,9 +61,9 @@ class Dispatcher:
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._active and grace_s > 0:
-            await asyncio.wait(list(self._active.values()), timeout=grace_s)
-        running = list(self._active.values())
+        running = [*self._active.values(), *self._timeouts.values()]
+        if running and grace_s > 0:
+            await asyncio.wait(running, timeout=grace_s)
         for task in running:
             task.cancel()
         for task in running:
@@ -70,6 +72,11 @@ class Dispatcher:
 
     def submit(self, item: QueueItem) -> None:
         if self._stopping:
+            return
+        if item.kind is ItemKind.RUN_TIMEOUT:
+            # Not queued behind the run's execution: that may be waiting for a slot.
+            if item.item_id not in self._timeouts:
+                self._timeouts[item.item_id] = asyncio.create_task(self._time_out(item))
             return
         if item.run_id in self._active:
             self._waiting.setdefault(item.run_id, {})[item.item_id] = item
@@ -106,6 +113,18 @@ class Dispatcher:
                     del self._waiting[item.run_id]
                 self.submit(following)
 
+    async def _time_out(self, item: QueueItem) -> None:
+        try:
+            await self._run_item(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "timing out %s failed; it will be retried when its lease expires", item.item_id
+            )
+        finally:
+            self._timeouts.pop(item.item_id, None)
+
     async def _poll_loop(self) -> None:
         while True:
             try:
@@ -141,7 +160,7 @@ class Dispatcher:
             try:
                 await self._store.renew_leases(
                     owner=self._owner,
-                    item_ids=list(self._active_items.values()),
+                    item_ids=[*self._active_items.values(), *self._timeouts],
                     until_ms=self._clock.now_ms() + self._lease_ms,
                 )
             except asyncio.CancelledError:

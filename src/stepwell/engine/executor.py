@@ -16,6 +16,7 @@ from typing import Any
 from stepwell.core.backoff import Backoff, clamp_retry_after
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
+from stepwell.engine.admission import priority_seconds
 from stepwell.engine.concurrency import ConcurrencyGate
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.ingest import validate_batch
@@ -148,19 +149,34 @@ class Executor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _still_going(self, run_id: str, item: QueueItem) -> bool:
+        """Whether the run has not ended; if it has, its item is dropped."""
+        run = await self._store.get_run(run_id)
+        if run is not None and not run.status.is_terminal:
+            return True
+        await self._commit(_static(lambda plan: plan.changes.items_removed.append(item.item_id)))
+        return False
+
     async def _timed_out(self, item: QueueItem, run: RunRecord) -> None:
         """``timeouts.start`` (still queued) or ``timeouts.finish`` (still going): cancel."""
         kind = (item.payload or {}).get("timeout")
-        expired = kind == "finish" or run.status is RunStatus.QUEUED
 
         async def build() -> Plan:
             plan = Plan()
             plan.changes.items_removed.append(item.item_id)
-            if expired:
-                events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+            # Read afresh on every attempt: this runs alongside the run's own execution.
+            current = await self._store.get_run(run.run_id)
+            if current is None or current.status.is_terminal:
+                return plan
+            if kind == "finish" or current.status is RunStatus.QUEUED:
+                events = [e.to_wire() for e in await self._store.get_events(current.event_ids)]
                 self._planner.plan_finish(
-                    run, events, RunStatus.CANCELLED, plan, self._clock.now_ms(), started=False
+                    current, events, RunStatus.CANCELLED, plan, self._clock.now_ms(), started=False
                 )
+                if kind != "finish":
+                    # Only if it is still queued: a run that just started is not timed out.
+                    update = plan.changes.run_updates[-1]
+                    plan.changes.run_updates[-1] = replace(update, expect=(RunStatus.QUEUED,))
             return plan
 
         await self._commit(build)
@@ -198,9 +214,6 @@ class Executor:
         events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
         memo = await self._store.load_memo(run.run_id)
         state = _ExecutionState(item=item, spec=spec, started=run.status is RunStatus.RUNNING)
-        if not state.started:
-            self._start_soon(run, spec)
-            state.started = True
 
         async def checkpoint(op: Op) -> Any:
             async def build() -> Plan:
@@ -245,8 +258,17 @@ class Executor:
             function_uuid=spec.uuid,
             item_id=item.item_id,
         )
+        # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
+        # makes a run that many seconds older (protocol.md §3.4.2).
+        rank = run.created_at - 1000 * priority_seconds(spec, events[0] if events else {})
         try:
-            async with self._gate.hold(run.concurrency_keys), self._slots:
+            async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
+                if waited and not await self._still_going(run.run_id, item):
+                    return  # ended while it waited (cancelled, timeouts.start): no call
+                if not state.started:
+                    # Running once it executes: a run waiting for a slot is still queued.
+                    self._start_soon(run, spec)
+                    state.started = True
                 outcome = await self._driver.execute(request, checkpoint)
         except RunCancelled:
             return

@@ -2,17 +2,19 @@
 
 Same contract as ``ConcurrencyGate``, with the slots kept in the store: a key's holders (each
 with a lease) live in one flow-state entry, changed by compare-and-set. In each process the
-waiters of a key queue in arrival order and only the first one asks the database, so waiting
-costs one read per key per poll, not one per waiter. Held slots are renewed while their
+waiters of a key queue by ``rank`` (then arrival; a newcomer never overtakes the one already
+asking) and only the first one asks the database, so waiting costs one read per key per poll,
+not one per waiter. Held slots are renewed while their
 executions run; a dead process's slots lapse with their lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,7 +34,9 @@ class SharedConcurrencyGate:
         self._store = store
         self._clock = clock
         self._lease_ms = lease_ms
-        self._queues: dict[str, deque[asyncio.Future[None]]] = {}
+        # Per key, sorted after its head: (rank, arrival, turn); arrivals are unique.
+        self._queues: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {}
+        self._arrivals = itertools.count()
         self._released: dict[str, asyncio.Event] = {}
         self._held: dict[str, set[str]] = {}  # key -> holder ids of this process
         self._renewer: asyncio.Task[None] | None = None
@@ -43,37 +47,46 @@ class SharedConcurrencyGate:
         return f"slots:{key}"
 
     @asynccontextmanager
-    async def hold(self, keys: Sequence[Sequence[Any]]) -> AsyncIterator[None]:
+    async def hold(self, keys: Sequence[Sequence[Any]], rank: int = 0) -> AsyncIterator[bool]:
+        """Hold a slot of every key; yields whether it had to wait for one (as
+        ``ConcurrencyGate.hold``)."""
         acquired: list[tuple[str, str]] = []
+        waited = False
         try:
             for key, limit in sorted((str(k), int(n)) for k, n in keys):
-                acquired.append((key, await self._acquire(key, limit)))
-            yield
+                holder, waited_here = await self._acquire(key, limit, rank)
+                acquired.append((key, holder))
+                waited = waited or waited_here
+            yield waited
         finally:
             for key, holder in reversed(acquired):
                 await self._release(key, holder)
 
-    async def _acquire(self, key: str, limit: int) -> str:
-        queue = self._queues.setdefault(key, deque())
+    async def _acquire(self, key: str, limit: int, rank: int) -> tuple[str, bool]:
+        queue = self._queues.setdefault(key, [])
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue.append(turn)
+        entry = (rank, next(self._arrivals), turn)
+        bisect.insort(queue, entry, lo=1 if queue else 0)  # the head is already asking
+        waited = False
         try:
-            if queue[0] is not turn:
+            if queue[0] is not entry:
+                waited = True
                 await turn  # first in this process's line for the key
             holder = new_ulid()
             released = self._released.setdefault(key, asyncio.Event())
             while not await self._try_take(key, limit, holder):
+                waited = True
                 released.clear()
                 with contextlib.suppress(TimeoutError):
                     # A local release wakes us at once; others' releases within the poll.
                     await asyncio.wait_for(released.wait(), RETRY_S)
             self._held.setdefault(key, set()).add(holder)
             self._ensure_renewer()
-            return holder
+            return holder, waited
         finally:
-            queue.remove(turn)
-            if queue and not queue[0].done():
-                queue[0].set_result(None)  # the next in line asks the database now
+            queue.remove(entry)
+            if queue and not queue[0][2].done():
+                queue[0][2].set_result(None)  # the next in line asks the database now
 
     async def _try_take(self, key: str, limit: int, holder: str) -> bool:
         state_key = self._state_key(key)
