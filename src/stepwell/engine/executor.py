@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from stepwell.core.backoff import Backoff, clamp_retry_after
+from stepwell.core.errors import error_payload
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import priority_seconds
@@ -317,8 +318,16 @@ class Executor:
         for op in outcome.ops:
             if op.op is Opcode.STEP_ERROR:
                 retry = True
-            else:
+                continue
+            try:
                 await self._suspensions.apply(op, plan, run, events, now)
+            except ValueError as exc:  # an op we cannot act on: fail the run, say why
+                failed = Plan()
+                error = error_payload(
+                    "InvalidOpError", f"the function reported an invalid {op.op.value} op: {exc}"
+                )
+                self._planner.plan_finish(run, events, RunStatus.FAILED, failed, now, error=error)
+                return failed
         if retry:
             self._retry(plan, state, run, now, outcome.retry_after_s)
         else:

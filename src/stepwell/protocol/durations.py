@@ -92,7 +92,12 @@ def format_instant(value: datetime) -> str:
 
 
 def sleep_target_ms(name: str, now_ms: int) -> int:
-    """When a ``Sleep`` op wakes: an ISO date (``name`` of ≥10 chars) or a duration from now."""
+    """When a ``Sleep`` op wakes: an ISO date (``name`` of ≥10 chars) or a duration from now.
+
+    An empty duration is no wait: the TypeScript SDK sends one for ``step.sleep(id, 0)``.
+    """
+    if not name.strip():
+        return now_ms
     if len(name) >= 10:
         try:
             return max(now_ms, to_ms(parse_instant(name) - _EPOCH))

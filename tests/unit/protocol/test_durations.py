@@ -194,7 +194,13 @@ def test_sleep_target_keeps_every_millisecond(name: str, delay_ms: int) -> None:
     assert sleep_target_ms(name, NOW_MS) == NOW_MS + delay_ms
 
 
-@pytest.mark.parametrize("name", ["soon", "", "2026-99-99T00:00:00Z"])
+def test_an_empty_sleep_is_no_wait() -> None:
+    # The TypeScript SDK reports step.sleep(id, 0) with an empty duration.
+    assert sleep_target_ms("", NOW_MS) == NOW_MS
+    assert sleep_target_ms("  ", NOW_MS) == NOW_MS
+
+
+@pytest.mark.parametrize("name", ["soon", "2026-99-99T00:00:00Z"])
 def test_sleep_target_rejects_garbage(name: str) -> None:
     with pytest.raises(DurationError):
         sleep_target_ms(name, NOW_MS)
