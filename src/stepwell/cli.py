@@ -1,8 +1,9 @@
-"""The ``stepwell`` command: ``dev``, ``start``, ``send``, ``version``."""
+"""The ``stepwell`` command: ``dev``, ``start``, ``send``, ``migrate``, ``version``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import json
 import os
@@ -83,8 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--data", default="{}", help="event data as a JSON object")
     send.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="server URL")
     send.add_argument("--event-key", default="NO_EVENT_KEY_SET", help="event key")
+    migrate = commands.add_parser(
+        "migrate", help="bring the database schema up to date, then exit (safe to run often)"
+    )
+    migrate.add_argument(
+        "--database",
+        default=None,
+        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
+    )
     commands.add_parser("version", help="print the version")
     return parser
+
+
+def database_from(args: argparse.Namespace) -> str:
+    url: str = args.database or os.environ.get("STEPWELL_DATABASE_URL") or DEV_DATABASE
+    return url
 
 
 def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
@@ -180,6 +194,23 @@ def send(args: argparse.Namespace) -> int:
     return 0 if response.status_code == 200 else 1
 
 
+def migrate(args: argparse.Namespace) -> int:
+    from stepwell.store import migrate_database
+
+    try:
+        applied = asyncio.run(migrate_database(database_from(args)))
+    except Exception as exc:  # a bad URL, an unreachable server, a failed migration
+        print(f"stepwell: migrating failed: {exc}", file=sys.stderr)
+        return 1
+    if applied is None:
+        print("stepwell: the database is up to date")
+    elif applied:
+        print(f"stepwell: applied migrations {', '.join(str(v) for v in applied)}")
+    else:
+        print("stepwell: the database is up to date (nothing to apply)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "version":
@@ -187,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "send":
         return send(args)
+    if args.command == "migrate":
+        return migrate(args)
     serve(config_from(args, dev=args.command == "dev"), args.apps)
     return 0
 

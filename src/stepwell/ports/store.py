@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from stepwell.ports.records import (
@@ -24,10 +25,19 @@ class StoreConflict(Exception):
 
 class Store(Protocol):
     async def open(self) -> None:
-        """Create or migrate the schema and take ownership of unleased work."""
+        """Create or migrate the schema. A store that one process owns (SQLite) also takes
+        back what a previous process left leased; a shared one (PostgreSQL) leaves that to
+        the leases expiring."""
         ...
 
     async def close(self) -> None: ...
+
+    async def listen(self, wake: Callable[[int], None]) -> None:
+        """Call ``wake(due_ms)`` when another process commits work that anyone may claim
+        (unleased items), due at ``due_ms``; ``wake(0)`` when wake-ups may have been missed.
+        Returns once listening; listening ends at ``close``. A store that one process owns
+        (SQLite) has no one else to hear from, and never calls ``wake``."""
+        ...
 
     async def commit(self, changes: ChangeSet) -> CommitResult:
         """Apply ``changes`` in one transaction, durably, or raise ``StoreConflict``.

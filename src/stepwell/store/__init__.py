@@ -4,12 +4,35 @@ from __future__ import annotations
 
 from stepwell.ports.store import Store
 
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 
 def open_store(url: str, *, durability: str = "full") -> Store:
-    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``sqlite://:memory:``."""
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite://:memory:``, or
+    ``postgresql://user:password@host:port/database`` (also ``postgres://``)."""
     if url.startswith("sqlite:"):
         from stepwell.store.sqlite.store import SqliteStore, sqlite_path_from_url
 
         return SqliteStore(sqlite_path_from_url(url), durability=durability)
+    if url.startswith(_POSTGRES_SCHEMES):
+        from stepwell.store.postgres.store import PostgresStore
+
+        return PostgresStore(url, durability=durability)
     scheme = url.split(":", 1)[0] if ":" in url else url
-    raise ValueError(f"unsupported database URL scheme {scheme!r}: expected sqlite:///path.db")
+    raise ValueError(
+        f"unsupported database URL scheme {scheme!r}: expected sqlite:///path.db or "
+        "postgresql://user@host:port/database"
+    )
+
+
+async def migrate_database(url: str) -> list[int] | None:
+    """Bring the schema at ``url`` up to date: the versions applied (PostgreSQL), or None
+    (SQLite, which migrates when a store opens its file)."""
+    if url.startswith(_POSTGRES_SCHEMES):
+        from stepwell.store.postgres.store import PostgresStore
+
+        return await PostgresStore(url).migrate()
+    store = open_store(url)
+    await store.open()
+    await store.close()
+    return None

@@ -114,16 +114,8 @@ async def test_a_partial_batch_runs_at_its_timeout_and_keys_partition(db_url: st
         assert len(await engine.list_runs(function_id="bat-f")) == 1
         _at(clock, 5.1)
         await eventually(lambda: _count(engine, "bat-f", 3), what="both batches run")
-    outputs = await _outputs_after(db_url)
+        outputs = await _outputs(engine, "bat-f")
     assert sorted(o["events"] for o in outputs) == [[0, 2], [1, 3], [9]]
-
-
-async def _outputs_after(db_url: str) -> list[Any]:
-    import json
-    import sqlite3
-
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-        return [json.loads(r[0]) for r in conn.execute("SELECT output FROM runs")]
 
 
 @pytest.mark.parametrize(

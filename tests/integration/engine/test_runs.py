@@ -169,13 +169,13 @@ async def test_sleeping_run_resumes_after_a_restart(db_url: str) -> None:
     assert bodies == ["before", "after"]
 
 
-async def test_defaults_are_wal_with_full_fsync(db_url: str) -> None:
+async def test_defaults_are_wal_with_full_fsync(sqlite_url: str) -> None:
     app = stepwell.App("dur")
-    async with app.embedded(db_url) as engine:
+    async with app.embedded(sqlite_url) as engine:
         assert isinstance(engine.store, SqliteStore)
         assert await engine.store.writer_pragma("synchronous") == 2  # FULL: survives power loss
-    async with app.embedded(db_url, durability="normal") as engine:
+    async with app.embedded(sqlite_url, durability="normal") as engine:
         assert isinstance(engine.store, SqliteStore)
         assert await engine.store.writer_pragma("synchronous") == 1
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -32,9 +32,12 @@ from stepwell.store import open_store
 NOW = 1_700_000_000_000
 
 
-@pytest.fixture(params=["sqlite-file"])
+@pytest.fixture(params=["sqlite-file", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = {"sqlite-file": f"sqlite:///{tmp_path / 'store.db'}"}[request.param]
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
     opened = open_store(url)
     await opened.open()
     try:

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ class SqliteStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    async def listen(self, wake: Callable[[int], None]) -> None:
+        """Nothing to hear: this process owns the file, and wakes itself for what it commits."""
 
     @property
     def _db(self) -> sqlite3.Connection:

@@ -1,0 +1,1 @@
+"""The PostgreSQL adapter: many processes, on many hosts, sharing one database."""

@@ -1,0 +1,345 @@
+"""PostgreSQL implementation of the Store port, for many processes sharing one database.
+
+No process owns the database, so nothing is reset at open: work leased by a process that died
+is taken over when its lease expires (claims skip what others hold, ``FOR UPDATE SKIP
+LOCKED``). A process that stops cleanly hands its leases back at close. Change sets go through
+the group-committing writer (one connection, one round trip per batch); reads and claims use a
+small pool. Commits that leave due work for anyone NOTIFY ``stepwell_work``; ``listen`` turns
+that into wake-ups for the engines of other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.abc import Params
+
+from stepwell.ports.records import (
+    AppRecord,
+    ChangeSet,
+    CommitResult,
+    ItemKind,
+    Pause,
+    PauseKind,
+    QueueItem,
+    RunRecord,
+    StoredEvent,
+)
+from stepwell.store.postgres.pool import ConnectionPool
+from stepwell.store.postgres.rows import (
+    EVENT_COLUMNS,
+    ITEM_COLUMNS,
+    PAUSE_COLUMNS,
+    RUN_COLUMNS,
+    dumps,
+    event_from_row,
+    item_from_row,
+    pause_from_row,
+    run_from_row,
+)
+from stepwell.store.postgres.schema import migrate
+from stepwell.store.postgres.writer import GroupCommitWriter
+
+log = logging.getLogger("stepwell.store.postgres")
+
+CHANNEL = "stepwell_work"
+_DURABILITY = ("full", "normal", "off")
+_RELISTEN_DELAY_S = 1.0
+
+Row = tuple[Any, ...]
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, durability: str = "full", pool_size: int = 4) -> None:
+        if durability not in _DURABILITY:
+            raise ValueError(f"durability must be one of {list(_DURABILITY)}, got {durability!r}")
+        self._url = url
+        # Below "full", commits do not wait for the WAL flush: a crash of our process still
+        # loses nothing, one of the database server may lose its last few hundred ms of commits
+        # (never corrupting anything); as SQLite's "normal" loses them on a power cut.
+        self._synchronous_commit = "on" if durability == "full" else "off"
+        self._pool_size = pool_size
+        self._sender = uuid.uuid4().hex  # tells our own notifications from others'
+        self._pool: ConnectionPool | None = None
+        self._writer = GroupCommitWriter(self._connect_writer, sender=self._sender)
+        self._owners: set[str] = set()
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _connect(self) -> AsyncConnection[Row]:
+        return await AsyncConnection.connect(self._url, autocommit=True)
+
+    async def _connect_writer(self) -> AsyncConnection[Row]:
+        conn = await self._connect()
+        await conn.execute(
+            "SELECT set_config('synchronous_commit', %s, false)", (self._synchronous_commit,)
+        )
+        return conn
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations (what ``open`` does first); returns their versions."""
+        conn = await self._connect()
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+    async def open(self) -> None:
+        await self.migrate()
+        pool = ConnectionPool(self._connect, size=self._pool_size)
+        await pool.open()
+        try:
+            await self._writer.start()
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await self._writer.stop()
+        if self._pool is not None:
+            try:
+                await self._release_leases()
+            finally:
+                await self._pool.close()
+                self._pool = None
+
+    async def _release_leases(self) -> None:
+        """Hand back what this process still holds, so others need not wait for the leases
+        to expire (its executions have stopped by now), and tell them."""
+        if not self._owners:
+            return
+        await self._execute(
+            "WITH released AS (UPDATE queue SET lease_owner = NULL, lease_until = 0 "
+            " WHERE lease_owner = ANY (%s) RETURNING due_at) "
+            "SELECT pg_notify(%s, min(due_at)::text || ' ' || %s) FROM released "
+            "HAVING count(*) > 0",
+            (list(self._owners), CHANNEL, self._sender),
+        )
+
+    async def listen(self, wake: Callable[[int], None]) -> None:
+        """Call ``wake(due_ms)`` whenever another process commits work anyone may claim,
+        due at ``due_ms``. Returns once listening; stops at ``close``."""
+        if self._listener is not None:
+            raise RuntimeError("already listening")
+        conn = await self._connect()
+        await conn.execute(f"LISTEN {CHANNEL}")
+        self._listener = asyncio.create_task(self._listen(conn, wake), name="stepwell-listen")
+
+    async def _listen(self, conn: AsyncConnection[Row], wake: Callable[[int], None]) -> None:
+        try:
+            while True:
+                try:
+                    async for note in conn.notifies():
+                        due, _, sender = note.payload.partition(" ")
+                        if sender != self._sender and due.isdigit():
+                            wake(int(due))
+                except Exception:
+                    log.warning("lost the LISTEN connection; listening again", exc_info=True)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                conn = await self._relisten()
+                wake(0)  # notifications may have been missed meanwhile: look now
+        finally:
+            await conn.close()
+
+    async def _relisten(self) -> AsyncConnection[Row]:
+        while True:
+            await asyncio.sleep(_RELISTEN_DELAY_S)
+            try:
+                conn = await self._connect()
+                await conn.execute(f"LISTEN {CHANNEL}")
+                return conn
+            except Exception:
+                log.warning("cannot LISTEN yet; trying again", exc_info=True)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def _readers(self) -> ConnectionPool:
+        assert self._pool is not None, "store is not open"
+        return self._pool
+
+    async def _rows(self, query: str, params: Params | None = None) -> list[Row]:
+        async with self._readers.connection() as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+    async def _execute(self, query: str, params: Params | None = None) -> None:
+        async with self._readers.connection() as conn:
+            await conn.execute(query, params)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def commit(self, changes: ChangeSet) -> CommitResult:
+        puts = (put.item for put in changes.items_put)
+        for item in (*changes.items, *changes.items_rescheduled, *puts):
+            if item.lease_owner is not None:
+                self._owners.add(item.lease_owner)
+        return await self._writer.submit(changes)
+
+    async def claim_due_items(
+        self, *, now_ms: int, owner: str, lease_ms: int, limit: int
+    ) -> list[QueueItem]:
+        self._owners.add(owner)
+        rows = await self._rows(
+            "UPDATE queue AS q SET lease_owner = %(owner)s, lease_until = %(until)s "
+            "FROM (SELECT item_id FROM queue WHERE due_at <= %(now)s AND lease_until <= %(now)s "
+            "      ORDER BY due_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS due "
+            "WHERE q.item_id = due.item_id RETURNING "
+            + ", ".join(f"q.{column}" for column in ITEM_COLUMNS.split(", ")),
+            {"owner": owner, "until": now_ms + lease_ms, "now": now_ms, "limit": limit},
+        )
+        return sorted((item_from_row(row) for row in rows), key=lambda item: item.due_at)
+
+    async def renew_leases(self, *, owner: str, item_ids: list[str], until_ms: int) -> None:
+        if item_ids:
+            await self._execute(
+                "UPDATE queue SET lease_until = %s WHERE item_id = ANY (%s) AND lease_owner = %s",
+                (until_ms, item_ids, owner),
+            )
+
+    async def save_app(self, app: AppRecord) -> None:
+        await self._execute(
+            "INSERT INTO apps (name, url, checksum, payload, app_uuid, synced_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET url = excluded.url, "
+            "checksum = excluded.checksum, payload = excluded.payload, "
+            "app_uuid = excluded.app_uuid, synced_at = excluded.synced_at",
+            (app.name, app.url, app.checksum, dumps(app.payload), app.app_uuid, app.synced_at),
+        )
+
+    async def delete_app(self, name: str) -> None:
+        await self._execute("DELETE FROM apps WHERE name = %s", (name,))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._rows(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,))
+        return run_from_row(rows[0]) if rows else None
+
+    async def list_runs(
+        self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        clauses = _clauses(
+            ("function_id = %s", function_id),
+            ("run_id IN (SELECT run_id FROM run_events WHERE event_id = %s)", event_id),
+        )
+        rows = await self._rows(
+            f"SELECT {RUN_COLUMNS} FROM runs {clauses.where} ORDER BY run_id DESC LIMIT %s",
+            (*clauses.params, limit),
+        )
+        return [run_from_row(row) for row in rows]
+
+    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
+        if not internal_ids:
+            return []
+        rows = await self._rows(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE internal_id = ANY (%s)", (internal_ids,)
+        )
+        by_id = {row[0]: event_from_row(row) for row in rows}
+        return [by_id[i] for i in internal_ids if i in by_id]
+
+    async def list_events(
+        self,
+        *,
+        name: str | None = None,
+        limit: int = 100,
+        before_id: str | None = None,
+        received_after: int | None = None,
+        received_before: int | None = None,
+    ) -> list[StoredEvent]:
+        clauses = _clauses(
+            ("name = %s", name),
+            ("internal_id < %s", before_id),
+            ("received_at >= %s", received_after),
+            ("received_at < %s", received_before),
+        )
+        rows = await self._rows(
+            f"SELECT {EVENT_COLUMNS} FROM events {clauses.where} "
+            "ORDER BY internal_id DESC LIMIT %s",
+            (*clauses.params, limit),
+        )
+        return [event_from_row(row) for row in rows]
+
+    async def load_memo(self, run_id: str) -> dict[str, Any]:
+        rows = await self._rows(
+            "SELECT step_hash, value FROM steps WHERE run_id = %s ORDER BY seq", (run_id,)
+        )
+        return {row[0]: json.loads(row[1]) for row in rows}
+
+    async def find_pauses(
+        self,
+        event_name: str,
+        correlation_id: str | None = None,
+        kind: PauseKind = PauseKind.EVENT,
+    ) -> list[Pause]:
+        if correlation_id is not None:
+            rows = await self._rows(
+                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE correlation_id = %s ORDER BY seq",
+                (correlation_id,),
+            )
+        else:
+            rows = await self._rows(
+                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE event_name = %s AND kind = %s "
+                "ORDER BY seq",
+                (event_name, kind.value),
+            )
+        return [pause_from_row(row) for row in rows]
+
+    async def get_item(self, item_id: str) -> QueueItem | None:
+        rows = await self._rows(f"SELECT {ITEM_COLUMNS} FROM queue WHERE item_id = %s", (item_id,))
+        return item_from_row(rows[0]) if rows else None
+
+    async def list_apps(self) -> list[AppRecord]:
+        rows = await self._rows(
+            "SELECT name, url, checksum, payload, app_uuid, synced_at FROM apps ORDER BY name"
+        )
+        return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    async def get_states(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
+        if not keys:
+            return {}
+        rows = await self._rows(
+            "SELECT key, value, version FROM flow_state WHERE key = ANY (%s)", (keys,)
+        )
+        return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
+
+    async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
+        rows = await self._rows(
+            f"SELECT {ITEM_COLUMNS} FROM queue WHERE kind = %s ORDER BY item_id", (kind.value,)
+        )
+        return [item_from_row(row) for row in rows]
+
+    async def next_due_at(self) -> int | None:
+        rows = await self._rows("SELECT min(due_at) FROM queue WHERE lease_owner IS NULL")
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class _Where:
+    where: str
+    params: list[Any]
+
+
+def _clauses(*pairs: tuple[str, Any]) -> _Where:
+    """A WHERE clause of the conditions whose value is given (each a plain, indexable test)."""
+    given = [(clause, value) for clause, value in pairs if value is not None]
+    if not given:
+        return _Where("", [])
+    return _Where(
+        "WHERE " + " AND ".join(clause for clause, _ in given), [value for _, value in given]
+    )
