@@ -150,8 +150,10 @@ class Dispatcher:
             self._wake.clear()
             self._next_wake_ms = None
             if timeout > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
 
     async def _renew_loop(self) -> None:
         period = self._lease_ms / 3000

@@ -98,6 +98,8 @@ class Engine:
     async def start(self, on_open: Callable[[], Awaitable[None]] | None = None) -> None:
         """Open the store, run ``on_open`` (e.g. load synced apps), then start executing."""
         await self.store.open()
+        # Other processes' commits of due work wake our poller at once (PostgreSQL NOTIFY).
+        await self.store.listen(self._dispatcher.wake_at)
         if on_open is not None:
             await on_open()
         await self.lifecycle.load_paused()

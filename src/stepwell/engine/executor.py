@@ -213,7 +213,6 @@ class Executor:
 
     async def _execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
         events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
-        memo = await self._store.load_memo(run.run_id)
         state = _ExecutionState(item=item, spec=spec, started=run.status is RunStatus.RUNNING)
 
         async def checkpoint(op: Op) -> Any:
@@ -248,17 +247,6 @@ class Executor:
                 state.item = replace(state.item, attempt=0)
             return op.data
 
-        request = ExecutionRequest(
-            run_id=run.run_id,
-            function_id=spec.slug,
-            attempt=item.attempt,
-            max_attempts=spec.max_attempts,
-            events=events,
-            memo=memo,
-            url=spec.url,
-            function_uuid=spec.uuid,
-            item_id=item.item_id,
-        )
         # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
         # makes a run that many seconds older (protocol.md §3.4.2).
         rank = run.created_at - 1000 * priority_seconds(spec, events[0] if events else {})
@@ -266,6 +254,18 @@ class Executor:
             async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
                 if waited and not await self._still_going(run.run_id, item):
                     return  # ended while it waited (cancelled, timeouts.start): no call
+                # Read the memo once the run may execute: waiters hold no database work.
+                request = ExecutionRequest(
+                    run_id=run.run_id,
+                    function_id=spec.slug,
+                    attempt=item.attempt,
+                    max_attempts=spec.max_attempts,
+                    events=events,
+                    memo=await self._store.load_memo(run.run_id),
+                    url=spec.url,
+                    function_uuid=spec.uuid,
+                    item_id=item.item_id,
+                )
                 if not state.started:
                     # Running once it executes: a run waiting for a slot is still queued.
                     self._start_soon(run, spec)

@@ -58,6 +58,9 @@ Row = tuple[Any, ...]
 
 
 class PostgresStore:
+    shared = True
+    """Several processes may use one database: the engine keeps concurrency slots in it."""
+
     def __init__(self, url: str, *, durability: str = "full", pool_size: int = 4) -> None:
         if durability not in _DURABILITY:
             raise ValueError(f"durability must be one of {list(_DURABILITY)}, got {durability!r}")
