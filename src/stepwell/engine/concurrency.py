@@ -29,6 +29,10 @@ class ConcurrencyGate:
         self.peak: dict[str, int] = {}
         """The most slots each key ever had in use at once (for tests and operators)."""
 
+    def waiting(self, key: str) -> int:
+        """How many executions wait for a slot of ``key`` here (for tests and operators)."""
+        return sum(1 for entry in self._waiters.get(key, []) if not entry[2].done())
+
     @asynccontextmanager
     async def hold(self, keys: Sequence[Sequence[Any]], rank: int = 0) -> AsyncIterator[bool]:
         """Hold a slot of every key; yields whether it had to wait for one. Of the waiters of a

@@ -35,12 +35,16 @@ class SharedConcurrencyGate:
         self._clock = clock
         self._lease_ms = lease_ms
         # Per key, sorted after its head: (rank, arrival, turn); arrivals are unique.
-        self._queues: dict[str, list[tuple[int, int, asyncio.Future[None]]]] = {}
+        self._queues: dict[str, list[list[Any]]] = {}
         self._arrivals = itertools.count()
         self._released: dict[str, asyncio.Event] = {}
         self._held: dict[str, set[str]] = {}  # key -> holder ids of this process
         self._renewer: asyncio.Task[None] | None = None
         self.peak: dict[str, int] = {}
+
+    def waiting(self, key: str) -> int:
+        """How many executions of this process wait for a slot of ``key``."""
+        return len(self._queues.get(key, ()))
 
     @staticmethod
     def _state_key(key: str) -> str:
@@ -64,22 +68,29 @@ class SharedConcurrencyGate:
 
     async def _acquire(self, key: str, limit: int, rank: int) -> tuple[str, bool]:
         queue = self._queues.setdefault(key, [])
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (rank, next(self._arrivals), turn)
-        bisect.insort(queue, entry, lo=1 if queue else 0)  # the head is already asking
+        loop = asyncio.get_running_loop()
+        # [rank, arrival, turn]: arrival is unique, so turns are never compared.
+        entry: list[Any] = [rank, next(self._arrivals), loop.create_future()]
+        bisect.insort(queue, entry)
+        holder = new_ulid()
+        released = self._released.setdefault(key, asyncio.Event())
         waited = False
         try:
-            if queue[0] is not entry:
-                waited = True
-                await turn  # first in this process's line for the key
-            holder = new_ulid()
-            released = self._released.setdefault(key, asyncio.Event())
-            while not await self._try_take(key, limit, holder):
+            while True:
+                if queue[0] is not entry:
+                    # Someone ranked before us asks the database; wait until we are first.
+                    waited = True
+                    entry[2] = loop.create_future()
+                    await entry[2]
+                    continue
+                if await self._try_take(key, limit, holder):
+                    break
                 waited = True
                 released.clear()
                 with contextlib.suppress(TimeoutError):
                     # A local release wakes us at once; others' releases within the poll.
-                    await asyncio.wait_for(released.wait(), RETRY_S)
+                    async with asyncio.timeout(RETRY_S):
+                        await released.wait()
             self._held.setdefault(key, set()).add(holder)
             self._ensure_renewer()
             return holder, waited

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -21,6 +22,7 @@ from stepwell.store import open_store
 R = TypeVar("R")
 
 SYNC_FUNCTION_THREADS = 64
+DEFAULT_DATABASE = "sqlite:///stepwell.db"
 
 Trigger = EventTrigger | CronTrigger
 
@@ -135,7 +137,7 @@ class App:
 
     def embedded(
         self,
-        database: str = "sqlite:///stepwell.db",
+        database: str | None = None,
         *,
         retry_interval: timedelta | float | str | None = None,
         backoff: Backoff | None = None,
@@ -148,6 +150,9 @@ class App:
     ) -> Engine:
         """An engine running this app's functions in this process; use ``async with``.
 
+        ``database`` is a URL (``sqlite:///file.db``, ``postgresql://user@host/db``); without
+        one, ``$STEPWELL_DATABASE_URL``, else ``sqlite:///stepwell.db``.
+
         ``retry_interval`` replaces Inngest's backoff table with a fixed wait (tests, dev).
         ``durability="normal"`` relaxes SQLite's fsync on every commit (faster; a power loss
         may lose the last commits, a process crash still loses nothing).
@@ -156,6 +161,7 @@ class App:
             raise ValueError("pass retry_interval or backoff, not both")
         if retry_interval is not None:
             backoff = FixedBackoff(to_timedelta(retry_interval).total_seconds())
+        database = database or os.environ.get("STEPWELL_DATABASE_URL") or DEFAULT_DATABASE
         registry = Registry()
         for fn in self.functions.values():
             registry.add(fn.spec)

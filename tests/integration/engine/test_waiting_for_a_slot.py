@@ -58,6 +58,9 @@ async def test_priority_orders_the_runs_waiting_for_the_only_slot(db_url: str) -
         await engine.send(
             [{"name": "prio/go", "data": {"n": n, "p": p}} for n, p in ((1, 0), (2, 60), (3, 120))]
         )
+        await eventually(
+            lambda: engine.concurrency.waiting("fn:prio-f:") == 3, what="three runs waiting"
+        )
         gate.set()
         await eventually(
             lambda: _all_completed(engine, "prio-f", 4), timeout=20, what="all four done"
@@ -160,7 +163,8 @@ async def test_the_shared_gate_orders_its_waiters_by_rank_too(db_url: str) -> No
     await store.open()
     try:
         gate = SharedConcurrencyGate(store, SystemClock(), lease_ms=30_000)
-        # The first waiter is already asking the database when the others come: it goes first.
-        assert await _release_order(gate) == [0, 1, 3, 2]
+        # As in one process: rank first, then arrival, even over a waiter that was already
+        # asking the database when better-ranked ones came.
+        assert await _release_order(gate) == [1, 3, 2, 0]
     finally:
         await store.close()
