@@ -101,7 +101,7 @@ def fresh_db_url(workdir: Path) -> str:
     return f"sqlite:///{(workdir / DB_FILE).resolve()}"
 
 
-def run(workdir: Path, quick: bool) -> dict[str, Any]:
+def run(workdir: Path, quick: bool, database: str | None = None) -> dict[str, Any]:
     scale = 10 if quick else 1
     seq_steps, conc_runs, conc_steps = 1000 // scale, 200 // scale, 20
     samples = 30 if quick else 200
@@ -109,7 +109,7 @@ def run(workdir: Path, quick: bool) -> dict[str, Any]:
     DBOS(
         config={
             "name": "stepwell-peer",
-            "system_database_url": fresh_db_url(workdir),
+            "system_database_url": database or fresh_db_url(workdir),
             "log_level": "WARNING",
         }
     )
@@ -148,6 +148,9 @@ def main() -> int:
         help="directory for the SQLite system database (recreated)",
     )
     parser.add_argument("--quick", action="store_true", help="sizes / 10, for smoke tests")
+    parser.add_argument(
+        "--database", default=None, help="a PostgreSQL URL for DBOS instead of SQLite"
+    )
     args = parser.parse_args()
     version = metadata.version("dbos")
     if version != "3.4.0":
@@ -155,7 +158,7 @@ def main() -> int:
     t0 = time.perf_counter()
     # Anything DBOS might print goes to stderr: stdout carries only the JSON result.
     with contextlib.redirect_stdout(sys.stderr):
-        result = run(args.workdir, args.quick)
+        result = run(args.workdir, args.quick, args.database)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result), flush=True)
     return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import stepwell
+from bench.pg import DEFAULT_ADMIN_URL, temporary_database
 from stepwell import Context
 
 REPEATS = 3
@@ -50,10 +51,9 @@ def build_app(sequential_steps: int, steps_per_run: int, stamps: dict[str, float
     return app
 
 
-async def measure(workdir: Path, sizes: dict[str, int], durability: str) -> dict[str, float]:
+async def measure(database: str, sizes: dict[str, int], durability: str) -> dict[str, float]:
     stamps: dict[str, float] = {}
     app = build_app(sizes["sequential"], sizes["steps_per_run"], stamps)
-    database = f"sqlite:///{workdir / 'stepwell.db'}"
     async with app.embedded(database, durability=durability) as engine:
         sequential: list[float] = []
         for _ in range(REPEATS):
@@ -95,7 +95,7 @@ def summarise(
     }
 
 
-def run_peer(workdir: Path, quick: bool) -> dict[str, Any] | None:
+def run_peer(workdir: Path, quick: bool, database: str | None = None) -> dict[str, Any] | None:
     """DBOS runs in its own process (it keeps global state), in this same session."""
     command = [
         sys.executable,
@@ -105,6 +105,8 @@ def run_peer(workdir: Path, quick: bool) -> dict[str, Any] | None:
     ]
     if quick:
         command.append("--quick")
+    if database:
+        command += ["--database", database]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
         print(f"DBOS peer failed ({done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -141,6 +143,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--no-peer", action="store_true", help="skip DBOS")
     parser.add_argument("--durability", default="full", choices=["full", "normal"])
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_ADMIN_URL,
+        default=None,
+        metavar="ADMIN_URL",
+        help="run both engines on fresh PostgreSQL databases (created and dropped here)",
+    )
     args = parser.parse_args()
     sizes = {"sequential": 1000, "runs": 200, "steps_per_run": 20, "latency_samples": 200}
     if args.quick:
@@ -150,9 +160,20 @@ def main() -> None:
         peer_dir = Path(tmp) / "dbos"
         ours_dir.mkdir()
         peer_dir.mkdir()
-        ours = asyncio.run(measure(ours_dir, sizes, args.durability))
-        peer = None if args.no_peer else run_peer(peer_dir, args.quick)
-    print(f"Stepwell embedded, SQLite synchronous={args.durability.upper()}")
+        if args.postgres:
+            with (
+                temporary_database(args.postgres) as ours_db,
+                temporary_database(args.postgres, "dbos") as peer_db,
+            ):
+                ours = asyncio.run(measure(ours_db, sizes, args.durability))
+                peer = None if args.no_peer else run_peer(peer_dir, args.quick, peer_db)
+            print(f"Stepwell embedded and DBOS, both on PostgreSQL ({args.durability})")
+        else:
+            ours = asyncio.run(
+                measure(f"sqlite:///{ours_dir / 'stepwell.db'}", sizes, args.durability)
+            )
+            peer = None if args.no_peer else run_peer(peer_dir, args.quick)
+            print(f"Stepwell embedded and DBOS, both on SQLite ({args.durability})")
     report(ours, peer, sizes)
 
 
