@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.pg import DEFAULT_ADMIN_URL, temporary_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +66,17 @@ def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None
                 child.wait(10)
 
 
+POSTGRES_ADMIN: str | None = None
+_databases: contextlib.ExitStack = contextlib.ExitStack()
+
+
+def database_for(tmp: Path, port: int) -> str:
+    """A fresh database for one server: SQLite, or PostgreSQL with ``--postgres``."""
+    if POSTGRES_ADMIN is None:
+        return f"sqlite:///{tmp / f'dev-{port}.db'}"
+    return _databases.enter_context(temporary_database(POSTGRES_ADMIN, f"http{port}"))
+
+
 @contextmanager
 def dev_server(tmp: Path, sdk_urls: list[str]) -> Iterator[str]:
     port = free_port()
@@ -75,7 +89,7 @@ def dev_server(tmp: Path, sdk_urls: list[str]) -> Iterator[str]:
         str(port),
         "--no-discovery",
         "--database",
-        f"sqlite:///{tmp / f'dev-{port}.db'}",
+        database_for(tmp, port),
         "--poll-interval",
         "1",
     ]
@@ -189,7 +203,7 @@ def measure_app(
         str(server_port),
         "--no-discovery",
         "--database",
-        f"sqlite:///{tmp / f'dev-{server_port}.db'}",
+        database_for(tmp, server_port),
         "--poll-interval",
         "1",
         "-u",
@@ -208,7 +222,17 @@ def measure_app(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_ADMIN_URL,
+        default=None,
+        metavar="ADMIN_URL",
+        help="servers on fresh PostgreSQL databases instead of SQLite files",
+    )
     args = parser.parse_args()
+    global POSTGRES_ADMIN
+    POSTGRES_ADMIN = args.postgres
     sizes = {"events": 2000 if args.quick else 20000, "runs": 5 if args.quick else 20}
     apps = [
         (
@@ -228,7 +252,8 @@ def main() -> None:
                 "bench/sw-steps20",
             )
         )
-    with tempfile.TemporaryDirectory(prefix="stepwell-http-bench-") as name:
+    print(f"servers on {'PostgreSQL' if args.postgres else 'SQLite'}")
+    with _databases, tempfile.TemporaryDirectory(prefix="stepwell-http-bench-") as name:
         tmp = Path(name)
         with dev_server(tmp, []) as origin:
             if shutil.which("wrk"):

@@ -45,9 +45,7 @@ def aggregate(database: str, processes: int, total_runs: int) -> float:
         assert child.returncode == 0, f"worker failed ({child.returncode})"
         results.append(json.loads(out.strip().splitlines()[-1]))
     steps = sum(int(r["steps"]) for r in results)
-    elapsed = max(float(r["finished"]) for r in results) - min(
-        float(r["started"]) for r in results
-    )
+    elapsed = max(float(r["finished"]) for r in results) - min(float(r["started"]) for r in results)
     return steps / elapsed
 
 
