@@ -34,7 +34,9 @@ from stepwell.ports.records import (
     StoredEvent,
 )
 from stepwell.store.postgres.pool import ConnectionPool
-from stepwell.store.postgres.rows import (
+from stepwell.store.postgres.schema import migrate
+from stepwell.store.postgres.writer import GroupCommitWriter
+from stepwell.store.rows import (
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     PAUSE_COLUMNS,
@@ -45,8 +47,6 @@ from stepwell.store.postgres.rows import (
     pause_from_row,
     run_from_row,
 )
-from stepwell.store.postgres.schema import migrate
-from stepwell.store.postgres.writer import GroupCommitWriter
 
 log = logging.getLogger("stepwell.store.postgres")
 

@@ -19,7 +19,8 @@ from psycopg import AsyncConnection
 
 from stepwell.ports.records import ChangeSet, CommitResult
 from stepwell.ports.store import StoreConflict
-from stepwell.store.postgres.rows import change_set_doc, dumps
+from stepwell.store.postgres.rows import change_set_doc
+from stepwell.store.rows import dumps
 
 log = logging.getLogger("stepwell.store.postgres")
 

@@ -32,8 +32,17 @@ from stepwell.ports.records import (
     StoredEvent,
 )
 from stepwell.ports.store import StoreConflict
-from stepwell.protocol.events import Event
 from stepwell.store.migrations import load_migrations
+from stepwell.store.rows import (
+    ITEM_COLUMNS,
+    PAUSE_COLUMNS,
+    RUN_COLUMNS,
+    dumps,
+    event_from_row,
+    item_from_row,
+    pause_from_row,
+    run_from_row,
+)
 from stepwell.store.sqlite.writer import GroupCommitWriter
 
 _DURABILITY = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
@@ -48,14 +57,6 @@ def sqlite_path_from_url(url: str) -> str:
                 break
             return path
     raise ValueError(f"invalid SQLite URL {url!r}: expected sqlite:///path/to/file.db")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _loads_opt(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 class SqliteStore:
@@ -165,10 +166,10 @@ class SqliteStore:
             rows = conn.execute(
                 "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE item_id IN ("
                 " SELECT item_id FROM queue WHERE due_at <= ? AND lease_until <= ?"
-                " ORDER BY due_at LIMIT ?) RETURNING " + _ITEM_COLUMNS,
+                " ORDER BY due_at LIMIT ?) RETURNING " + ITEM_COLUMNS,
                 (owner, now_ms + lease_ms, now_ms, now_ms, limit),
             ).fetchall()
-            return sorted((_item(row) for row in rows), key=lambda item: item.due_at)
+            return sorted((item_from_row(row) for row in rows), key=lambda item: item.due_at)
 
         claimed: list[QueueItem] = await self._writer.submit(claim)
         return claimed
@@ -196,7 +197,7 @@ class SqliteStore:
             conn.execute(
                 "INSERT OR REPLACE INTO apps (name, url, checksum, payload, app_uuid, synced_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (app.name, app.url, app.checksum, _dumps(app.payload), app.app_uuid, app.synced_at),
+                (app.name, app.url, app.checksum, dumps(app.payload), app.app_uuid, app.synced_at),
             )
 
         await self._writer.submit(save)
@@ -209,9 +210,9 @@ class SqliteStore:
     # -- reads -------------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        row = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
         found = row.fetchone()
-        return _run(found) if found else None
+        return run_from_row(found) if found else None
 
     async def list_runs(
         self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
@@ -226,10 +227,10 @@ class SqliteStore:
             params.append(event_id)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY run_id DESC LIMIT ?",
+            f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY run_id DESC LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [_run(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
         if not internal_ids:
@@ -240,7 +241,7 @@ class SqliteStore:
             f"WHERE internal_id IN ({marks})",
             internal_ids,
         ).fetchall()
-        by_id = {row[0]: _event(row) for row in rows}
+        by_id = {row[0]: event_from_row(row) for row in rows}
         return [by_id[i] for i in internal_ids if i in by_id]
 
     async def list_events(
@@ -269,7 +270,7 @@ class SqliteStore:
             "ORDER BY internal_id DESC LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def load_memo(self, run_id: str) -> dict[str, Any]:
         rows = self._db.execute(
@@ -284,21 +285,21 @@ class SqliteStore:
         kind: PauseKind = PauseKind.EVENT,
     ) -> list[Pause]:
         if correlation_id is not None:
-            sql = f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ? ORDER BY rowid"
+            sql = f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ? ORDER BY rowid"
             params: tuple[Any, ...] = (correlation_id,)
         else:
             sql = (
-                f"SELECT {_PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = ? "
+                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = ? "
                 "ORDER BY rowid"
             )
             params = (event_name, kind.value)
-        return [_pause(row) for row in self._db.execute(sql, params).fetchall()]
+        return [pause_from_row(row) for row in self._db.execute(sql, params).fetchall()]
 
     async def get_item(self, item_id: str) -> QueueItem | None:
         row = self._db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM queue WHERE item_id = ?", (item_id,)
+            f"SELECT {ITEM_COLUMNS} FROM queue WHERE item_id = ?", (item_id,)
         ).fetchone()
-        return _item(row) if row else None
+        return item_from_row(row) if row else None
 
     async def list_apps(self) -> list[AppRecord]:
         rows = self._db.execute(
@@ -317,9 +318,9 @@ class SqliteStore:
 
     async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
         rows = self._db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM queue WHERE kind = ? ORDER BY item_id", (kind.value,)
+            f"SELECT {ITEM_COLUMNS} FROM queue WHERE kind = ? ORDER BY item_id", (kind.value,)
         ).fetchall()
-        return [_item(row) for row in rows]
+        return [item_from_row(row) for row in rows]
 
     async def next_due_at(self) -> int | None:
         row = self._db.execute("SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL").fetchone()
@@ -328,80 +329,9 @@ class SqliteStore:
 
 # -- row mapping ---------------------------------------------------------------------------------
 
-_RUN_COLUMNS = (
-    "run_id, app_id, function_id, status, created_at, started_at, ended_at, output, error, "
-    "correlation_id, event_ids, concurrency_keys"
-)
-_ITEM_COLUMNS = (
-    "item_id, run_id, kind, due_at, attempt, step_hash, pause_id, lease_owner, lease_until, "
-    "generation, payload"
-)
-_PAUSE_COLUMNS = (
-    "pause_id, run_id, step_hash, kind, event_name, expires_at, expression, correlation_id, "
-    "trigger_event"
-)
-
-
-def _run(row: Any) -> RunRecord:
-    return RunRecord(
-        run_id=row[0],
-        app_id=row[1],
-        function_id=row[2],
-        status=RunStatus(row[3]),
-        created_at=row[4],
-        started_at=row[5],
-        ended_at=row[6],
-        output=_loads_opt(row[7]),
-        error=_loads_opt(row[8]),
-        correlation_id=row[9],
-        event_ids=json.loads(row[10]),
-        concurrency_keys=json.loads(row[11]) if row[11] else [],
-    )
-
-
-def _item(row: Any) -> QueueItem:
-    return QueueItem(
-        item_id=row[0],
-        run_id=row[1],
-        kind=ItemKind(row[2]),
-        due_at=row[3],
-        attempt=row[4],
-        step_hash=row[5],
-        pause_id=row[6],
-        lease_owner=row[7],
-        lease_until=row[8],
-        generation=row[9],
-        payload=_loads_opt(row[10]),
-    )
-
-
-def _pause(row: Any) -> Pause:
-    return Pause(
-        pause_id=row[0],
-        run_id=row[1],
-        step_hash=row[2],
-        kind=PauseKind(row[3]),
-        event_name=row[4],
-        expires_at=row[5],
-        expression=row[6],
-        correlation_id=row[7],
-        trigger_event=json.loads(row[8]),
-    )
-
-
-def _event(row: Any) -> StoredEvent:
-    body = json.loads(row[5])
-    return StoredEvent(
-        internal_id=row[0],
-        received_at=row[4],
-        event=Event(
-            name=row[1], id=row[2], ts=row[3], data=body["data"], user=body["user"], v=body["v"]
-        ),
-    )
-
 
 def _item_params(item: QueueItem) -> tuple[Any, ...]:
-    """An item's values in ``_ITEM_COLUMNS`` order, without ``generation``."""
+    """An item's values in ``ITEM_COLUMNS`` order, without ``generation``."""
     return (
         item.item_id,
         item.run_id,
@@ -412,7 +342,7 @@ def _item_params(item: QueueItem) -> tuple[Any, ...]:
         item.pause_id,
         item.lease_owner,
         item.lease_until,
-        None if item.payload is None else _dumps(item.payload),
+        None if item.payload is None else dumps(item.payload),
     )
 
 
@@ -420,12 +350,12 @@ def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
     if state.expect_version is None:
         changed = conn.execute(
             "INSERT OR IGNORE INTO flow_state (key, value, version) VALUES (?, ?, 0)",
-            (state.key, _dumps(state.value)),
+            (state.key, dumps(state.value)),
         ).rowcount
     else:
         changed = conn.execute(
             "UPDATE flow_state SET value = ?, version = version + 1 WHERE key = ? AND version = ?",
-            (_dumps(state.value), state.key, state.expect_version),
+            (dumps(state.value), state.key, state.expect_version),
         ).rowcount
     if changed == 0:
         raise StoreConflict(f"flow state {state.key} changed meanwhile")
@@ -438,7 +368,7 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
         if put.delete:
             return
         inserted = conn.execute(
-            f"INSERT OR IGNORE INTO queue ({_ITEM_COLUMNS}) "
+            f"INSERT OR IGNORE INTO queue ({ITEM_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             _item_params(item),
         ).rowcount
@@ -456,7 +386,7 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
             "generation = generation + 1 WHERE item_id = ? AND generation = ?",
             (
                 item.due_at,
-                None if item.payload is None else _dumps(item.payload),
+                None if item.payload is None else dumps(item.payload),
                 item.lease_owner,
                 item.lease_until,
                 item.item_id,
@@ -485,7 +415,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 ev.id,
                 ev.ts,
                 stored.received_at,
-                _dumps({"data": ev.data, "user": ev.user, "v": ev.v}),
+                dumps({"data": ev.data, "user": ev.user, "v": ev.v}),
             ),
         )
     for new in changes.runs:
@@ -501,7 +431,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 result.skipped_runs.add(run.run_id)
                 continue
         conn.execute(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.run_id,
                 run.app_id,
@@ -513,8 +443,8 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 None,
                 None,
                 run.correlation_id,
-                _dumps(run.event_ids),
-                _dumps(run.concurrency_keys) if run.concurrency_keys else None,
+                dumps(run.event_ids),
+                dumps(run.concurrency_keys) if run.concurrency_keys else None,
             ),
         )
         conn.executemany(
@@ -529,8 +459,8 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             f"ended_at = COALESCE(?, ended_at) WHERE run_id = ? AND status IN ({marks})",
             (
                 update.status.value,
-                None if update.output is None else _dumps(update.output),
-                None if update.error is None else _dumps(update.error),
+                None if update.output is None else dumps(update.output),
+                None if update.error is None else dumps(update.error),
                 update.started_at,
                 update.ended_at,
                 update.run_id,
@@ -544,7 +474,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             "INSERT INTO steps (run_id, step_hash, value) SELECT ?, ?, ? WHERE EXISTS "
             "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
             "ON CONFLICT (run_id, step_hash) DO NOTHING",
-            (step.run_id, step.step_hash, _dumps(step.value), step.run_id, *_ACTIVE),
+            (step.run_id, step.step_hash, dumps(step.value), step.run_id, *_ACTIVE),
         ).rowcount
         if stored_rows == 0:
             raise StoreConflict(f"step {step.step_hash} of run {step.run_id} not stored")
@@ -553,7 +483,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
             raise StoreConflict(f"pause {pause_id} was already consumed")
     for pause in changes.pauses:
         conn.execute(
-            f"INSERT OR IGNORE INTO pauses ({_PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR IGNORE INTO pauses ({PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 pause.pause_id,
                 pause.run_id,
@@ -563,7 +493,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 pause.expires_at,
                 pause.expression,
                 pause.correlation_id,
-                _dumps(pause.trigger_event),
+                dumps(pause.trigger_event),
             ),
         )
     for state in changes.states:
@@ -594,7 +524,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
                 item.attempt,
                 item.lease_owner,
                 item.lease_until,
-                None if item.payload is None else _dumps(item.payload),
+                None if item.payload is None else dumps(item.payload),
                 item.item_id,
             ),
         )
@@ -602,7 +532,7 @@ def _apply(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
         if item.run_id in result.skipped_runs:
             continue
         conn.execute(
-            f"INSERT INTO queue ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+            f"INSERT INTO queue ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
             "generation = queue.generation + 1",
             _item_params(item),
