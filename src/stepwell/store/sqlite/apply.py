@@ -1,0 +1,222 @@
+"""The one transaction of a change set, in SQLite: the semantics every store keeps (see
+``Store.commit``), applied in order, raising ``StoreConflict`` to roll it all back."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from stepwell.core.runs import RunStatus
+from stepwell.ports.records import ChangeSet, CommitResult, ItemPut, QueueItem, StatePut
+from stepwell.ports.store import StoreConflict
+from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps
+
+
+def _item_params(item: QueueItem) -> tuple[Any, ...]:
+    """An item's values in ``ITEM_COLUMNS`` order, without ``generation``."""
+    return (
+        item.item_id,
+        item.run_id,
+        item.kind.value,
+        item.due_at,
+        item.attempt,
+        item.step_hash,
+        item.pause_id,
+        item.lease_owner,
+        item.lease_until,
+        None if item.payload is None else dumps(item.payload),
+    )
+
+
+def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
+    if state.expect_version is None:
+        changed = conn.execute(
+            "INSERT OR IGNORE INTO flow_state (key, value, version) VALUES (?, ?, 0)",
+            (state.key, dumps(state.value)),
+        ).rowcount
+    else:
+        changed = conn.execute(
+            "UPDATE flow_state SET value = ?, version = version + 1 WHERE key = ? AND version = ?",
+            (dumps(state.value), state.key, state.expect_version),
+        ).rowcount
+    if changed == 0:
+        raise StoreConflict(f"flow state {state.key} changed meanwhile")
+
+
+def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
+    """Compare-and-set on an item's generation (see ``ItemPut``)."""
+    item = put.item
+    if put.expect_generation is None:
+        if put.delete:
+            return
+        inserted = conn.execute(
+            f"INSERT OR IGNORE INTO queue ({ITEM_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            _item_params(item),
+        ).rowcount
+        if inserted == 0:
+            raise StoreConflict(f"item {item.item_id} was created meanwhile")
+        return
+    if put.delete:
+        changed = conn.execute(
+            "DELETE FROM queue WHERE item_id = ? AND generation = ?",
+            (item.item_id, put.expect_generation),
+        ).rowcount
+    else:
+        changed = conn.execute(
+            "UPDATE queue SET due_at = ?, payload = ?, lease_owner = ?, lease_until = ?, "
+            "generation = generation + 1 WHERE item_id = ? AND generation = ?",
+            (
+                item.due_at,
+                None if item.payload is None else dumps(item.payload),
+                item.lease_owner,
+                item.lease_until,
+                item.item_id,
+                put.expect_generation,
+            ),
+        ).rowcount
+    if changed == 0:
+        raise StoreConflict(f"item {item.item_id} changed meanwhile")
+
+
+# -- the one transaction of a change set ----------------------------------------------------------
+
+_ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+
+def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
+    result = CommitResult()
+    for stored in changes.events:
+        ev = stored.event
+        conn.execute(
+            "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                stored.internal_id,
+                ev.name,
+                ev.id,
+                ev.ts,
+                stored.received_at,
+                dumps({"data": ev.data, "user": ev.user, "v": ev.v}),
+            ),
+        )
+    for new in changes.runs:
+        run = new.record
+        if new.idempotency_key is not None:
+            taken = conn.execute(
+                "INSERT INTO idempotency (key, run_id, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
+                "expires_at = excluded.expires_at WHERE idempotency.expires_at <= ?",
+                (new.idempotency_key, run.run_id, new.idempotency_expires_at, run.created_at),
+            ).rowcount
+            if taken == 0:
+                result.skipped_runs.add(run.run_id)
+                continue
+        conn.execute(
+            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run.run_id,
+                run.app_id,
+                run.function_id,
+                run.status.value,
+                run.created_at,
+                run.started_at,
+                run.ended_at,
+                None,
+                None,
+                run.correlation_id,
+                dumps(run.event_ids),
+                dumps(run.concurrency_keys) if run.concurrency_keys else None,
+            ),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
+            [(event_id, run.run_id) for event_id in run.event_ids],
+        )
+    for update in changes.run_updates:
+        marks = ",".join("?" * len(update.expect))
+        changed = conn.execute(
+            f"UPDATE runs SET status = ?, output = COALESCE(?, output), "
+            f"error = COALESCE(?, error), started_at = COALESCE(started_at, ?), "
+            f"ended_at = COALESCE(?, ended_at) WHERE run_id = ? AND status IN ({marks})",
+            (
+                update.status.value,
+                None if update.output is None else dumps(update.output),
+                None if update.error is None else dumps(update.error),
+                update.started_at,
+                update.ended_at,
+                update.run_id,
+                *[s.value for s in update.expect],
+            ),
+        ).rowcount
+        if changed == 0:
+            raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
+    for step in changes.steps:
+        stored_rows = conn.execute(
+            "INSERT INTO steps (run_id, step_hash, value) SELECT ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
+            "ON CONFLICT (run_id, step_hash) DO NOTHING",
+            (step.run_id, step.step_hash, dumps(step.value), step.run_id, *_ACTIVE),
+        ).rowcount
+        if stored_rows == 0:
+            raise StoreConflict(f"step {step.step_hash} of run {step.run_id} not stored")
+    for pause_id in changes.pauses_consumed:
+        if conn.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
+            raise StoreConflict(f"pause {pause_id} was already consumed")
+    for pause in changes.pauses:
+        conn.execute(
+            f"INSERT OR IGNORE INTO pauses ({PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                pause.pause_id,
+                pause.run_id,
+                pause.step_hash,
+                pause.kind.value,
+                pause.event_name,
+                pause.expires_at,
+                pause.expression,
+                pause.correlation_id,
+                dumps(pause.trigger_event),
+            ),
+        )
+    for state in changes.states:
+        _put_state(conn, state)
+    for item_id in changes.items_removed:
+        conn.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
+    for put in changes.items_put:
+        _put_item(conn, put)
+    for run_id in changes.ended_runs:
+        conn.execute("DELETE FROM queue WHERE run_id = ?", (run_id,))
+        conn.execute("DELETE FROM pauses WHERE run_id = ?", (run_id,))
+    for done in changes.items_done:
+        deleted = conn.execute(
+            "DELETE FROM queue WHERE item_id = ? AND generation = ?",
+            (done.item_id, done.generation),
+        ).rowcount
+        if (
+            deleted == 0
+            and conn.execute("SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)).fetchone()
+        ):
+            result.rearmed_items.add(done.item_id)
+    for item in changes.items_rescheduled:
+        conn.execute(
+            "UPDATE queue SET due_at = ?, attempt = ?, lease_owner = ?, lease_until = ?, "
+            "payload = ?, generation = generation + 1 WHERE item_id = ?",
+            (
+                item.due_at,
+                item.attempt,
+                item.lease_owner,
+                item.lease_until,
+                None if item.payload is None else dumps(item.payload),
+                item.item_id,
+            ),
+        )
+    for item in changes.items:
+        if item.run_id in result.skipped_runs:
+            continue
+        conn.execute(
+            f"INSERT INTO queue ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+            "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
+            "generation = queue.generation + 1",
+            _item_params(item),
+        )
+    return result
