@@ -19,8 +19,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 
+class GateClosed(Exception):
+    """The engine is stopping: a run still waiting for a slot gives up; it stays queued."""
+
+
 class ConcurrencyGate:
     def __init__(self) -> None:
+        self._closed = False
         self._held: dict[str, int] = {}
         # Per key, sorted: (rank, arrival, ticket, limit); arrival is unique, so tickets are
         # never compared.
@@ -28,6 +33,14 @@ class ConcurrencyGate:
         self._arrivals = itertools.count()
         self.peak: dict[str, int] = {}
         """The most slots each key ever had in use at once (for tests and operators)."""
+
+    def close(self) -> None:
+        """Release every waiter with ``GateClosed`` (they run no user code: no grace needed)."""
+        self._closed = True
+        for waiters in self._waiters.values():
+            for _, _, ticket, _ in waiters:
+                if not ticket.done():
+                    ticket.set_exception(GateClosed())
 
     def waiting(self, key: str) -> int:
         """How many executions wait for a slot of ``key`` here (for tests and operators)."""
@@ -50,6 +63,8 @@ class ConcurrencyGate:
                 self._release(key)
 
     async def _acquire(self, key: str, limit: int, rank: int) -> bool:
+        if self._closed:
+            raise GateClosed
         waiters = self._waiters.setdefault(key, [])
         if self._held.get(key, 0) < limit and not waiters:
             self._take(key)

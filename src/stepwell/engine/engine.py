@@ -114,6 +114,7 @@ class Engine:
         if self._started:
             self._started = False
             self._driver.drain()
+            self.concurrency.close()  # runs only waiting for a slot end now, not after grace
             await self._dispatcher.stop(self._shutdown_grace)
             await self.store.close()
 

@@ -18,7 +18,7 @@ from stepwell.core.errors import error_payload
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR, wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import priority_seconds
-from stepwell.engine.concurrency import ConcurrencyGate
+from stepwell.engine.concurrency import ConcurrencyGate, GateClosed
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.planner import Plan, Planner
@@ -271,8 +271,8 @@ class Executor:
                     self._start_soon(run, spec)
                     state.started = True
                 outcome = await self._driver.execute(request, checkpoint)
-        except RunCancelled:
-            return
+        except (RunCancelled, GateClosed):
+            return  # cancelled, or stopping before it got a slot: it stays queued
 
         async def build_outcome() -> Plan:
             return await self._apply(outcome, state, run, spec, events)

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from stepwell.core.ids import new_ulid
+from stepwell.engine.concurrency import GateClosed
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ChangeSet, StatePut
 from stepwell.ports.store import Store, StoreConflict
@@ -31,6 +32,7 @@ RETRY_S = 0.02
 
 class SharedConcurrencyGate:
     def __init__(self, store: Store, clock: Clock, *, lease_ms: int) -> None:
+        self._closed = False
         self._store = store
         self._clock = clock
         self._lease_ms = lease_ms
@@ -41,6 +43,16 @@ class SharedConcurrencyGate:
         self._held: dict[str, set[str]] = {}  # key -> holder ids of this process
         self._renewer: asyncio.Task[None] | None = None
         self.peak: dict[str, int] = {}
+
+    def close(self) -> None:
+        """Release every waiter with ``GateClosed``; slots held go back as executions end."""
+        self._closed = True
+        for queue in self._queues.values():
+            for entry in queue:
+                if not entry[2].done():
+                    entry[2].set_exception(GateClosed())
+        for event in self._released.values():
+            event.set()
 
     def waiting(self, key: str) -> int:
         """How many executions of this process wait for a slot of ``key``."""
@@ -77,6 +89,8 @@ class SharedConcurrencyGate:
         waited = False
         try:
             while True:
+                if self._closed:
+                    raise GateClosed
                 if queue[0] is not entry:
                     # Someone ranked before us asks the database; wait until we are first.
                     waited = True

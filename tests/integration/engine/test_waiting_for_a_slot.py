@@ -8,6 +8,7 @@ and held here in embedded mode, against a real SQLite file.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -168,3 +169,34 @@ async def test_the_shared_gate_orders_its_waiters_by_rank_too(db_url: str) -> No
         assert await _release_order(gate) == [1, 3, 2, 0]
     finally:
         await store.close()
+
+
+async def test_stopping_releases_waiting_runs_at_once_and_they_resume_later(db_url: str) -> None:
+    app = stepwell.App("stopq")
+
+    @app.function("f", trigger=stepwell.on_event("stopq/go"), concurrency=1)
+    async def f(ctx: Context) -> int:
+        await ctx.step.run("work", lambda: asyncio.sleep(0.01))
+        return int(ctx.event.data["n"])
+
+    engine = app.embedded(db_url, poll_interval=0.05, shutdown_grace=30)
+    await engine.start()
+    await engine.send([{"name": "stopq/go", "data": {"n": n}} for n in range(200)])
+    await eventually(
+        lambda: engine.concurrency.waiting("fn:stopq-f:") > 100, what="runs queue for the slot"
+    )
+    started = time.monotonic()
+    await engine.stop()
+    # Only the run holding the slot had to reach its step boundary; the waiters ran no code.
+    assert time.monotonic() - started < 5
+    async with app.embedded(db_url, poll_interval=0.05) as engine:
+
+        async def all_done() -> bool:
+            runs = await engine.list_runs(function_id="stopq-f", limit=1000)
+            return len(runs) == 200 and all(r.status is RunStatus.COMPLETED for r in runs)
+
+        await eventually(all_done, timeout=60, what="all 200 runs after the restart")
+        outputs = sorted(
+            r.output for r in await engine.list_runs(function_id="stopq-f", limit=1000)
+        )
+    assert outputs == list(range(200))
