@@ -41,8 +41,19 @@ class ServerConfig:
     until another takes the work over."""
     discovery: bool = True
     signing_key: str | None = None
+    signing_key_fallback: str | None = None
+    """A second accepted key, so keys rotate with no downtime (calls signed with either pass)."""
     event_keys: list[str] = field(default_factory=list)
-    max_event_bytes: int = 512 * 1024
+    max_event_bytes: int = 3 * 1024 * 1024
+    """Inngest's absolute maximum for one event in server mode."""
+    retention_ms: int | None = None
+    """Ended runs and unneeded events older than this are deleted in small batches; None keeps
+    everything."""
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Every signing key a caller may authenticate with: the current one, then the fallback."""
+        return [k for k in (self.signing_key, self.signing_key_fallback) if k]
 
     @property
     def server_kind(self) -> str:
