@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 MAX_JITTER_MS = 5 * 60 * 1000
 
@@ -26,7 +26,10 @@ class CronSchedule:
     def next_after(self, after_ms: int) -> int:
         """The first tick strictly after ``after_ms`` (milliseconds since the epoch)."""
         start = datetime.fromtimestamp(after_ms / 1000, UTC).astimezone(self.zone)
-        following: datetime = croniter(self.fields, start).get_next(datetime)
+        try:
+            following: datetime = croniter(self.fields, start).get_next(datetime)
+        except (CroniterError, ValueError, OverflowError):
+            raise CronError(f"cron {self.expression!r} never fires (no such date)") from None
         return int(following.timestamp() * 1000)
 
 
@@ -50,7 +53,14 @@ def parse_cron(expression: str) -> CronSchedule:
     text = " ".join(_collapse_single_ranges(field) for field in text.split())
     if not croniter.is_valid(text):
         raise CronError(f"cron {expression!r} is not a valid cron expression")
-    return CronSchedule(expression, text, zone)
+    schedule = CronSchedule(expression, text, zone)
+    # A valid-looking schedule may name a date that never comes (``0 0 30 2 *``): refuse it
+    # here rather than fail each time it is scheduled.
+    schedule.next_after(_REFERENCE_MS)
+    return schedule
+
+
+_REFERENCE_MS = 946_684_800_000  # 2000-01-01: any date that exists comes within 8 years of it
 
 
 _SINGLE_RANGE = re.compile(r"^(\d+)-(\d+)(/\d+)?$")

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from stepwell.core.json_values import JsonValueError, encoded_size
+
 KIB = 1024
 MIB = 1024 * KIB
 
 DEFAULT_MAX_EVENT_BYTES = 512 * KIB
 MAX_STEP_OUTPUT_BYTES = 4 * MIB
+MAX_RUN_STATE_BYTES = 32 * MIB
+"""All of a run's stored step results together (Inngest's limit): past it the run fails."""
 DEFAULT_RETRIES = 4
 MAX_RETRIES = 20
 IDEMPOTENCY_PERIOD_MS = 24 * 3600 * 1000
 MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
 DEFAULT_INVOKE_TIMEOUT_MS = 365 * 24 * 3600 * 1000
 MAX_EVENT_NAME_LENGTH = 512
+
+
+def step_output_problem(step_id: str, value: Any) -> str | None:
+    """Why a step's result cannot be stored (not strict JSON, over 4 MiB), or None."""
+    try:
+        size = encoded_size(value)
+    except JsonValueError as exc:
+        return f"step {step_id!r} returned a value that is not JSON serialisable: {exc}"
+    if size > MAX_STEP_OUTPUT_BYTES:
+        return (
+            f"step {step_id!r} returned {size} bytes, over the limit of "
+            f"{MAX_STEP_OUTPUT_BYTES} bytes"
+        )
+    return None

@@ -21,6 +21,7 @@ import jcs
 
 from stepwell.core.errors import error_payload
 from stepwell.core.ids import new_ulid
+from stepwell.core.limits import MAX_RUN_STATE_BYTES, step_output_problem
 from stepwell.drivers.gateway import perform_ai_request, perform_fetch
 from stepwell.drivers.http_response import SdkResponse, classify_response
 from stepwell.ports.driver import (
@@ -65,6 +66,13 @@ class _Run:
     outcome: Outcome | None = None
 
     async def store(self, op: Op) -> None:
+        if op.op is not Opcode.STEP_FAILED:
+            problem = step_output_problem(op.name or op.id, op.data)
+            if problem is not None:
+                # Refused like an in-process step's result: a step error the code may catch,
+                # not a stored blob that breaks every later read of the run.
+                error = error_payload("StepOutputError", problem)
+                op = Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, op.opts, None, error)
         data = await self.checkpoint(op)
         if op.op is Opcode.STEP_FAILED:
             self.request.memo[op.id] = {"error": op.error}
@@ -130,7 +138,7 @@ class HttpDriver:
                 return Released()
             response = await self._call(run, step_id="step", force_plan=force_plan)
             if response.outcome is not None:
-                return response.outcome
+                return _checked(response.outcome)
             ops = [op for op in response.ops if op.op not in LAZY_OPS]
             if len(ops) > 1000:
                 return Errored(
@@ -144,7 +152,7 @@ class HttpDriver:
                 for op in ops:
                     if op.op in (Opcode.STEP_RUN, Opcode.STEP):
                         await run.store(op)
-                return Completed(completed.data)
+                return _checked(Completed(completed.data))
             waits = await self._handle_ops(run, ops, response)
             if run.outcome is not None:
                 return run.outcome
@@ -257,7 +265,12 @@ class HttpDriver:
 
     async def _call(self, run: _Run, *, step_id: str, force_plan: bool) -> SdkResponse:
         request = run.request
-        body = self._body(run, step_id=step_id, force_plan=force_plan)
+        try:
+            body = self._body(run, step_id=step_id, force_plan=force_plan)
+        except _StateTooLarge as exc:
+            return SdkResponse(
+                outcome=Errored(error_payload("StateTooLargeError", str(exc)), retriable=False)
+            )
         raw = jcs.canonicalize(body)
         headers = {
             "Content-Type": "application/json",
@@ -288,7 +301,13 @@ class HttpDriver:
         request = run.request
         steps = dict(request.memo)
         stack = list(steps)
-        use_api = len(json.dumps(steps)) > USE_API_THRESHOLD
+        state_bytes = len(json.dumps(steps))
+        if state_bytes > MAX_RUN_STATE_BYTES:
+            raise _StateTooLarge(
+                f"the run's stored step results are {state_bytes} bytes, over the limit of "
+                f"{MAX_RUN_STATE_BYTES} bytes"
+            )
+        use_api = state_bytes > USE_API_THRESHOLD
         events = request.events
         if use_api:
             steps = {}
@@ -318,6 +337,19 @@ class HttpDriver:
             "version": run.version,
             "defers": {},
         }
+
+
+class _StateTooLarge(Exception):
+    """The run's state is over the limit: no call is made, the run fails saying so."""
+
+
+def _checked(outcome: Outcome) -> Outcome:
+    """A function's result is held to the rule of a step's."""
+    if isinstance(outcome, Completed):
+        problem = step_output_problem("(function result)", outcome.output)
+        if problem is not None:
+            return Errored(error_payload("StepOutputError", problem), retriable=False)
+    return outcome
 
 
 def _with_query(url: str, step_id: str) -> str:

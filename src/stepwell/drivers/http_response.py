@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from stepwell.core import json_values
 from stepwell.core.backoff import clamp_retry_after
 from stepwell.core.errors import error_payload
 from stepwell.ports.driver import Completed, Errored, Outcome
@@ -46,12 +47,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return clamp_retry_after((moment - current).total_seconds())
 
 
-def _json(body: bytes) -> Any:
+class _NotJson(ValueError):
+    """An SDK answer whose body claims to be JSON but is not strict JSON (NaN, lone
+    surrogates, ...): storing it would break every later read of the run."""
+
+
+def _json(body: bytes, *, result: bool) -> Any:
+    """The body as JSON. A result (200, 206) must be strict JSON; an error's body may be
+    anything (a framework's text page) and is kept as text."""
     if not body.strip():
         return None
     try:
-        return json.loads(body)
-    except ValueError:
+        return json_values.loads(body)
+    except json_values.JsonValueError as exc:
+        if result:
+            raise _NotJson(str(exc)) from None
         return body.decode("utf-8", "replace")
 
 
@@ -84,16 +94,28 @@ def classify_response(status: int, headers: Mapping[str, str], body: bytes) -> S
     no_retry_header = lowered.get("x-inngest-no-retry")
     retry_after = parse_retry_after(lowered.get("retry-after"))
     version_text = lowered.get("x-inngest-req-version", "")
-    version = int(version_text) if version_text.lstrip("-").isdigit() else None
-    parsed = _json(body)
+    is_version = version_text.isascii() and version_text.lstrip("-").isdigit()
+    version = int(version_text) if is_version and len(version_text) < 6 else None
+    try:
+        parsed = _json(body, result=status in (200, 206))
+        if status == 206:
+            raw_ops = (
+                parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else []
+            )
+            ops = [Op.from_wire(raw) for raw in raw_ops if isinstance(raw, dict)]
+    except ValueError as exc:
+        # The same code answers the same way every time: retrying cannot help.
+        return SdkResponse(
+            outcome=Errored(
+                error_payload("InvalidResponseError", f"the app's answer is not usable: {exc}"),
+                retriable=False,
+            )
+        )
     if status == 200:
         return SdkResponse(outcome=Completed(parsed), version=version)
     if status == 206:
-        raw_ops = (
-            parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else []
-        )
         return SdkResponse(
-            ops=[Op.from_wire(raw) for raw in raw_ops if isinstance(raw, dict)],
+            ops=ops,
             version=version,
             no_retry=no_retry_header == "true",
             retry_after_s=retry_after,
@@ -111,8 +133,11 @@ def classify_response(status: int, headers: Mapping[str, str], body: bytes) -> S
 def _unwrap_stream(body: bytes, headers: dict[str, str]) -> SdkResponse:
     """A 201 streams keep-alive spaces, then ``{"status", "headers", "body"}`` (§5.10)."""
     try:
-        envelope = json.loads(body.strip())
-    except ValueError:
+        envelope = json_values.loads(body.strip())
+        if not isinstance(envelope, dict):
+            raise ValueError("expected an object")
+        status = int(envelope.get("status", 500))
+    except (ValueError, TypeError):
         return SdkResponse(
             outcome=Errored(
                 error_payload("Error", "unreadable streamed response from the app"), retriable=True
@@ -122,4 +147,4 @@ def _unwrap_stream(body: bytes, headers: dict[str, str]) -> SdkResponse:
     raw = inner.encode("utf-8") if isinstance(inner, str) else json.dumps(inner).encode("utf-8")
     merged = {**headers, **{k.lower(): str(v) for k, v in (envelope.get("headers") or {}).items()}}
     merged.setdefault("x-inngest-sdk", headers.get("x-inngest-sdk", "stream"))
-    return classify_response(int(envelope.get("status", 500)), merged, raw)
+    return classify_response(status, merged, raw)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from stepwell.core.errors import (
     StepOutputError,
     error_from_exception,
 )
-from stepwell.core.limits import MAX_STEP_OUTPUT_BYTES
+from stepwell.core.limits import step_output_problem
 from stepwell.core.memo import MemoValue, decode_memo
 from stepwell.ports.driver import (
     Checkpoint,
@@ -63,17 +62,9 @@ class Interrupt(BaseException):  # not an error: a controlled unwind
 
 def encode_output(step_id: str, value: Any) -> Any:
     """Check that a result can be stored; return it unchanged."""
-    try:
-        size = len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        raise StepOutputError(
-            f"step {step_id!r} returned a value that is not JSON serialisable: {exc}"
-        ) from None
-    if size > MAX_STEP_OUTPUT_BYTES:
-        raise StepOutputError(
-            f"step {step_id!r} returned {size} bytes, over the limit of "
-            f"{MAX_STEP_OUTPUT_BYTES} bytes"
-        )
+    problem = step_output_problem(step_id, value)
+    if problem is not None:
+        raise StepOutputError(problem)
     return value
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from stepwell.protocol.registration import (
     RegistrationError,
     parse_registration,
 )
+
+log = logging.getLogger("stepwell.apps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +115,32 @@ class AppCatalog:
         self._store = store
         self._clock = clock
         self._apps: dict[str, AppRecord] = {}
+        self._problems: dict[str, str] = {}
+
+    @property
+    def load_problems(self) -> dict[str, str]:
+        """Stored apps that no longer parse, by name, with why: skipped, not served."""
+        return dict(self._problems)
+
+    def _take_in(self, app: AppRecord) -> bool:
+        """Serve a stored app; one that no longer parses (stored by an older version, or by a
+        bug) is reported and skipped so that the rest is served. Returns whether it was taken."""
+        try:
+            specs = specs_for(parse_registration(app.payload))
+            self._registry.replace_app(app.name, specs)
+        except (RegistrationError, ValueError) as exc:
+            if self._problems.get(app.name) != str(exc):
+                log.error("stored app %r is skipped: it no longer parses: %s", app.name, exc)
+            self._problems[app.name] = str(exc)
+            return False
+        self._problems.pop(app.name, None)
+        self._apps[app.name] = app
+        return True
 
     async def load(self) -> None:
         """Bring back the apps synced before a restart."""
         for app in await self._store.list_apps():
-            registration = parse_registration(app.payload)
-            self._registry.replace_app(app.name, specs_for(registration))
-            self._apps[app.name] = app
+            self._take_in(app)
 
     async def refresh(self) -> bool:
         """Take in apps other processes synced or removed (several servers, one database);
@@ -128,10 +150,7 @@ class AppCatalog:
         for name, app in stored.items():
             known = self._apps.get(name)
             if known is None or known.checksum != app.checksum:
-                registration = parse_registration(app.payload)
-                self._registry.replace_app(name, specs_for(registration))
-                self._apps[name] = app
-                changed = True
+                changed |= self._take_in(app)
         for name in [n for n in self._apps if n not in stored]:
             self._registry.replace_app(name, [])
             del self._apps[name]
@@ -155,7 +174,7 @@ class AppCatalog:
         if previous is not None and previous.checksum == checksum:
             return SyncResult(previous.app_uuid, sync_id, modified=False, removed=[])
         try:
-            removed = self._registry.replace_app(registration.app_name, specs)
+            self._registry.check_replace(registration.app_name, specs)
         except ValueError as exc:
             raise RegistrationError(f"functions: {exc}") from None
         record = AppRecord(
@@ -166,8 +185,11 @@ class AppCatalog:
             app_uuid=previous.app_uuid if previous else str(uuid.uuid4()),
             synced_at=self._clock.now_ms(),
         )
+        # Fully checked: store first, so a failed write leaves memory as it was too.
         await self._store.save_app(record)
+        removed = self._registry.replace_app(registration.app_name, specs)
         self._apps[record.name] = record
+        self._problems.pop(record.name, None)
         if self._on_change is not None:
             await self._on_change()
         return SyncResult(record.app_uuid, sync_id, modified=True, removed=removed)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stepwell.core.ids import new_ulid
+from stepwell.core.json_values import JsonValueError, encoded_size
 from stepwell.core.limits import MAX_EVENT_NAME_LENGTH
 from stepwell.ports.records import StoredEvent
 from stepwell.protocol.events import Event, is_internal_name
@@ -61,6 +61,8 @@ def validate_event(
 ) -> StoredEvent:
     if not isinstance(event.name, str) or not event.name.strip():
         raise InvalidEventError(index, "name must be a non-empty string")
+    if not event.name.isprintable():
+        raise InvalidEventError(index, "name must not hold control characters")
     if len(event.name) > MAX_EVENT_NAME_LENGTH:
         raise InvalidEventError(index, f"name is longer than {MAX_EVENT_NAME_LENGTH} characters")
     if not allow_internal and is_internal_name(event.name):
@@ -75,12 +77,15 @@ def validate_event(
         raise InvalidEventError(index, "user must be a JSON object")
     if not isinstance(event.id, str):
         raise InvalidEventError(index, "id must be a string")
+    if event.v is not None and not isinstance(event.v, str):
+        raise InvalidEventError(index, "v must be a string")
     if event.ts and not MIN_TS_MS <= event.ts <= MAX_TS_MS:
         raise InvalidEventError(index, "ts must lie between 1980-01-01 and 2100-01-01")
     try:
-        size = len(json.dumps(event.to_wire(), separators=(",", ":")).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(index, f"payload is not JSON serialisable: {exc}") from None
+        # Strict: NaN, infinities and lone surrogates would be stored, then break every read.
+        size = encoded_size(event.to_wire())
+    except JsonValueError as exc:
+        raise InvalidEventError(index, f"payload is not valid JSON: {exc}") from None
     if size > max_bytes:
         raise InvalidEventError(
             index, f"payload is {size} bytes, over the limit of {max_bytes} bytes"

@@ -98,20 +98,32 @@ class Registry:
             else:
                 self._by_event.setdefault(trigger.event, []).append((spec, trigger))
 
-    def replace_app(self, app_id: str, specs: list[FunctionSpec]) -> list[str]:
-        """Make ``specs`` the app's functions; returns the slugs that are gone."""
-        kept = {s.slug: s for s in self._by_slug.values() if s.app_id != app_id}
-        clash = [s.slug for s in specs if s.slug in kept]
+    def check_replace(self, app_id: str, specs: list[FunctionSpec]) -> None:
+        """Raise ``ValueError`` if ``specs`` cannot become the app's functions."""
+        clash = sorted(
+            s.slug for s in specs if (other := self._by_slug.get(s.slug)) and other.app_id != app_id
+        )
         if clash:
             raise ValueError(f"function id(s) {clash} belong to another app")
+
+    def replace_app(self, app_id: str, specs: list[FunctionSpec]) -> list[str]:
+        """Make ``specs`` the app's functions; returns the slugs that are gone. Checked first,
+        then swapped whole: a refusal leaves the registry as it was."""
+        self.check_replace(app_id, specs)
         removed = [s.slug for s in self._by_slug.values() if s.app_id == app_id]
+        kept = [s for s in self._by_slug.values() if s.app_id != app_id]
+        by_slug: dict[str, FunctionSpec] = {}
+        by_event: dict[str, list[tuple[FunctionSpec, EventTrigger]]] = {}
+        wildcards: list[tuple[FunctionSpec, EventTrigger]] = []
+        for spec in [*kept, *specs]:
+            by_slug[spec.slug] = spec
+            for trigger in spec.triggers:
+                if trigger.is_wildcard:
+                    wildcards.append((spec, trigger))
+                else:
+                    by_event.setdefault(trigger.event, []).append((spec, trigger))
+        self._by_slug, self._by_event, self._wildcards = by_slug, by_event, wildcards
         new_slugs = {s.slug for s in specs}
-        self._by_slug = kept
-        self._by_event = {}
-        self._wildcards = []
-        for spec in [*kept.values(), *specs]:
-            self._by_slug[spec.slug] = spec
-            self._index(spec)
         return [slug for slug in removed if slug not in new_slugs]
 
     def of_app(self, app_id: str) -> list[FunctionSpec]:

@@ -22,6 +22,8 @@ _UNIT_SECONDS = {
     "w": 604800.0,
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_DURATION_S = 100 * 366 * 86400.0
+"""Longer durations are refused: no wait needs them, and timedelta overflows not far beyond."""
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h|d|w)")
 
 
@@ -42,10 +44,13 @@ def parse_duration(text: str) -> timedelta:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos != len(raw):
+        shown = text if len(text) <= 40 else text[:37] + "..."
         raise DurationError(
-            f"invalid duration {text!r}: use a number with a unit such as '30s', '5m', '1h30m' "
+            f"invalid duration {shown!r}: use a number with a unit such as '30s', '5m', '1h30m' "
             "(units: ns, us, ms, s, m, h, d, w)"
         )
+    if not total <= MAX_DURATION_S:
+        raise DurationError(f"duration {text[:40]!r} is too long (at most 100 years)")
     return timedelta(seconds=total)
 
 
@@ -57,6 +62,8 @@ def to_timedelta(value: timedelta | str | float | int) -> timedelta:
         return parse_duration(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DurationError(f"expected a timedelta, a duration string or seconds, got {value!r}")
+    if not -MAX_DURATION_S <= value <= MAX_DURATION_S:
+        raise DurationError(f"duration of {value!r} seconds is too long (at most 100 years)")
     return timedelta(seconds=value)
 
 

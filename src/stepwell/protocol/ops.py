@@ -61,13 +61,37 @@ class Op:
         return wire
 
     @classmethod
-    def from_wire(cls, raw: dict[str, Any]) -> Op:
+    def from_wire(cls, raw: Any) -> Op:
+        """An op as an SDK writes it; ``ValueError`` naming the field if it is not one."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"an op must be an object, got {type(raw).__name__}")
+        opcode = raw.get("op")
+        if not isinstance(opcode, str):
+            raise ValueError("op: expected an opcode name such as 'StepRun'")
+        opts = raw.get("opts")
+        if opts is not None and not isinstance(opts, dict):
+            raise ValueError(f"opts: expected an object, got {type(opts).__name__}")
+        error = raw.get("error")
+        if isinstance(error, str):
+            error = {"name": "Error", "message": error}
+        elif error is not None and not isinstance(error, dict):
+            raise ValueError(f"error: expected an object, got {type(error).__name__}")
+        name = _text(raw, "name")
         return cls(
-            op=Opcode.parse(str(raw["op"])),
-            id=str(raw.get("id") or ""),
-            name=str(raw.get("name") or ""),
-            display_name=str(raw.get("displayName") or raw.get("name") or ""),
-            opts=dict(raw.get("opts") or {}),
+            op=Opcode.parse(opcode),
+            id=_text(raw, "id"),
+            name=name,
+            display_name=_text(raw, "displayName") or name,
+            opts=dict(opts or {}),
             data=raw.get("data"),
-            error=raw.get("error"),
+            error=error,
         )
+
+
+def _text(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
+    return value

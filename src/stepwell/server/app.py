@@ -6,11 +6,19 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stepwell.server import events_api, gql, operations_api, runs_api, sync_api
+from stepwell.server.auth import SigningKeyGuard
+from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
+
+OPEN_PATHS = frozenset({"/health", "/e/{key}", "/e/"})
+"""The only routes of the server itself that answer without the signing key in production:
+health, and the event API (which checks event keys). Everything else is locked."""
 
 
 class ServerKindHeader:
@@ -33,8 +41,18 @@ class ServerKindHeader:
         await self._app(scope, receive, send_with_header)
 
 
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestRefused)
+    return error(exc.status, exc.message)
+
+
+def open_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    return [r for r in routes if isinstance(r, Route) and r.path in OPEN_PATHS]
+
+
 def create_app(runtime: ServerRuntime, *, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
-    """The server; ``extra_routes`` mount more on the same port (an app served on our SDK)."""
+    """The server; ``extra_routes`` mount more on the same port (an app served on our SDK,
+    which verifies request signatures itself and so is open to the guard)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,7 +68,11 @@ def create_app(runtime: ServerRuntime, *, extra_routes: Sequence[BaseRoute] = ()
         *runs_api.routes(runtime),
         *operations_api.routes(runtime),
         *gql.routes(runtime),
-        *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    return ServerKindHeader(app, runtime.config.server_kind)
+    app = Starlette(
+        routes=[*routes, *extra_routes],
+        lifespan=lifespan,
+        exception_handlers={RequestRefused: _refused},
+    )
+    guarded = SigningKeyGuard(app, runtime.config, [*open_routes(routes), *extra_routes])
+    return ServerKindHeader(guarded, runtime.config.server_kind)

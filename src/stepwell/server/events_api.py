@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from starlette.requests import Request
@@ -11,31 +12,58 @@ from starlette.routing import Route
 
 from stepwell.core.ids import new_ulid, ulid_from_seed
 from stepwell.engine.ingest import InvalidEventError
+from stepwell.ports.records import StoredEvent
 from stepwell.protocol import events as names
 from stepwell.protocol.events import Event
-from stepwell.server.http import BodyTooLarge, json_response, read_json, sdk_authorised
+from stepwell.server.http import (
+    MAX_REQUEST_BYTES,
+    BodyTooLarge,
+    RequestRefused,
+    json_response,
+    read_json,
+    read_object,
+)
 from stepwell.server.runtime import ServerRuntime
 
 MAX_EVENTS_PER_REQUEST = 5000
+MAX_SEED_MILLIS = 2**48 - 1  # a ULID's time part is 48 bits
 SEED_REUSED = "X-Inngest-Event-Id-Seed: this seed was used for other events; send a fresh one"
 
 
 def seeded_ids(header: str | None, count: int) -> list[str] | None:
-    """Ids derived from ``X-Inngest-Event-Id-Seed: <millis>,<base64 10 bytes>``, if valid."""
-    if not header or "," not in header:
+    """Ids derived from ``X-Inngest-Event-Id-Seed: <millis>,<base64 of 10 bytes>`` (§2.3).
+
+    None without a usable seed: as Inngest does, a malformed one (bad base64, milliseconds
+    out of a ULID's 48 bits, negative) falls back to random ids rather than refusing events."""
+    if header is None:
         return None
-    millis_text, entropy_text = header.split(",", 1)
+    millis_text, comma, entropy_text = header.strip().partition(",")
+    if not comma or not (millis_text.isascii() and millis_text.isdigit()) or len(millis_text) > 15:
+        return None
+    millis = int(millis_text)
     try:
-        millis = int(millis_text)
-        entropy = base64.b64decode(entropy_text, validate=True)
-        return [ulid_from_seed(millis, entropy, i) for i in range(count)]
-    except ValueError:
+        entropy = base64.b64decode(entropy_text.strip(), validate=True)
+    except (binascii.Error, ValueError):
         return None
+    if millis > MAX_SEED_MILLIS or len(entropy) != 10:
+        return None
+    return [ulid_from_seed(millis, entropy, i) for i in range(count)]
 
 
-async def _stored(runtime: ServerRuntime, ids: list[str]) -> int:
-    """How many of these ids are taken (a batch is stored whole or not at all)."""
-    return len(await runtime.engine.store.get_events(ids))
+def _same_events(stored: list[StoredEvent], batch: list[Any]) -> bool:
+    """Whether a retried send carries the events stored under its seed (the SDK lost our
+    answer) rather than new ones reusing the seed."""
+    for kept, raw in zip(stored, batch, strict=True):
+        if not isinstance(raw, dict):
+            return False
+        event = kept.event
+        if raw.get("name") != event.name or (raw.get("data") or {}) != event.data:
+            return False
+        if (raw.get("id") or "") != event.id or (raw.get("user") or {}) != event.user:
+            return False
+        if raw.get("ts") and raw.get("ts") != event.ts:
+            return False
+    return True
 
 
 def _refused(status: int, message: str) -> Response:
@@ -57,8 +85,20 @@ def _key_error(runtime: ServerRuntime, key: str) -> Response | None:
     return None
 
 
+def _optional_object(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestRefused(f"{name}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 async def invoke_function(runtime: ServerRuntime, slug: str, data: Any, user: Any = None) -> str:
-    """Emit ``inngest/function.invoked`` for function ``slug``; returns the event's id."""
+    """Emit ``inngest/function.invoked`` for function ``slug``; returns the event's id.
+
+    Raises ``LookupError`` for an unknown function and ``InvalidEventError`` for data that
+    cannot make an event (not JSON, over the size limit)."""
     if runtime.engine.registry.get(slug) is None:
         raise LookupError(f"function {slug!r} not found")
     payload = dict(data) if isinstance(data, dict) else {}
@@ -78,24 +118,24 @@ async def invoke_function(runtime: ServerRuntime, slug: str, data: Any, user: An
 
 
 def routes(runtime: ServerRuntime) -> list[Route]:
+    store = runtime.engine.store
+
     async def receive(request: Request) -> Response:
         refused = _key_error(runtime, request.path_params.get("key", ""))
         if refused is not None:
             return refused
         try:
             body = await read_json(request)
-        except BodyTooLarge as exc:
-            return _refused(413, str(exc))
-        except ValueError as exc:
-            return _refused(400, str(exc))
-        batch: list[Any] = body if isinstance(body, list) else [body]
-        if len(batch) > MAX_EVENTS_PER_REQUEST:
-            return _refused(400, f"at most {MAX_EVENTS_PER_REQUEST} events per request")
+            batch: list[Any] = body if isinstance(body, list) else [body]
+            if len(batch) > MAX_EVENTS_PER_REQUEST:
+                raise RequestRefused(f"at most {MAX_EVENTS_PER_REQUEST} events per request")
+        except RequestRefused as exc:
+            return _refused(exc.status, exc.message)
+        ids = seeded_ids(request.headers.get("x-inngest-event-id-seed"), len(batch))
         if not batch:
             return json_response({"ids": [], "status": 200})
-        ids = seeded_ids(request.headers.get("x-inngest-event-id-seed"), len(batch))
-        if ids is not None and (taken := await _stored(runtime, ids)):
-            if taken == len(ids):
+        if ids is not None and (taken := await store.get_events(ids)):
+            if len(taken) == len(ids) and _same_events(taken, batch):
                 # An SDK retrying a send whose answer it lost: the events are in (§2.3).
                 return json_response({"ids": ids, "status": 200})
             return _refused(400, SEED_REUSED)
@@ -104,25 +144,27 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         except InvalidEventError as exc:
             return _refused(400, str(exc))
         except Exception:
-            if ids is not None and await _stored(runtime, ids) == len(ids):
+            if ids is not None and len(await store.get_events(ids)) == len(ids):
                 return json_response({"ids": ids, "status": 200})  # a concurrent retry won
             raise
         return json_response({"ids": sent, "status": 200})
 
     async def invoke(request: Request) -> Response:
         """Start a function directly with the body as its event's data (§2.5)."""
-        if not sdk_authorised(request, runtime.config):
-            return _refused(401, "Authentication failed")
         slug = request.path_params["slug"]
         try:
-            body = await read_json(request) if await request.body() else {}
-        except ValueError as exc:
-            return _refused(400, str(exc))
-        body = body if isinstance(body, dict) else {}
+            body = await read_object(request, MAX_REQUEST_BYTES, optional=True)
+            data, user = _optional_object(body, "data"), _optional_object(body, "user")
+        except BodyTooLarge as exc:
+            return _refused(413, exc.message)
+        except RequestRefused as exc:
+            return _refused(exc.status, exc.message)
         try:
-            event_id = await invoke_function(runtime, slug, body.get("data"), body.get("user"))
+            event_id = await invoke_function(runtime, slug, data, user)
         except LookupError as exc:
             return _refused(404, str(exc))
+        except InvalidEventError as exc:
+            return _refused(400, f"data: {exc.reason}")
         return json_response({"id": event_id, "status": 200})
 
     return [

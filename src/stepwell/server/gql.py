@@ -9,7 +9,6 @@ all (bad JSON, a query that does not parse or validate, bad variables) is answer
 from __future__ import annotations
 
 import inspect
-import json
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,9 +26,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from stepwell.server.gql_limits import MAX_BODY_BYTES, MAX_TOKENS, QueryTooCostly, check_cost
 from stepwell.server.gql_nodes import GqlContext
 from stepwell.server.gql_resolvers import RESOLVERS
-from stepwell.server.http import sdk_authorised
+from stepwell.server.http import RequestRefused, parse_json, read_body
 from stepwell.server.runtime import ServerRuntime
 
 
@@ -60,12 +60,18 @@ async def run_query(
     """Run one GraphQL request; returns the HTTP status and the response body."""
     schema = load_schema()
     try:
-        document = parse(query)
+        document = parse(query, max_tokens=MAX_TOKENS)
+        invalid = validate(schema, document)
     except GraphQLError as exc:
         return 400, {"errors": [exc.formatted]}
-    invalid = validate(schema, document)
+    except RecursionError:
+        return 400, {"errors": [{"message": "the query is nested too deeply to parse"}]}
     if invalid:
         return 400, {"errors": [error.formatted for error in invalid]}
+    try:
+        check_cost(schema, document, operation, variables)
+    except QueryTooCostly as exc:
+        return 400, {"errors": [{"message": str(exc)}]}
     result = execute(
         schema,
         document,
@@ -88,12 +94,10 @@ def routes(runtime: ServerRuntime) -> list[Route]:
     load_schema()  # a broken schema fails at startup, not at the first query
 
     async def endpoint(request: Request) -> Response:
-        if not sdk_authorised(request, runtime.config):
-            return _errors(401, "Authentication failed")
         try:
-            payload = json.loads(await request.body())
-        except ValueError as exc:
-            return _errors(400, f"Invalid request: the body is not valid JSON ({exc})")
+            payload = parse_json(await read_body(request, MAX_BODY_BYTES))
+        except RequestRefused as exc:
+            return _errors(exc.status, exc.message)
         if not isinstance(payload, dict):
             return _errors(400, "Invalid request: expected a JSON object with a 'query'")
         query, variables = payload.get("query"), payload.get("variables")

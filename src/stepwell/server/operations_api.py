@@ -1,69 +1,50 @@
-"""Operating over HTTP (issue: lifecycle): bulk cancellation, rerun, pause, resume, replay."""
+"""Operating over HTTP (issue: lifecycle): bulk cancellation, rerun, pause, resume, replay.
+
+Each handler reads and checks its whole request first; only then does it ask the engine to act,
+so a refused request changes nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from stepwell.core.expressions import ExpressionError, compile_expression
-from stepwell.server.http import error, json_response, read_json, sdk_authorised
+from stepwell.server.http import (
+    RequestRefused,
+    error,
+    json_response,
+    optional_string,
+    read_object,
+    time_ms,
+)
 from stepwell.server.runtime import ServerRuntime
-
-
-def _ms(where: str, value: Any) -> int | None:
-    """An RFC 3339 time (or ms since the epoch) as ms; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    try:
-        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        raise ValueError(f"{where}: expected an RFC 3339 time") from None
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    return body
 
 
 def routes(runtime: ServerRuntime) -> list[Route]:
     engine = runtime.engine
-    config = runtime.config
 
     async def cancellations(request: Request) -> Response:
         """``POST /v1/cancellations``: cancel a function's runs in a window, optionally
         filtered by a CEL expression over ``event``."""
-        if not sdk_authorised(request, config):
-            return error(401, "Authentication failed")
-        try:
-            body = await _body(request)
-            function_id = body.get("function_id") or body.get("function_slug")
-            if (
-                body.get("app_id")
-                and function_id
-                and not str(function_id).startswith(f"{body['app_id']}-")
-            ):
-                function_id = f"{body['app_id']}-{function_id}"
-            if not isinstance(function_id, str) or not function_id:
-                raise ValueError("function_id: the function's id is required")
-            condition = body.get("if") or None
-            if condition is not None:
-                compile_expression(str(condition))
-            after = _ms("started_after", body.get("started_after"))
-            before = _ms("started_before", body.get("started_before"))
-        except (ValueError, ExpressionError) as exc:
-            return error(400, str(exc))
+        body = await read_object(request, optional=True)
+        app_id = optional_string(body, "app_id")
+        function_id = optional_string(body, "function_id", "function_slug")
+        if not function_id:
+            raise RequestRefused("function_id: the function's id is required")
+        if app_id and not function_id.startswith(f"{app_id}-"):
+            function_id = f"{app_id}-{function_id}"
+        condition = optional_string(body, "if")
+        if condition is not None:
+            try:
+                compile_expression(condition)
+            except ExpressionError as exc:
+                raise RequestRefused(f"if: {exc}") from None
+        after = time_ms("started_after", body.get("started_after"))
+        before = time_ms("started_before", body.get("started_before"))
         try:
             cancelled = await engine.cancel_runs(
                 function_id, started_after=after, started_before=before, if_=condition
@@ -82,11 +63,8 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         )
 
     async def rerun(request: Request) -> Response:
-        try:
-            body = await _body(request)
-        except ValueError as exc:
-            return error(400, str(exc))
-        from_step = body.get("from_step") or body.get("fromStep")
+        body = await read_object(request, optional=True)
+        from_step = optional_string(body, "from_step", "fromStep")
         try:
             run_id = await engine.rerun(request.path_params["run_id"], from_step=from_step)
         except LookupError as exc:
@@ -113,17 +91,15 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         return json_response({"data": {"function_id": _function(request), "paused": False}})
 
     async def replay(request: Request) -> Response:
+        body = await read_object(request, optional=True)
+        after = time_ms("received_after", body.get("received_after"))
+        if after is None:
+            raise RequestRefused("received_after: the start of the window is required")
+        before = time_ms("received_before", body.get("received_before"))
         try:
-            body = await _body(request)
-            after = _ms("received_after", body.get("received_after"))
-            if after is None:
-                raise ValueError("received_after: the start of the window is required")
-            before = _ms("received_before", body.get("received_before"))
             run_ids = await engine.replay(
                 _function(request), received_after=after, received_before=before
             )
-        except ValueError as exc:
-            return error(400, str(exc))
         except LookupError as exc:
             return error(404, str(exc))
         return json_response({"data": {"run_ids": run_ids}})

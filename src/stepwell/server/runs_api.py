@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +12,15 @@ from starlette.routing import Route
 
 from stepwell.ports.records import RunRecord, StoredEvent
 from stepwell.protocol.ops import Op
-from stepwell.server.http import error, json_response, read_json, sdk_authorised
+from stepwell.server.http import (
+    MAX_REQUEST_BYTES,
+    error,
+    json_response,
+    optional_string,
+    query_limit,
+    query_time_ms,
+    read_object,
+)
 from stepwell.server.runtime import ServerRuntime
 
 ENVIRONMENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:env:local"))
@@ -69,44 +76,18 @@ def _now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.lstrip("-").isdigit() else None
-
-
-def _time_ms(value: str | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return _int(value)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
 def routes(runtime: ServerRuntime) -> list[Route]:
     engine = runtime.engine
     store = engine.store
 
-    def authed(handler: Handler) -> Handler:
-        """``/v1/*`` takes the signing key as a Bearer token in production (§6.3)."""
-
-        async def checked(request: Request) -> Response:
-            if not sdk_authorised(request, runtime.config):
-                return error(401, "Authentication failed")
-            return await handler(request)
-
-        return checked
-
     async def list_events(request: Request) -> Response:
         query = request.query_params
         events = await store.list_events(
-            name=query.get("name"),
-            limit=min(_int(query.get("limit")) or 100, 1000),
-            before_id=query.get("cursor"),
-            received_after=_time_ms(query.get("received_after")),
-            received_before=_time_ms(query.get("received_before")),
+            name=query.get("name") or None,
+            limit=query_limit(request),
+            before_id=query.get("cursor") or None,
+            received_after=query_time_ms(request, "received_after"),
+            received_before=query_time_ms(request, "received_before"),
         )
         return _envelope([event_json(e) for e in events])
 
@@ -137,8 +118,6 @@ def routes(runtime: ServerRuntime) -> list[Route]:
 
     async def run_batch(request: Request) -> Response:
         """The run's events, for an SDK told ``use_api`` (§5.9)."""
-        if not sdk_authorised(request, runtime.config):
-            return error(401, "Authentication failed")
         run = await engine.get_run(request.path_params["run_id"])
         if run is None:
             return error(410, "run state is gone")
@@ -146,20 +125,15 @@ def routes(runtime: ServerRuntime) -> list[Route]:
 
     async def run_actions(request: Request) -> Response:
         """The run's memo, for an SDK told ``use_api`` (§5.9)."""
-        if not sdk_authorised(request, runtime.config):
-            return error(401, "Authentication failed")
         run = await engine.get_run(request.path_params["run_id"])
         if run is None:
             return error(410, "run state is gone")
         return json_response(await store.load_memo(run.run_id))
 
     async def signal(request: Request) -> Response:
-        try:
-            body = await read_json(request)
-        except ValueError as exc:
-            return error(400, str(exc))
-        name = body.get("signal") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name:
+        body = await read_object(request)
+        name = optional_string(body, "signal")
+        if not name:
             return error(400, "signal: a signal name is required")
         run_id = await engine.signal(name, body.get("data"))
         if run_id is None:
@@ -168,18 +142,13 @@ def routes(runtime: ServerRuntime) -> list[Route]:
 
     async def checkpoint_async(request: Request) -> Response:
         """TS async checkpointing (§5.11): steps stored while the SDK's request runs on."""
-        if not sdk_authorised(request, runtime.config):
-            return error(401, "Authentication failed")
-        try:
-            body = await read_json(request)
-        except ValueError as exc:
-            return error(400, str(exc))
-        raw_ops = body.get("steps") if isinstance(body, dict) else None
+        body = await read_object(request, MAX_REQUEST_BYTES)
+        raw_ops = body.get("steps")
         if not isinstance(raw_ops, list):
             return error(400, "steps: expected an array of ops")
         try:
             ops = [Op.from_wire(raw) for raw in raw_ops]
-        except (KeyError, ValueError) as exc:
+        except ValueError as exc:
             return error(400, f"steps: {exc}")
         if not await runtime.http_driver.checkpoint_async(request.path_params["run_id"], ops):
             return error(409, "no call of this run is in progress")
@@ -189,15 +158,15 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         return json_response({"status": 200, "message": "ready"})
 
     return [
-        Route("/v1/events", authed(list_events), methods=["GET"]),
-        Route("/v1/events/{event_id}", authed(get_event), methods=["GET"]),
-        Route("/v1/events/{event_id}/runs", authed(event_runs), methods=["GET"]),
-        Route("/v1/runs/{run_id}", authed(get_run), methods=["GET"]),
-        Route("/v1/runs/{run_id}", authed(cancel_run), methods=["DELETE"]),
-        Route("/v0/runs/{run_id}", authed(cancel_run), methods=["DELETE"]),
+        Route("/v1/events", list_events, methods=["GET"]),
+        Route("/v1/events/{event_id}", get_event, methods=["GET"]),
+        Route("/v1/events/{event_id}/runs", event_runs, methods=["GET"]),
+        Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
+        Route("/v1/runs/{run_id}", cancel_run, methods=["DELETE"]),
+        Route("/v0/runs/{run_id}", cancel_run, methods=["DELETE"]),
         Route("/v0/runs/{run_id}/batch", run_batch, methods=["GET"]),
         Route("/v0/runs/{run_id}/actions", run_actions, methods=["GET"]),
-        Route("/v1/signals", authed(signal), methods=["POST"]),
+        Route("/v1/signals", signal, methods=["POST"]),
         Route("/v1/checkpoint/{run_id}/async", checkpoint_async, methods=["POST"]),
         Route("/v0/connect/start", connect_start, methods=["POST"]),
     ]

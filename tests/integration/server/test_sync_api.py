@@ -190,7 +190,8 @@ async def test_start_mode_requires_a_bearer_signing_key(db_url: str) -> None:
             {"Authorization": "Bearer " + "0" * 64},
         ):
             refused = await server.client.post(register, json=py_payload(), headers=headers)
-            assert (refused.status_code, refused.text) == (401, "Authentication failed")
+            assert refused.status_code == 401
+            assert refused.json()["error"].startswith("Authentication failed: "), refused.text
         py_token = hashed_key(SIGNING_KEY)  # PY: the hash alone
         ts_token = f"signkey-test-{py_token}"  # TS: the hash with the key's prefix
         accepted = await server.client.post(
@@ -201,7 +202,9 @@ async def test_start_mode_requires_a_bearer_signing_key(db_url: str) -> None:
             register, json=ts_payload(), headers={"Authorization": f"Bearer {ts_token}", **kind}
         )
         assert again.status_code == 200, again.text
-        assert (await server.client.get("/dev")).status_code == 404
+        assert (await server.client.get("/dev")).status_code == 401  # the guard answers first
+        token = {"Authorization": f"Bearer {py_token}"}
+        assert (await server.client.get("/dev", headers=token)).status_code == 404
         mismatch = await server.client.post(
             register,
             json=ts_payload(),

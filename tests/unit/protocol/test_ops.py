@@ -115,7 +115,7 @@ def test_from_wire_rejects_unknown_op() -> None:
 
 
 def test_from_wire_requires_op() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="op: expected an opcode name"):
         Op.from_wire({"id": "h"})
 
 

@@ -1,0 +1,126 @@
+"""Strict JSON: what every boundary accepts, in one place.
+
+Python's ``json`` takes more than JSON does: ``NaN`` and ``Infinity``, ``1e400`` (read as
+infinity), lone UTF-16 surrogates written as ``\\ud800`` escapes, integers of any length, and
+nesting deep enough to exhaust the interpreter's stack. Each of those, once stored, breaks a later
+read (``NaN`` cannot be written back out as JSON; a lone surrogate cannot be encoded as UTF-8), so
+they are refused where data comes in, with a reason that says what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_DEPTH = 128
+"""Arrays and objects nested deeper than this are refused (the real need is a handful)."""
+
+MAX_INT = 2**64 - 1
+MIN_INT = -(2**63)
+"""Integers must fit 64 bits (signed, or unsigned for positive values), as JSON peers read them."""
+
+
+class JsonValueError(ValueError):
+    """Input that is not strict JSON; the message says what and where."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonValueError(f"{name} is not valid JSON (only finite numbers are)")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonValueError(f"the number {text[:40]} is too large to represent")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:
+        raise JsonValueError(f"the integer {text[:24]}… has more than 20 digits")
+    value = int(text)
+    if not MIN_INT <= value <= MAX_INT:
+        raise JsonValueError(f"the integer {text} does not fit in 64 bits")
+    return value
+
+
+def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse strict JSON, or raise ``JsonValueError`` naming what was wrong."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JsonValueError(f"the body is not valid UTF-8 (at byte {exc.start})") from None
+    else:
+        text = raw
+    try:
+        value = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_parse_float, parse_int=_parse_int
+        )
+    except JsonValueError:
+        raise
+    except RecursionError:
+        raise JsonValueError(f"the JSON is nested deeper than {max_depth} levels") from None
+    except ValueError as exc:
+        raise JsonValueError(f"not valid JSON ({exc})") from None
+    # The walk costs a pass over the value: skip it when the text cannot hold what it looks for
+    # (a lone surrogate needs a \u escape; deep nesting needs that many brackets).
+    deep = text.count("[") + text.count("{") > max_depth
+    if deep or "\\u" in text:
+        check(value, max_depth=max_depth)
+    return value
+
+
+def check(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse a parsed value nested too deeply or holding a lone surrogate (iterative walk)."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "$")]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, path)
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                raise JsonValueError(f"the JSON is nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key, f"{path} (a key)")
+                    stack.append((child, depth + 1, f"{path}.{key}"))
+            else:
+                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        where = path if len(path) <= 120 else path[:117] + "..."
+        raise JsonValueError(
+            f"{where}: the string holds a lone UTF-16 surrogate at position {exc.start}, "
+            "which is not valid Unicode"
+        ) from None
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for a value the caller built (embedded mode), refusing what ``loads`` would:
+    NaN and infinities, lone surrogates, values that are not JSON at all."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except RecursionError:
+        raise JsonValueError("the value is nested too deeply to be JSON") from None
+    except UnicodeEncodeError as exc:
+        raise JsonValueError(
+            f"a string holds a lone UTF-16 surrogate at position {exc.start}, "
+            "which is not valid Unicode"
+        ) from None
+    except ValueError:
+        raise JsonValueError("NaN and infinite numbers are not valid JSON") from None
+    except TypeError as exc:
+        raise JsonValueError(f"not JSON: {exc}") from None
+    return text
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of the value as compact UTF-8 JSON; raises ``JsonValueError`` if it is not JSON."""
+    return len(dumps(value).encode("utf-8"))
