@@ -24,9 +24,11 @@ health, and the event API (which checks event keys). Everything else is locked."
 class ServerKindHeader:
     """Every response says what kind of server answered (``dev`` or ``cloud``)."""
 
-    def __init__(self, app: ASGIApp, kind: str) -> None:
+    def __init__(self, app: ASGIApp, kind: str, routes: Sequence[BaseRoute] = ()) -> None:
         self._app = app
         self._header = (b"x-inngest-server-kind", kind.encode("ascii"))
+        self.routes = list(routes)
+        """Every route served, as the router holds them (tests walk them)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +52,9 @@ def open_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
     return [r for r in routes if isinstance(r, Route) and r.path in OPEN_PATHS]
 
 
-def create_app(runtime: ServerRuntime, *, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
+def create_app(
+    runtime: ServerRuntime, *, extra_routes: Sequence[BaseRoute] = ()
+) -> ServerKindHeader:
     """The server; ``extra_routes`` mount more on the same port (an app served on our SDK,
     which verifies request signatures itself and so is open to the guard)."""
 
@@ -75,4 +79,4 @@ def create_app(runtime: ServerRuntime, *, extra_routes: Sequence[BaseRoute] = ()
         exception_handlers={RequestRefused: _refused},
     )
     guarded = SigningKeyGuard(app, runtime.config, [*open_routes(routes), *extra_routes])
-    return ServerKindHeader(guarded, runtime.config.server_kind)
+    return ServerKindHeader(guarded, runtime.config.server_kind, app.routes)

@@ -1,0 +1,144 @@
+"""Production mode locks every route: walked from the router itself, so a route added later is
+covered without anyone remembering to add it here."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import httpx
+import pytest
+from starlette.routing import BaseRoute, Mount, Route
+
+import stepwell
+from stepwell.protocol.signing import hashed_key
+from stepwell.server.app import OPEN_PATHS, create_app
+from stepwell.server.config import ServerConfig
+from stepwell.server.runtime import ServerRuntime
+from tests.integration.server.harness import serving
+
+SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef"
+FALLBACK_KEY = "signkey-prod-fedcba9876543210fedcba9876543210"
+WRONG_KEY = "signkey-prod-00000000000000000000000000000000"
+
+# Credentials that must all be refused: none, malformed, wrong, and octets that are not ASCII
+# (raw header bytes, as a hostile client sends them).
+REFUSED: list[tuple[str, dict[str, bytes]]] = [
+    ("none", {}),
+    ("empty", {"authorization": b""}),
+    ("not bearer", {"authorization": b"Basic dXNlcjpwYXNz"}),
+    ("bare bearer", {"authorization": b"Bearer"}),
+    ("wrong key", {"authorization": f"Bearer {WRONG_KEY}".encode()}),
+    ("wrong hash", {"authorization": f"Bearer {hashed_key(WRONG_KEY)}".encode()}),
+    ("non-ascii", {"authorization": "Bearer clé-ünïcødé".encode()}),
+    ("latin-1 octets", {"authorization": b"Bearer \xff\xfe\xe9"}),
+    ("huge", {"authorization": b"Bearer " + b"a" * 20_000}),
+]
+
+
+def _sample_path(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def _endpoints(routes: list[BaseRoute]) -> list[tuple[str, str]]:
+    """(method, path) for every route the app serves."""
+    found: list[tuple[str, str]] = []
+    for route in routes:
+        if isinstance(route, Route):
+            for method in sorted(route.methods or {"GET"}):
+                if method != "HEAD":
+                    found.append((method, _sample_path(route.path)))
+        elif isinstance(route, Mount):
+            found.append(("GET", _sample_path(route.path) + "/"))
+    return found
+
+
+@pytest.fixture
+async def production(sqlite_url: str) -> httpx.AsyncClient:  # type: ignore[misc]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = ServerConfig(
+        dev=False,
+        port=port,
+        database=sqlite_url,
+        discovery=False,
+        poll_interval_s=3600.0,
+        signing_key=SIGNING_KEY,
+        signing_key_fallback=FALLBACK_KEY,
+        event_keys=["event-key"],
+    )
+    app = stepwell.App("locked")
+    served = stepwell.serve(app, is_dev=False, signing_key=SIGNING_KEY, base_url=config.origin)
+    asgi = create_app(ServerRuntime(config), extra_routes=[Mount("/api/inngest", served)])
+    async with (
+        serving(asgi, sock),
+        httpx.AsyncClient(base_url=config.origin, timeout=10.0) as client,
+    ):
+        client.routes = asgi.routes  # type: ignore[attr-defined]
+        yield client
+
+
+async def test_every_route_but_the_open_ones_needs_the_signing_key(
+    production: httpx.AsyncClient,
+) -> None:
+    routes: list[BaseRoute] = production.routes  # type: ignore[attr-defined]
+    endpoints = _endpoints(routes)
+    assert len(endpoints) >= 25, endpoints  # the walk found the app's routes
+    declared_open = {r.path for r in routes if isinstance(r, Route) and r.path in OPEN_PATHS}
+    assert declared_open == set(OPEN_PATHS)  # the open list names routes that exist
+
+    locked = 0
+    for method, path in endpoints:
+        is_open = any(
+            isinstance(r, Route) and r.path in OPEN_PATHS and _sample_path(r.path) == path
+            for r in routes
+        )
+        is_mount = path.startswith("/api/inngest")
+        for label, headers in REFUSED:
+            response = await production.request(method, path, headers=headers)
+            assert response.status_code < 500, (method, path, label, response.text)
+            if is_open or is_mount:
+                continue
+            assert response.status_code == 401, (method, path, label, response.text)
+            assert response.json()["error"].startswith("Authentication failed: ")
+        if not (is_open or is_mount):
+            locked += 1
+            # The current key, its hash (what SDKs send), and the fallback all get past the
+            # guard: whatever the route answers then, it is not a refusal of the credentials.
+            for key in (SIGNING_KEY, hashed_key(SIGNING_KEY), FALLBACK_KEY):
+                passed = await production.request(
+                    method, path, headers={"Authorization": f"Bearer {key}"}
+                )
+                assert passed.status_code != 401 or "Authentication failed:" not in passed.text
+                assert passed.status_code < 500, (method, path, passed.text)
+    assert locked >= 20
+
+
+async def test_privileged_operations_named_in_the_issue_are_locked(
+    production: httpx.AsyncClient,
+) -> None:
+    for path in (
+        "/v1/functions/locked-f/pause",
+        "/v1/functions/locked-f/resume",
+        "/v1/functions/locked-f/replay",
+        "/v1/runs/01J00000000000000000000000/rerun",
+        "/v2/runs/01J00000000000000000000000/rerun",
+        "/v1/cancellations",
+        "/v0/gql",
+        "/fn/register",
+    ):
+        response = await production.post(path, json={})
+        assert response.status_code == 401, (path, response.text)
+
+
+async def test_the_open_routes_answer_without_the_signing_key(
+    production: httpx.AsyncClient,
+) -> None:
+    assert (await production.get("/health")).status_code == 200
+    sent = await production.post("/e/event-key", json={"name": "a/b"})
+    assert sent.status_code == 200, sent.text
+    wrong = await production.post("/e/other", json={"name": "a/b"})
+    assert wrong.status_code == 401  # the event API checks its own keys
+    # An app on our SDK checks request signatures itself: unsigned calls are refused there.
+    assert (await production.get("/api/inngest/")).status_code == 401
