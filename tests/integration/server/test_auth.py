@@ -23,16 +23,16 @@ WRONG_KEY = "signkey-prod-00000000000000000000000000000000"
 
 # Credentials that must all be refused: none, malformed, wrong, and octets that are not ASCII
 # (raw header bytes, as a hostile client sends them).
-REFUSED: list[tuple[str, dict[str, bytes]]] = [
+REFUSED: list[tuple[str, dict[bytes, bytes]]] = [
     ("none", {}),
-    ("empty", {"authorization": b""}),
-    ("not bearer", {"authorization": b"Basic dXNlcjpwYXNz"}),
-    ("bare bearer", {"authorization": b"Bearer"}),
-    ("wrong key", {"authorization": f"Bearer {WRONG_KEY}".encode()}),
-    ("wrong hash", {"authorization": f"Bearer {hashed_key(WRONG_KEY)}".encode()}),
-    ("non-ascii", {"authorization": "Bearer clé-ünïcødé".encode()}),
-    ("latin-1 octets", {"authorization": b"Bearer \xff\xfe\xe9"}),
-    ("huge", {"authorization": b"Bearer " + b"a" * 20_000}),
+    ("empty", {b"authorization": b""}),
+    ("not bearer", {b"authorization": b"Basic dXNlcjpwYXNz"}),
+    ("bare bearer", {b"authorization": b"Bearer"}),
+    ("wrong key", {b"authorization": f"Bearer {WRONG_KEY}".encode()}),
+    ("wrong hash", {b"authorization": f"Bearer {hashed_key(WRONG_KEY)}".encode()}),
+    ("non-ascii", {b"authorization": "Bearer clé-ünïcødé".encode()}),
+    ("latin-1 octets", {b"authorization": b"Bearer \xff\xfe\xe9"}),
+    ("huge", {b"authorization": b"Bearer " + b"a" * 20_000}),
 ]
 
 

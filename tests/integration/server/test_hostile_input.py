@@ -7,6 +7,7 @@ import asyncio
 import base64
 import copy
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -198,7 +199,7 @@ async def test_out_of_range_seeds_fall_back_to_random_ids(server: Server) -> Non
     entropy = base64.b64encode(bytes(10)).decode()
     for seed in (f"-5,{entropy}", f"{2**48},{entropy}", f"{10**30},{entropy}", "１２,AAAA"):
         response = await server.client.post(
-            "/e/key", json={"name": "a/b"}, headers={"X-Inngest-Event-Id-Seed": seed.encode()}
+            "/e/key", json={"name": "a/b"}, headers={b"X-Inngest-Event-Id-Seed": seed.encode()}
         )
         assert response.status_code == 200, (seed, response.text)
 
@@ -354,7 +355,7 @@ async def test_an_sdk_answer_that_is_not_strict_json_fails_the_run(server: Serve
     app = sdk.asgi()
 
     async def nan_app(scope: Any, receive: Any, send: Any) -> None:
-        async def patched(message: dict[str, Any]) -> None:
+        async def patched(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.body" and b"replaced by NaN" in message["body"]:
                 # The same length, so Content-Length stays true: what Python's json.dumps sends.
                 body = message["body"].replace(b'"replaced by NaN"', b"NaN".ljust(17))
