@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from stepwell.ports.driver import Errored, ExecutionRequest
 from stepwell.ports.records import AppRecord
 from tests.integration.server.harness import (
     FakeFunction,
@@ -374,3 +375,30 @@ async def test_an_sdk_answer_that_is_not_strict_json_fails_the_run(server: Serve
         assert run["output"]["name"] == "InvalidResponseError"
         assert "NaN" in run["output"]["message"]
     assert (await server.client.get(f"/v1/events/{event_id}")).status_code == 200
+
+
+async def test_a_run_state_over_32_mib_fails_the_run_without_calling_the_app(
+    server: Server,
+) -> None:
+    functions = [FakeFunction("big", [{"event": "t/big"}], returns_a_big_step)]
+    async with running_sdk(FakeSdk("state", functions), server.url) as sdk:
+        chunk = "x" * (4 * 1024 * 1024 - 100)
+        request = ExecutionRequest(
+            run_id="01J00000000000000000000000",
+            function_id="state-big",
+            attempt=0,
+            max_attempts=1,
+            events=[{"name": "t/big", "data": {}}],
+            memo={step_hash(f"s{i}"): {"data": chunk} for i in range(9)},
+            url=f"{sdk.url}?fnId=state-big&stepId=step",
+        )
+
+        async def checkpoint(op: Any) -> Any:
+            raise AssertionError("nothing may be stored")
+
+        outcome = await server.runtime.http_driver.execute(request, checkpoint)
+        assert isinstance(outcome, Errored)
+        assert not outcome.retriable
+        assert outcome.error["name"] == "StateTooLargeError"
+        assert "over the limit of 33554432 bytes" in outcome.error["message"]
+        assert sdk.calls == []
