@@ -106,6 +106,10 @@ class Store(Protocol):
         """Lease due items that nobody holds (or whose lease expired) to ``owner``."""
         ...
 
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached (what ``/health`` reports)."""
+        ...
+
     async def next_due_at(self) -> int | None:
         """The earliest due time of any item nobody holds, if any."""
         ...
