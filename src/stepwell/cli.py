@@ -92,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
     )
+    prune = commands.add_parser(
+        "prune", help="delete ended runs and unneeded events older than a window, then exit"
+    )
+    prune.add_argument(
+        "--older-than", required=True, metavar="DURATION", help="the window, e.g. 7d, 30d, 12h"
+    )
+    prune.add_argument(
+        "--database",
+        default=None,
+        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
+    )
+    prune.add_argument(
+        "--batch-size", type=int, default=500, metavar="N", help="rows per transaction"
+    )
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -211,6 +225,51 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from stepwell.ports.clock import SystemClock
+    from stepwell.ports.retention import Pruner, PruneResult
+    from stepwell.protocol.durations import DurationError, format_instant, parse_duration, to_ms
+    from stepwell.store import open_store
+
+    try:
+        window_ms = to_ms(parse_duration(args.older_than))
+    except DurationError as exc:
+        print(f"stepwell: --older-than: {exc}", file=sys.stderr)
+        return 2
+    if window_ms <= 0:
+        print("stepwell: --older-than must be more than zero, e.g. 7d", file=sys.stderr)
+        return 2
+    if args.batch_size < 1:
+        print("stepwell: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    cutoff = SystemClock().now_ms() - window_ms
+
+    async def run() -> PruneResult:
+        store = open_store(database_from(args))
+        if not isinstance(store, Pruner):
+            raise TypeError(f"{type(store).__name__} cannot prune")
+        await store.open()
+        try:
+            return await store.prune(older_than_ms=cutoff, batch_size=args.batch_size)
+        finally:
+            await store.close()
+
+    try:
+        result = asyncio.run(run())
+    except Exception as exc:  # a bad URL, an unreachable server, a SQLite file in use
+        print(f"stepwell: pruning failed: {exc}", file=sys.stderr)
+        return 1
+    before = format_instant(datetime.fromtimestamp(cutoff / 1000, UTC))
+    print(
+        f"stepwell: deleted {result.runs} runs, {result.events} events and "
+        f"{result.idempotency_keys} expired idempotency keys from before {before} "
+        f"({result.batches} batches)"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "version":
@@ -220,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return send(args)
     if args.command == "migrate":
         return migrate(args)
+    if args.command == "prune":
+        return prune(args)
     serve(config_from(args, dev=args.command == "dev"), args.apps)
     return 0
 

@@ -22,10 +22,12 @@ from stepwell.engine.ingest import EventInput, validate_batch
 from stepwell.engine.lifecycle import Lifecycle
 from stepwell.engine.planner import Plan, Planner
 from stepwell.engine.registry import Registry
+from stepwell.engine.retention import RetentionTask
 from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.ports.clock import Clock, SystemClock
 from stepwell.ports.driver import Driver
 from stepwell.ports.records import QueueItem, RunRecord, StoredEvent
+from stepwell.ports.retention import Pruner
 from stepwell.ports.store import Store, StoreConflict
 from stepwell.protocol.events import Event
 
@@ -46,6 +48,7 @@ class Engine:
         poll_interval: float = 1.0,
         max_concurrency: int = 1000,
         shutdown_grace: float = 10.0,
+        retention_ms: int | None = None,
     ) -> None:
         self.store = store
         self._driver = driver
@@ -92,6 +95,13 @@ class Engine:
         )
         self._runs_ended = asyncio.Event()
         self._started = False
+        # With a window, ended runs and unneeded events older than it are pruned in the
+        # background; without one (None) nothing is ever deleted.
+        self.retention: RetentionTask | None = None
+        if retention_ms is not None:
+            if not isinstance(store, Pruner):
+                raise TypeError(f"retention needs a store that can prune; {store!r} cannot")
+            self.retention = RetentionTask(store, self._clock, window_ms=retention_ms)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -106,6 +116,8 @@ class Engine:
         self._started = True
         await self.reconcile_crons()
         self._dispatcher.start()
+        if self.retention is not None:
+            self.retention.start()
 
     async def stop(self) -> None:
         """Stop: running executions end at their next step boundary and stay queued, so the
@@ -113,6 +125,8 @@ class Engine:
         for up to ``shutdown_grace`` seconds)."""
         if self._started:
             self._started = False
+            if self.retention is not None:
+                await self.retention.stop()  # before the store closes under it
             self._driver.drain()
             self.concurrency.close()  # runs only waiting for a slot end now, not after grace
             await self._dispatcher.stop(self._shutdown_grace)

@@ -15,7 +15,7 @@ from stepwell.engine.engine import Engine
 from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
-from stepwell.protocol.durations import to_timedelta
+from stepwell.protocol.durations import to_ms, to_timedelta
 from stepwell.sdk.function import Function
 from stepwell.store import open_store
 
@@ -147,6 +147,7 @@ class App:
         max_concurrency: int = 1000,
         shutdown_grace: float = 10.0,
         clock: Clock | None = None,
+        retention: timedelta | float | str | None = None,
     ) -> Engine:
         """An engine running this app's functions in this process; use ``async with``.
 
@@ -156,12 +157,15 @@ class App:
         ``retry_interval`` replaces Inngest's backoff table with a fixed wait (tests, dev).
         ``durability="normal"`` relaxes SQLite's fsync on every commit (faster; a power loss
         may lose the last commits, a process crash still loses nothing).
+        ``retention`` (e.g. ``"7d"``) deletes ended runs and unneeded events older than
+        that, in the background; without it nothing is ever deleted.
         """
         if retry_interval is not None and backoff is not None:
             raise ValueError("pass retry_interval or backoff, not both")
         if retry_interval is not None:
             backoff = FixedBackoff(to_timedelta(retry_interval).total_seconds())
         database = database or os.environ.get("STEPWELL_DATABASE_URL") or DEFAULT_DATABASE
+        retention_ms = None if retention is None else to_ms(to_timedelta(retention))
         registry = Registry()
         for fn in self.functions.values():
             registry.add(fn.spec)
@@ -176,4 +180,5 @@ class App:
             poll_interval=poll_interval,
             max_concurrency=max_concurrency,
             shutdown_grace=shutdown_grace,
+            retention_ms=retention_ms,
         )

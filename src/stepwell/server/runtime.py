@@ -45,6 +45,7 @@ class ServerRuntime:
             backoff=backoff,
             max_event_bytes=config.max_event_bytes,
             lease_ms=int(config.lease_s * 1000),
+            retention_ms=config.retention_ms,
         )
         self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.after_sync)
         self.syncer = Syncer(config, self.catalog, self.client)

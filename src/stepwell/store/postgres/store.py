@@ -33,9 +33,12 @@ from stepwell.ports.records import (
     RunRecord,
     StoredEvent,
 )
+from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
 from stepwell.store.postgres.pool import ConnectionPool
+from stepwell.store.postgres.prune import PostgresPruneBatches
 from stepwell.store.postgres.schema import migrate
 from stepwell.store.postgres.writer import GroupCommitWriter
+from stepwell.store.pruning import prune_in_batches
 from stepwell.store.rows import (
     EVENT_COLUMNS,
     ITEM_COLUMNS,
@@ -227,6 +230,14 @@ class PostgresStore:
 
     async def delete_app(self, name: str) -> None:
         await self._execute("DELETE FROM apps WHERE name = %s", (name,))
+
+    async def prune(
+        self, *, older_than_ms: int, batch_size: int = DEFAULT_PRUNE_BATCH
+    ) -> PruneResult:
+        """See ``Pruner.prune``: each batch is one statement on a reader connection, beside
+        the writer rather than in its queue."""
+        batches = PostgresPruneBatches(self._readers)
+        return await prune_in_batches(batches, older_than_ms=older_than_ms, batch_size=batch_size)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -29,7 +29,9 @@ from stepwell.ports.records import (
     RunRecord,
     StoredEvent,
 )
+from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
 from stepwell.store.migrations import load_migrations
+from stepwell.store.pruning import prune_in_batches
 from stepwell.store.rows import (
     ITEM_COLUMNS,
     PAUSE_COLUMNS,
@@ -41,6 +43,7 @@ from stepwell.store.rows import (
     run_from_row,
 )
 from stepwell.store.sqlite.apply import apply_change_set
+from stepwell.store.sqlite.prune import SqlitePruneBatches
 from stepwell.store.sqlite.writer import GroupCommitWriter
 
 _DURABILITY = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
@@ -205,6 +208,14 @@ class SqliteStore:
         await self._writer.submit(
             lambda conn: conn.execute("DELETE FROM apps WHERE name = ?", (name,))
         )
+
+    async def prune(
+        self, *, older_than_ms: int, batch_size: int = DEFAULT_PRUNE_BATCH
+    ) -> PruneResult:
+        """See ``Pruner.prune``: each batch is one job of the writer, so one short
+        transaction among the others."""
+        batches = SqlitePruneBatches(self._writer.submit)
+        return await prune_in_batches(batches, older_than_ms=older_than_ms, batch_size=batch_size)
 
     # -- reads -------------------------------------------------------------------------------
 
