@@ -132,6 +132,18 @@ class Engine:
             await self._dispatcher.stop(self._shutdown_grace)
             await self.store.close()
 
+    async def database_problem(self, timeout_s: float = 2.0) -> str | None:
+        """Why the database cannot be reached right now, or None when it answers."""
+        if not self._started:
+            return "the engine is not running"
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout_s)
+        except TimeoutError:
+            return f"the database did not answer within {timeout_s:g} s"
+        except Exception as exc:  # any driver error means the same thing here: unreachable
+            return f"the database cannot be reached: {type(exc).__name__}: {exc}"
+        return None
+
     def _require_started(self) -> None:
         if not self._started:
             raise RuntimeError(

@@ -9,12 +9,12 @@ call, and answer the way the Python SDK does.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stepwell.core import json_values
 from stepwell.core.errors import (
     NestedStepError,
     NonRetriableError,
@@ -54,8 +54,8 @@ class CallRequest:
 
 def parse_call(body: bytes) -> CallRequest:
     try:
-        raw = json.loads(body)
-    except ValueError as exc:
+        raw = json_values.loads(body)
+    except json_values.JsonValueError as exc:
         raise BodyInvalid(f"the body is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise BodyInvalid("the body must be a JSON object")

@@ -338,6 +338,9 @@ class PostgresStore:
         )
         return [item_from_row(row) for row in rows]
 
+    async def ping(self) -> None:
+        await self._rows("SELECT 1")
+
     async def next_due_at(self) -> int | None:
         rows = await self._rows("SELECT min(due_at) FROM queue WHERE lease_owner IS NULL")
         return None if not rows or rows[0][0] is None else int(rows[0][0])

@@ -332,6 +332,9 @@ class SqliteStore:
         ).fetchall()
         return [item_from_row(row) for row in rows]
 
+    async def ping(self) -> None:
+        self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
     async def next_due_at(self) -> int | None:
         row = self._db.execute("SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL").fetchone()
         return None if row is None or row[0] is None else int(row[0])
