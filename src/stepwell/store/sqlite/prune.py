@@ -8,7 +8,9 @@ deletes, so a run or event cannot become needed in between.
 
 Every commit that arrives while a batch runs waits for it, so a batch also stops at a time
 budget: 500 runs of 5 steps cost 10-20 ms here, and a run's cost grows with its memo. It
-works in chunks and stops after the first chunk that ends past the budget.
+works in chunks and stops after the first chunk that ends past the budget. Measured with
+bench/retention.py, step commits' p99 beside a prune rose 1.3x with 2 ms, 3.1x with 5 ms,
+at about the same pruning rate (set by the rests, not the batch length).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from stepwell.store.pruning import EventCursor
 
 Submit = Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
 
-BUDGET_S = 0.005
-RUN_CHUNK = 50
-EVENT_CHUNK = 200
+BUDGET_S = 0.002
+RUN_CHUNK = 25
+EVENT_CHUNK = 100
 
 _ENDED = (RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value)
 
