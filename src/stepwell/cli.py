@@ -13,53 +13,108 @@ from collections.abc import Sequence
 import httpx
 
 import stepwell
+from stepwell.server import settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
 DEV_DATABASE = "sqlite:///.stepwell/dev.db"
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    # Every default is None, meaning "not given": the environment, then stepwell.toml, then the
+    # defaults fill in (stepwell.server.settings).
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="settings file (default: $STEPWELL_CONFIG, else ./stepwell.toml if present)",
+    )
+    parser.add_argument(
+        "--host", default=None, help="address to listen on ($STEPWELL_HOST; default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port to listen on ($STEPWELL_PORT; default {DEFAULT_PORT})",
+    )
     parser.add_argument(
         "--database",
         default=None,
-        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
+        help="database URL ($STEPWELL_DATABASE_URL; default sqlite:///.stepwell/dev.db)",
     )
     parser.add_argument(
         "-u",
         "--sdk-url",
         action="append",
-        default=[],
+        default=None,
         dest="sdk_urls",
-        help="URL of an app to sync (repeatable)",
+        help="URL of an app to sync (repeatable; $STEPWELL_SDK_URL, comma-separated)",
     )
     parser.add_argument(
         "--retry-interval",
         type=float,
         default=None,
-        help="seconds between retries, instead of Inngest's backoff table",
+        help="seconds between retries, instead of Inngest's backoff table "
+        "($STEPWELL_RETRY_INTERVAL)",
     )
     parser.add_argument(
-        "--poll-interval", type=float, default=5.0, help="seconds between app re-syncs"
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between app re-syncs ($STEPWELL_POLL_INTERVAL; default 5)",
     )
     parser.add_argument(
-        "--no-discovery", action="store_true", help="do not look for apps on local ports"
+        "--no-discovery",
+        action="store_true",
+        default=None,
+        help="do not look for apps on local ports ($STEPWELL_NO_DISCOVERY=1)",
     )
     parser.add_argument(
         "--lease",
         type=float,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
-        help="how long claimed work stays with a process that stopped renewing it",
+        help="how long claimed work stays with a process that stopped renewing it "
+        "($STEPWELL_LEASE; default 30)",
     )
     parser.add_argument(
         "--app",
         action="append",
-        default=[],
+        default=None,
         dest="apps",
         metavar="MODULE:ATTR",
-        help="serve a stepwell.App at /api/inngest on this port and sync it (repeatable)",
+        help="serve a stepwell.App at /api/inngest on this port and sync it "
+        "(repeatable; $STEPWELL_APP, comma-separated)",
+    )
+    parser.add_argument(
+        "--retention",
+        default=None,
+        metavar="DURATION",
+        help="delete ended runs and unneeded events older than this, e.g. 30d "
+        "($STEPWELL_RETENTION; default: keep everything)",
+    )
+
+
+def _start_options(parser: argparse.ArgumentParser) -> None:
+    # Not required here: the keys may come from the environment or stepwell.toml instead.
+    parser.add_argument(
+        "--signing-key",
+        default=None,
+        help="hex signing key, even length ($STEPWELL_SIGNING_KEY or $INNGEST_SIGNING_KEY)",
+    )
+    parser.add_argument(
+        "--signing-key-fallback",
+        default=None,
+        help="a second accepted signing key, for rotating keys ($STEPWELL_SIGNING_KEY_FALLBACK "
+        "or $INNGEST_SIGNING_KEY_FALLBACK)",
+    )
+    parser.add_argument(
+        "--event-key",
+        action="append",
+        default=None,
+        dest="event_keys",
+        help="an accepted event key (repeatable; $STEPWELL_EVENT_KEY or $INNGEST_EVENT_KEY, "
+        "comma-separated)",
     )
 
 
@@ -70,15 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _server_options(dev)
     start = commands.add_parser("start", help="run a production server (keys, signing)")
     _server_options(start)
-    start.add_argument("--signing-key", required=True, help="hex signing key (even length)")
-    start.add_argument(
-        "--event-key",
-        action="append",
-        default=[],
-        dest="event_keys",
-        required=True,
-        help="an accepted event key (repeatable)",
-    )
+    _start_options(start)
     send = commands.add_parser("send", help="send an event to a running server")
     send.add_argument("name", help="event name")
     send.add_argument("--data", default="{}", help="event data as a JSON object")
@@ -116,36 +163,12 @@ def database_from(args: argparse.Namespace) -> str:
 
 
 def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
-    database = args.database or os.environ.get("STEPWELL_DATABASE_URL") or DEV_DATABASE
-    if args.lease < 1:
-        raise SystemExit("stepwell: --lease must be at least 1 second")
-    if args.poll_interval <= 0:
-        raise SystemExit("stepwell: --poll-interval must be positive")
-    if args.retry_interval is not None and args.retry_interval < 0:
-        raise SystemExit("stepwell: --retry-interval must not be negative")
-    config = ServerConfig(
-        dev=dev,
-        host=args.host,
-        port=args.port,
-        database=database,
-        sdk_urls=list(args.sdk_urls),
-        retry_interval_s=args.retry_interval,
-        poll_interval_s=args.poll_interval,
-        lease_s=args.lease,
-        discovery=dev and not args.no_discovery,
-    )
-    if not dev:
-        key = args.signing_key.strip()
-        plain = key.split("-", 2)[2] if key.startswith("signkey-") and key.count("-") >= 2 else key
-        try:
-            if len(plain) % 2:
-                raise ValueError
-            bytes.fromhex(plain)
-        except ValueError:
-            raise SystemExit("stepwell: --signing-key must be an even-length hex string") from None
-        config.signing_key = key
-        config.event_keys = list(args.event_keys)
-    return config
+    """Flags over the environment over stepwell.toml over the defaults; exits 2 on a bad one."""
+    try:
+        return settings.load(args, os.environ, dev=dev)
+    except settings.SettingsError as exc:
+        print(f"stepwell: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def load_app(spec: str) -> stepwell.App:
@@ -163,7 +186,8 @@ def load_app(spec: str) -> stepwell.App:
     return found
 
 
-def serve(config: ServerConfig, apps: Sequence[str] = ()) -> None:
+def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
+    """Run the server; ``apps`` (default: ``config.apps``) are served on our SDK and synced."""
     import uvicorn
     from starlette.routing import BaseRoute, Mount
 
@@ -171,7 +195,7 @@ def serve(config: ServerConfig, apps: Sequence[str] = ()) -> None:
     from stepwell.server.runtime import ServerRuntime
 
     routes: list[BaseRoute] = []
-    for index, spec in enumerate(apps):
+    for index, spec in enumerate(config.apps if apps is None else apps):
         # Served on our SDK over HTTP on this same port, and synced like any other app.
         path = "/api/inngest" if index == 0 else f"/api/inngest/{index}"
         served = stepwell.serve(
@@ -179,6 +203,7 @@ def serve(config: ServerConfig, apps: Sequence[str] = ()) -> None:
             is_dev=config.dev,
             base_url=config.origin,
             signing_key=config.signing_key,
+            signing_key_fallback=config.signing_key_fallback,
             event_key=config.event_keys[0] if config.event_keys else None,
         )
         routes.append(Mount(path, served))

@@ -49,6 +49,8 @@ class ServerConfig:
     retention_ms: int | None = None
     """Ended runs and unneeded events older than this are deleted in small batches; None keeps
     everything."""
+    apps: list[str] = field(default_factory=list)
+    """``MODULE:ATTR`` of apps on our SDK to serve at ``/api/inngest`` on this port (``--app``)."""
 
     @property
     def signing_keys(self) -> list[str]:
