@@ -121,7 +121,10 @@ def test_sdk_calls_to_the_server_need_the_signing_key(stack: tuple[str, str]) ->
     assert httpx.post(f"{server}/fn/register", json=payload).status_code == 401
     bad = {"Authorization": "Bearer " + "0" * 64}
     assert httpx.post(f"{server}/fn/register", json=payload, headers=bad).status_code == 401
-    assert httpx.get(f"{server}/dev").status_code == 404  # no dev endpoints in production
+    assert httpx.get(f"{server}/dev").status_code == 401  # locked, like every route
+    bearer = {"Authorization": f"Bearer {signing.hashed_key(KEY)}"}
+    # With the key, still no dev endpoints in production.
+    assert httpx.get(f"{server}/dev", headers=bearer).status_code == 404
 
 
 def _call(url: str, body: bytes, signature: str | None) -> httpx.Response:

@@ -85,7 +85,7 @@ def validate_event(
         # Strict: NaN, infinities and lone surrogates would be stored, then break every read.
         size = encoded_size(event.to_wire())
     except JsonValueError as exc:
-        raise InvalidEventError(index, f"payload is not valid JSON: {exc}") from None
+        raise InvalidEventError(index, f"payload is not JSON serialisable: {exc}") from None
     if size > max_bytes:
         raise InvalidEventError(
             index, f"payload is {size} bytes, over the limit of {max_bytes} bytes"

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs
 import jcs
 
 _PREFIX = re.compile(r"^signkey-\w+-")
+_STAMP = re.compile(r"-?[0-9]{1,12}")
+_HEX = re.compile(r"[0-9a-fA-F]{1,128}")
 
 
 def strip_prefix(key: str) -> str:
@@ -53,14 +55,14 @@ def verify(
         return False
     fields = parse_qs(header)
     stamps, sigs = fields.get("t"), fields.get("s")
-    if not stamps or not sigs or not stamps[0].lstrip("-").isdigit():
-        return False
+    if not stamps or not sigs or not _STAMP.fullmatch(stamps[0]) or not _HEX.fullmatch(sigs[0]):
+        return False  # junk (non-digits, 5,000 digits, non-hex or non-ASCII) is no signature
     stamp = int(stamps[0])
     if max_age_s is not None and abs((now or time.time()) - stamp) > max_age_s:
         return False
     try:
         message = canonical(body)
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):  # not JSON (or not JSON jcs can write)
         return False
     for key in keys:
         expected = signature(message, key, stamp).split("&s=", 1)[1]
@@ -83,6 +85,8 @@ def bearer_ok(authorization: str | None, key: str) -> bool:
     """Accept ``Bearer <key>`` or ``Bearer <hashed key>``, with or without the prefix."""
     if not authorization or not authorization.lower().startswith("bearer "):
         return False
-    token = strip_prefix(authorization[7:].strip())
-    plain = strip_prefix(key)
-    return hmac.compare_digest(token, plain) or hmac.compare_digest(token, hashed_key(key))
+    # Compared as bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+    token = strip_prefix(authorization[7:].strip()).encode("utf-8", "surrogateescape")
+    plain = strip_prefix(key).encode("utf-8")
+    hashed = hashed_key(key).encode("ascii")
+    return hmac.compare_digest(token, plain) or hmac.compare_digest(token, hashed)
