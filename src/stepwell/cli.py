@@ -93,6 +93,14 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         help="delete ended runs and unneeded events older than this, e.g. 30d "
         "($STEPWELL_RETENTION; default: keep everything)",
     )
+    parser.add_argument(
+        "--max-event-bytes",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="the largest event accepted ($STEPWELL_MAX_EVENT_BYTES; default 3 MiB, "
+        "Inngest's maximum)",
+    )
 
 
 def _start_options(parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ from stepwell.protocol.durations import DurationError, parse_duration, to_ms
 from stepwell.server.config import ServerConfig
 
 CONFIG_FILE = "stepwell.toml"
+MAX_EVENT = 16 * 1024 * 1024  # what one request body may hold
 CONFIG_ENV = "STEPWELL_CONFIG"
 SERVER_TABLE = "server"
 
@@ -73,6 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lease", "--lease", ("STEPWELL_LEASE",), "float"),
     Setting("apps", "--app", ("STEPWELL_APP",), "list"),
     Setting("retention", "--retention", ("STEPWELL_RETENTION",), "duration"),
+    Setting("max_event_bytes", "--max-event-bytes", ("STEPWELL_MAX_EVENT_BYTES",), "int"),
     Setting(
         "signing_key",
         "--signing-key",
@@ -176,6 +178,8 @@ def server_config(
         config.apps = _strings(found["apps"])
     if "retention" in found:
         config.retention_ms = _retention(found["retention"])
+    if "max_event_bytes" in found:
+        config.max_event_bytes = _event_bytes(found["max_event_bytes"])
     if dev:
         return config
 
@@ -322,6 +326,13 @@ def _strings(found: _Found) -> list[str]:
     if any(not item for item in items):
         raise SettingsError(f"{found.source} must not contain an empty string")
     return items
+
+
+def _event_bytes(found: _Found) -> int:
+    value = found.value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= MAX_EVENT:
+        raise SettingsError(f"{found.source}: expected a byte count from 1024 to {MAX_EVENT}")
+    return value
 
 
 def _port(found: _Found) -> int:

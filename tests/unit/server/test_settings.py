@@ -424,3 +424,14 @@ def test_values_under_the_server_table_are_named_with_it(tmp_path: Path) -> None
     path = toml(tmp_path, "[server]\nlease = 0\n")
     with pytest.raises(SettingsError, match=r"^'server\.lease' in .* must be at least 1 second"):
         dev(path=path)
+
+
+def test_max_event_bytes_comes_from_any_layer_and_is_range_checked() -> None:
+    args = build_parser().parse_args(["dev"])
+    assert server_config(args, {}, None, dev=True).max_event_bytes == 3 * 1024 * 1024
+    env = {"STEPWELL_MAX_EVENT_BYTES": "1048576"}
+    assert server_config(args, env, None, dev=True).max_event_bytes == 1024 * 1024
+    flagged = build_parser().parse_args(["dev", "--max-event-bytes", "2048"])
+    assert server_config(flagged, env, None, dev=True).max_event_bytes == 2048
+    with pytest.raises(SettingsError, match="STEPWELL_MAX_EVENT_BYTES"):
+        server_config(args, {"STEPWELL_MAX_EVENT_BYTES": "10"}, None, dev=True)
