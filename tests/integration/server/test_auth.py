@@ -3,6 +3,7 @@ covered without anyone remembering to add it here."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 
@@ -142,3 +143,20 @@ async def test_the_open_routes_answer_without_the_signing_key(
     assert wrong.status_code == 401  # the event API checks its own keys
     # An app on our SDK checks request signatures itself: unsigned calls are refused there.
     assert (await production.get("/api/inngest/")).status_code == 401
+
+
+async def test_an_app_on_our_sdk_refuses_oversized_bodies_before_reading_them(
+    production: httpx.AsyncClient,
+) -> None:
+    url = production.base_url
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(
+            b"POST /api/inngest/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {10**12}\r\n\r\n{{}}".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10.0)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"413", status_line

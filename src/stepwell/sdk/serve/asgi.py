@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from stepwell.core.limits import MAX_RUN_STATE_BYTES
 from stepwell.sdk.app import App
 from stepwell.sdk.serve.config import ServeConfig
 from stepwell.sdk.serve.handler import Handler
@@ -58,15 +59,37 @@ def serve(
     return asgi
 
 
+MAX_BODY_BYTES = MAX_RUN_STATE_BYTES + 8 * 1024 * 1024
+"""A call carries at most the run's state and its events; anything larger is not a call."""
+
+
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is known to be over ``limit`` (from its declared length, or
+    while reading it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class _Endpoint:
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        incoming = HttpRequest.build(
-            request.method, str(request.url), request.headers, await request.body()
-        )
-        reply = await self._handler.handle(incoming)
+        body = await _body_within(request, MAX_BODY_BYTES)
+        if body is None:
+            reply = self._handler.too_large(MAX_BODY_BYTES)
+        else:
+            incoming = HttpRequest.build(request.method, str(request.url), request.headers, body)
+            reply = await self._handler.handle(incoming)
         response = Response(reply.body, status_code=reply.status, headers=reply.headers)
         await response(scope, receive, send)

@@ -79,6 +79,16 @@ class Handler:
     def _by_slug(self) -> dict[str, Function[Any]]:
         return {fn.slug: fn for fn in self.app.functions.values()}
 
+    def too_large(self, limit: int) -> HttpResponse:
+        """The answer to a request whose body is over ``limit`` bytes (it is not read past it)."""
+        response = error_response(
+            "request_too_large",
+            f"the request body is over the limit of {limit} bytes",
+            name="RequestTooLargeError",
+            status=413,
+        )
+        return self._finish(response, _Auth(), time.perf_counter())
+
     async def handle(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         auth = self._authenticate(request)
