@@ -29,7 +29,7 @@ from starlette.routing import Route
 from stepwell.server.gql_limits import MAX_BODY_BYTES, MAX_TOKENS, QueryTooCostly, check_cost
 from stepwell.server.gql_nodes import GqlContext
 from stepwell.server.gql_resolvers import RESOLVERS
-from stepwell.server.http import RequestRefused, parse_json, read_body
+from stepwell.server.http import RequestRefused, StoredJSONResponse, parse_json, read_body
 from stepwell.server.runtime import ServerRuntime
 
 
@@ -109,7 +109,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         if operation is not None and not isinstance(operation, str):
             return _errors(400, "operationName: expected a string")
         status, body = await run_query(runtime, query, variables, operation)
-        return JSONResponse(body, status_code=status)
+        return StoredJSONResponse(body, status_code=status)
 
     async def playground(request: Request) -> Response:
         if not runtime.config.dev:

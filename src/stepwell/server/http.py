@@ -8,6 +8,7 @@ checked before the first byte, and the stream is counted when it is absent.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +28,30 @@ MIN_TIME_MS = 0
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
+class StoredJSONResponse(JSONResponse):
+    """JSON of what the store holds. Since the boundary refuses NaN and infinities nothing new
+    holds them, but a database written by an older version might: such numbers are written
+    as ``null`` rather than failing the read."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except ValueError:
+            return super().render(_finite(content))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def json_response(body: Any, status: int = 200) -> Response:
-    return JSONResponse(body, status_code=status)
+    return StoredJSONResponse(body, status_code=status)
 
 
 def error(status: int, message: str, **extra: Any) -> Response:

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from stepwell.ports.driver import Errored, ExecutionRequest
-from stepwell.ports.records import AppRecord
+from stepwell.ports.records import AppRecord, StoredEvent
+from stepwell.protocol.events import Event
 from tests.integration.server.harness import (
     FakeFunction,
     FakeSdk,
@@ -402,3 +403,19 @@ async def test_a_run_state_over_32_mib_fails_the_run_without_calling_the_app(
         assert outcome.error["name"] == "StateTooLargeError"
         assert "over the limit of 33554432 bytes" in outcome.error["message"]
         assert sdk.calls == []
+
+
+async def test_numbers_an_older_version_stored_do_not_break_reads(sqlite_url: str) -> None:
+    # What the boundary now refuses, written the way an older version would have stored it.
+    async with running_server(sqlite_url) as server:
+        stored = StoredEvent(
+            internal_id="01J00000000000000000000001",
+            event=Event(name="old/nan", data={"x": float("nan"), "y": [float("inf")]}),
+            received_at=1_700_000_000_000,
+        )
+        await server.runtime.engine.ingest([stored])
+        listed = await server.client.get("/v1/events")
+        assert listed.status_code == 200
+        assert listed.json()["data"][0]["data"] == {"x": None, "y": [None]}
+        one = await server.client.get(f"/v1/events/{stored.internal_id}")
+        assert one.status_code == 200
