@@ -209,8 +209,8 @@ async def test_a_busy_key_does_not_delay_another_key(db_url: str) -> None:
         peak = dict(engine.concurrency.peak)
     assert run.output == "small"
     # 1,000 big runs at 2 at a time take ≥ 2.5 s of steps; the small one is not behind them.
-    assert waited < 1.0, f"the small tenant waited {waited:.2f}s"
-    assert big_done < 1000
+    # Counted in runs, not seconds, so a loaded machine (slower at both) does not change it.
+    assert big_done < 500, f"the small tenant waited {waited:.2f}s, behind {big_done} runs"
     assert peak["fn:fair-f:big"] == 2
 
 
