@@ -9,6 +9,7 @@ all (bad JSON, a query that does not parse or validate, bad variables) is answer
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -16,11 +17,14 @@ from typing import Any
 from graphql import (
     GraphQLError,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
+    ValueNode,
     build_schema,
     execute,
     parse,
     validate,
+    value_from_ast_untyped,
 )
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -38,6 +42,7 @@ def load_schema() -> GraphQLSchema:
     """The SDL with the resolvers bound; refuses to start if the two disagree."""
     sdl = resources.files("stepwell.server").joinpath("schema.graphql").read_text("utf-8")
     schema = build_schema(sdl)
+    _check_scalars(schema)
     for type_name, fields in RESOLVERS.items():
         graphql_type = schema.get_type(type_name)
         if not isinstance(graphql_type, GraphQLObjectType):
@@ -45,6 +50,51 @@ def load_schema() -> GraphQLSchema:
         for field_name, resolver in fields.items():
             graphql_type.fields[field_name].resolve = resolver
     return schema
+
+
+MAX_ID_LENGTH = 128
+
+
+def _string_scalar(name: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise GraphQLError(f"{name}: expected a string, got {type(value).__name__}")
+        if len(value) > MAX_ID_LENGTH:
+            raise GraphQLError(f"{name}: longer than {MAX_ID_LENGTH} characters")
+        return value
+
+    return parse
+
+
+def _map_scalar(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise GraphQLError(f"Map: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _check_scalars(schema: GraphQLSchema) -> None:
+    """Custom scalars pass anything through unless told otherwise: ids and times must be
+    strings, maps objects, before a resolver sees them."""
+    checks: dict[str, Callable[[Any], Any]] = {
+        "ULID": _string_scalar("ULID"),
+        "UUID": _string_scalar("UUID"),
+        "Time": _string_scalar("Time"),
+        "Bytes": _string_scalar("Bytes"),
+        "Map": _map_scalar,
+    }
+    for name, check in checks.items():
+        scalar = schema.get_type(name)
+        if not isinstance(scalar, GraphQLScalarType):
+            raise TypeError(f"schema.graphql has no scalar {name}")
+        scalar.parse_value = check  # type: ignore[method-assign, assignment]
+        scalar.parse_literal = _literal(check)  # type: ignore[method-assign]
+
+
+def _literal(check: Callable[[Any], Any]) -> Callable[..., Any]:
+    def parse(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+        return check(value_from_ast_untyped(node, variables))
+
+    return parse
 
 
 # -- HTTP -------------------------------------------------------------------------------------

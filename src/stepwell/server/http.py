@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from stepwell.core import json_values
@@ -87,11 +87,15 @@ async def read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
             raise BodyTooLarge(f"the request body is {text} bytes, over the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing was done with a body that never arrived whole; there is no one to answer.
+        raise RequestRefused("the client went away before sending the whole body") from None
     return b"".join(chunks)
 
 
