@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -48,6 +49,12 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return error(exc.status, exc.message)
 
 
+async def _not_routed(request: Request, exc: Exception) -> Response:
+    """The router's own 404 and 405, as JSON that says what was asked."""
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+
+
 def open_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
     return [r for r in routes if isinstance(r, Route) and r.path in OPEN_PATHS]
 
@@ -76,7 +83,7 @@ def create_app(
     app = Starlette(
         routes=[*routes, *extra_routes],
         lifespan=lifespan,
-        exception_handlers={RequestRefused: _refused},
+        exception_handlers={RequestRefused: _refused, HTTPException: _not_routed},
     )
     guarded = SigningKeyGuard(app, runtime.config, [*open_routes(routes), *extra_routes])
     return ServerKindHeader(guarded, runtime.config.server_kind, app.routes)
