@@ -90,10 +90,6 @@ class Dispatcher:
             self._next_wake_ms = due_ms
             self._wake.set()
 
-    @property
-    def busy_runs(self) -> int:
-        return len(self._active)
-
     async def _execute(self, item: QueueItem) -> None:
         try:
             await self._run_item(item)
