@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import hashlib
 import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-import pytest
 
 E2E_DIR = Path(__file__).resolve().parent
 APPS_DIR = E2E_DIR / "apps"
@@ -53,13 +51,6 @@ STARTUP_TIMEOUT = 60.0
 RUN_TIMEOUT = 30.0
 
 T = TypeVar("T")
-
-server_missing = importlib.util.find_spec("stepwell.server") is None
-requires_server = pytest.mark.skipif(
-    server_missing,
-    reason="stepwell.server is not there yet: these tests run `stepwell dev` as a process",
-)
-
 
 # --------------------------------------------------------------------------------------------
 # JSON and waiting helpers

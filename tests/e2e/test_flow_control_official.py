@@ -40,13 +40,10 @@ from tests.e2e.harness import (
     as_obj,
     as_str,
     nonce,
-    requires_server,
     start_stack,
     stays,
     wait_until,
 )
-
-pytestmark = [requires_server]
 
 FLOW_APP_ID = "flowapp"
 PY_FLOW_APP = APPS_DIR / "py_flow_app.py"

@@ -20,13 +20,10 @@ from tests.e2e.harness import (
     Run,
     Stack,
     nonce,
-    requires_server,
     sha1,
     start_stack,
 )
 from tests.e2e.scenarios import OfficialSdkScenarios, function_slugs
-
-pytestmark = [requires_server]
 
 
 @pytest.fixture(scope="module")

@@ -26,14 +26,13 @@ from tests.e2e.harness import (
     chat_completion,
     free_port,
     nonce,
-    requires_server,
     sha1,
     wait_until,
 )
 from tests.e2e.scenarios import OfficialSdkScenarios
 
 # The first test's setup may include `npm ci`: more than the suite's default timeout.
-pytestmark = [requires_server, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
 
 # What the app's ai-infer function sends, with the model its openai() helper fills in.
 STAND_IN_MODEL = "stand-in-model"

@@ -32,7 +32,6 @@ from tests.e2e.harness import (
     as_obj,
     as_str,
     nonce,
-    requires_server,
     sha1,
     start_stack,
 )
@@ -42,8 +41,6 @@ from tests.e2e.scenarios import (
     function_ids,
     function_slugs,
 )
-
-pytestmark = [requires_server]
 
 STEPWELL_APP = APPS_DIR / "stepwell_scenarios_app.py"
 
