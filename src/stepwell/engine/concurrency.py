@@ -4,8 +4,12 @@ A run holds a slot only while it executes: a sleeping or waiting run holds none.
 per key, so one busy key never delays another (fairness between keys), in order of their
 ``rank`` and then of arrival: the executor ranks a run by its creation time moved earlier by its
 ``priority.run`` seconds, so of the runs waiting for a slot a prioritised one goes first, as it
-would in Inngest's queue. This gate counts within one process; PostgreSQL scale-out needs the
-same contract kept in the database.
+would in Inngest's queue. ``close`` releases every waiter with ``GateClosed`` when the engine
+stops: such a run gives up waiting and stays queued.
+
+This gate counts within one process, for a store that one process owns (SQLite). Processes that
+share a PostgreSQL database use ``SharedConcurrencyGate`` (``shared_concurrency.py``), which
+keeps the same contract with the slots held in the store.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Operating over HTTP (issue: lifecycle): bulk cancellation, rerun, pause, resume, replay.
+"""Operating on runs and functions over HTTP: bulk cancellation (``POST /v1/cancellations``),
+rerun (``/v1`` and ``/v2/runs/{id}/rerun``), and pause, resume and replay of a function
+(``/v1/functions/{id}/…``). The engine does the work (its ``Lifecycle``, one commit each).
 
 Each handler reads and checks its whole request first; only then does it ask the engine to act,
 so a refused request changes nothing.

@@ -1,10 +1,12 @@
 -- Applying change sets inside the database: the writer sends every change set waiting at that
 -- moment as one JSON array in one statement, so a batch costs one round trip and one commit
--- (measured here: ~23,000 steps/s, against 2,000-5,000 with a round trip per SQL statement).
+-- (measured when this was written: ~23,000 steps/s, against 2,000-5,000 with a round trip per
+-- SQL statement).
 --
--- stepwell_apply_v1 applies one change set with the same rules, in the same order, as the
--- SQLite adapter's _apply; a lost race raises SQLSTATE SW001. stepwell_commit_v1 runs each
--- change set in its own exception block (a subtransaction), so a failing one rolls back alone.
+-- stepwell_apply_v1 applies one change set with the same rules, in the same order, as
+-- apply_change_set in store/sqlite/apply.py (the contract is Store.commit's, in ports/store.py);
+-- a lost race raises SQLSTATE SW001. stepwell_commit_v1 runs each change set in its own
+-- exception block (a subtransaction), so a failing one rolls back alone.
 -- The names carry a version: a later change of semantics adds _v2 beside them, so processes of
 -- the previous release keep working against the same database during a rolling upgrade.
 
