@@ -62,6 +62,13 @@ Outcome = Completed | Errored | Suspended | Released
 Checkpoint = Callable[[Op], Awaitable[Any]]
 """Durably store a finished step (``StepRun`` or ``StepFailed``) while the execution goes on."""
 
+Draining = Callable[[], bool]
+"""True once the engine is shutting down: an execution stops before its next new step."""
+
+LocalFunction = Callable[[ExecutionRequest, Checkpoint, Draining], Awaitable[Outcome]]
+"""A function living in this process, run for one execution by its SDK's step runtime (ours:
+``stepwell.sdk.runtime.run_in_process``). The in-process driver calls it directly, no HTTP."""
+
 
 class RunCancelled(BaseException):  # a controlled unwind, not an error
     """Raised by a checkpoint when the run ended meanwhile (cancelled): stop executing.

@@ -169,7 +169,7 @@ class App:
         registry = Registry()
         for fn in self.functions.values():
             registry.add(fn.spec)
-        driver = InProcessDriver({fn.slug: fn.entrypoint for fn in self.functions.values()})
+        driver = InProcessDriver({fn.slug: fn.execute for fn in self.functions.values()})
         return Engine(
             store=open_store(database, durability=durability),
             registry=registry,

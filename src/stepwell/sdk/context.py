@@ -6,8 +6,8 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any, Generic, TypeVar
 
-from stepwell.drivers.inprocess import StepSession
 from stepwell.protocol.events import Event
+from stepwell.sdk.runtime import StepSession
 from stepwell.sdk.step import Step, SyncStep
 
 StepT = TypeVar("StepT", Step, SyncStep)

@@ -1,4 +1,4 @@
-"""A user function: its configuration and how the in-process driver enters it."""
+"""A user function: its configuration and how it is entered for one execution."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
-from stepwell.drivers.inprocess import StepSession
 from stepwell.engine.registry import FunctionSpec
+from stepwell.ports.driver import Checkpoint, Draining, ExecutionRequest, Outcome
 from stepwell.sdk.context import Context, SyncContext
+from stepwell.sdk.runtime import StepSession, run_in_process
 from stepwell.sdk.step import Step, SyncStep
 
 R = TypeVar("R")
@@ -50,6 +51,12 @@ class Function(Generic[R]):
         loop = asyncio.get_running_loop()
         call = functools.partial(contextvars.copy_context().run, self.handler, ctx)
         return await loop.run_in_executor(self._threads(), call)
+
+    async def execute(
+        self, request: ExecutionRequest, checkpoint: Checkpoint, draining: Draining
+    ) -> Outcome:
+        """One execution in this process (the in-process driver's ``LocalFunction``)."""
+        return await run_in_process(self.entrypoint, request, checkpoint, draining)
 
     def __repr__(self) -> str:
         return f"<stepwell.Function {self.slug}>"

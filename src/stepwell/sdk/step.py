@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from stepwell.core.expressions import compile_expression, match_expression
-from stepwell.drivers.inprocess import StepSession, unwrap_memo
 from stepwell.protocol.durations import format_duration, format_instant, to_timedelta
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
+from stepwell.sdk.runtime import StepSession, unwrap_memo
+from stepwell.sdk.types import Duration, Invocable
 
-if TYPE_CHECKING:
-    from stepwell.sdk.function import Function
-
-Duration = timedelta | str | float
+__all__ = ["Duration", "Step", "SyncStep"]
 
 
 def _sleep(session: StepSession, step_id: str, duration: Duration) -> None:
@@ -70,7 +68,7 @@ def _wait_for_event(
 def _invoke(
     session: StepSession,
     step_id: str,
-    function: Function[Any] | str,
+    function: Invocable | str,
     data: dict[str, Any] | None,
     timeout: Duration | None,
 ) -> Any:
@@ -136,7 +134,7 @@ class Step:
         self,
         step_id: str,
         *,
-        function: Function[Any] | str,
+        function: Invocable | str,
         data: dict[str, Any] | None = None,
         timeout: Duration | None = None,
     ) -> Any:
@@ -184,7 +182,7 @@ class SyncStep:
         self,
         step_id: str,
         *,
-        function: Function[Any] | str,
+        function: Invocable | str,
         data: dict[str, Any] | None = None,
         timeout: Duration | None = None,
     ) -> Any:

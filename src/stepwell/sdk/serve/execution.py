@@ -23,11 +23,11 @@ from stepwell.core.errors import (
     StepOutputError,
     error_from_exception,
 )
-from stepwell.drivers.inprocess import Interrupt, encode_output
 from stepwell.ports.driver import ExecutionRequest
 from stepwell.protocol.durations import format_instant
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.function import Function
+from stepwell.sdk.runtime import Interrupt, encode_output
 from stepwell.sdk.serve.client import ApiClient
 from stepwell.sdk.serve.messages import HttpResponse, error_response, json_response
 from stepwell.sdk.serve.runner import CallResult, HttpCall

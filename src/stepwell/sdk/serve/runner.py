@@ -1,7 +1,8 @@
 """One call of a function over HTTP (protocol.md §5.7): replay the memo, do at most one new
 step, and report what was found as ops.
 
-The step tools and ``StepSession`` are the in-process ones; two hooks make them speak HTTP:
+The step tools and ``StepSession`` (``sdk.runtime``) are those run in process; two hooks make
+them speak HTTP:
 
 * the *checkpoint* does not store anything: it records the finished step's op (``StepRun`` or
   ``StepFailed``) and unwinds the function, which the server will call again;
@@ -19,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepwell.drivers.inprocess import Interrupt, StepSession
 from stepwell.ports.driver import ExecutionRequest
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.function import Function
+from stepwell.sdk.runtime import Interrupt, StepSession
 
 SendEvents = Callable[[list[Event]], Awaitable[list[str]]]
 

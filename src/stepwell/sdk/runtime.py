@@ -1,0 +1,307 @@
+"""The SDK's step runtime: what the step tools stand on while a function executes.
+
+``StepSession`` is one execution of one run as the step tools see it: it allocates step ids,
+replays the memo, runs a new ``step.run`` inline and checkpoints it (one durable write) before
+the function continues, so a run that keeps going never replays. The function is unwound with
+``Interrupt`` only where it must wait (sleep, wait for an event, invoke, a step retry after
+backoff); the next execution replays it from the memo.
+
+``run_in_process`` runs one execution in this process and tells the engine how it ended (the
+in-process driver calls it through the ``LocalFunction`` port); serving over HTTP drives the
+same session with its own checkpoint and gate (``sdk.serve.runner``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from stepwell.core.errors import (
+    NestedStepError,
+    NonRetriableError,
+    RetryAfterError,
+    StepError,
+    StepOutputError,
+    error_from_exception,
+)
+from stepwell.core.limits import step_output_problem
+from stepwell.core.memo import MemoValue, decode_memo
+from stepwell.ports.driver import (
+    Checkpoint,
+    Completed,
+    Draining,
+    Errored,
+    ExecutionRequest,
+    Outcome,
+    Released,
+    RunCancelled,
+    Suspended,
+)
+from stepwell.protocol.ops import Op, Opcode
+from stepwell.protocol.step_ids import StepIdAllocator
+
+Entrypoint = Callable[["StepSession"], Awaitable[Any]]
+"""How a function is entered for one execution: called with the session its steps use."""
+
+Gate = Callable[[Op], Awaitable[None]]
+"""Consulted before a new step's body runs, with the ``StepPlanned`` op that would stand for it:
+returns to run the body now, or raises ``Interrupt`` to leave the step planned. Only serving
+over HTTP needs one (parallel steps are planned, a targeted request runs one step); in process
+every step runs at once."""
+
+_inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stepwell_inside_step", default=None
+)
+
+
+class Interrupt(BaseException):  # not an error: a controlled unwind
+    """Unwinds the user's function at a point where the run must wait.
+
+    A BaseException so that ``except Exception`` in user code does not swallow it.
+    """
+
+
+def encode_output(step_id: str, value: Any) -> Any:
+    """Check that a result can be stored; return it unchanged."""
+    problem = step_output_problem(step_id, value)
+    if problem is not None:
+        raise StepOutputError(problem)
+    return value
+
+
+class StepSession:
+    """One execution of one run, as the step tools see it."""
+
+    def __init__(
+        self,
+        request: ExecutionRequest,
+        checkpoint: Checkpoint,
+        loop: asyncio.AbstractEventLoop,
+        draining: Draining = lambda: False,
+        gate: Gate | None = None,
+    ) -> None:
+        self.request = request
+        self._draining = draining
+        self._gate = gate
+        self.released = False
+        self._checkpoint = checkpoint
+        self._loop = loop
+        self._ids = StepIdAllocator()
+        self._unvisited = set(request.memo)
+        self.attempt = request.attempt
+        self.suspend_ops: list[Op] = []
+        self.retry_after_s: float | None = None
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- what the context exposes ---------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.request.run_id
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.request.events
+
+    @property
+    def replaying(self) -> bool:
+        """True while earlier steps are still being replayed from the memo."""
+        return bool(self._unvisited)
+
+    # -- shared step plumbing ---------------------------------------------------------------------
+
+    def begin(self, step_id: str) -> tuple[str, str, MemoValue | None]:
+        """Allocate the step's id and look it up in the memo."""
+        outer = _inside_step.get()
+        if outer is not None:
+            raise NestedStepError(
+                f"step {step_id!r} was called inside the body of step {outer!r}; steps cannot "
+                "be nested: call it from the function body instead"
+            )
+        unique, hashed = self._ids.allocate(step_id)
+        if hashed not in self.request.memo and self._draining():
+            # Shutting down: stop before new work; the run stays queued for the next start.
+            self.released = True
+            raise Interrupt("released")
+        if hashed in self.request.memo:
+            self._unvisited.discard(hashed)
+            return unique, hashed, decode_memo(self.request.memo[hashed])
+        return unique, hashed, None
+
+    def memo_or_suspend(
+        self, step_id: str, op_for: Callable[[str, str], Op]
+    ) -> tuple[str, MemoValue]:
+        """The step's stored value; without one, report ``op_for(hashed, unique)`` and unwind
+        until the engine has the value (sleep, wait for an event, invoke)."""
+        unique, hashed, memo = self.begin(step_id)
+        if memo is None:
+            raise self.suspend(op_for(hashed, unique))
+        return unique, memo
+
+    def suspend(self, op: Op) -> Interrupt:
+        self.suspend_ops.append(op)
+        return Interrupt(op.op.value)
+
+    def settle_failure(self, unique: str, hashed: str, exc: Exception) -> Op:
+        """Decide what a failed step body means: retry later (StepError) or fail (StepFailed)."""
+        error = error_from_exception(exc)
+        final = self.attempt + 1 >= self.request.max_attempts
+        if isinstance(exc, NonRetriableError):
+            final = True
+        elif isinstance(exc, RetryAfterError) and not final:
+            self.retry_after_s = exc.delay_seconds(datetime.now(UTC))
+        opcode = Opcode.STEP_FAILED if final else Opcode.STEP_ERROR
+        return Op(opcode, hashed, name=unique, display_name=unique, error=error)
+
+    def remember(self, hashed: str, stored: Any) -> None:
+        self.request.memo[hashed] = stored
+        self.attempt = 0
+
+    # -- async steps ------------------------------------------------------------------------------
+
+    async def run_step(self, step_id: str, body: Callable[[], Any]) -> Any:
+        unique, hashed, memo = self.begin(step_id)
+        if memo is not None:
+            return unwrap_memo(unique, memo)
+        if self._gate is not None:
+            await self._gate(_planned(hashed, unique, unique))
+        self._enter()
+        try:
+            token = _inside_step.set(unique)
+            try:
+                result = body()
+                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                    result = await result
+                value = encode_output(unique, result)
+            except Exception as exc:
+                op = self.settle_failure(unique, hashed, exc)
+            else:
+                op = Op(Opcode.STEP_RUN, hashed, name=unique, display_name=unique, data=value)
+            finally:
+                _inside_step.reset(token)
+            return await self._record(unique, op)
+        finally:
+            self._leave()
+
+    async def _record(self, unique: str, op: Op) -> Any:
+        if op.op is Opcode.STEP_ERROR:
+            raise self.suspend(op)
+        data = await self._checkpoint(op)
+        if op.op is Opcode.STEP_FAILED:
+            self.remember(op.id, {"error": op.error})
+            assert op.error is not None
+            raise StepError(unique, op.error)
+        self.remember(op.id, {"data": data})
+        return data
+
+    async def checkpoint_op(self, op: Op) -> Any:
+        """Store a step whose work the engine does (``send_event``) and return its data."""
+        if self._gate is not None:
+            await self._gate(_planned(op.id, op.name, op.display_name))
+        self._enter()
+        try:
+            data = await self._checkpoint(op)
+            self.remember(op.id, {"data": data})
+            return data
+        finally:
+            self._leave()
+
+    # -- sync steps (the user's function runs in a worker thread) ---------------------------------
+
+    def run_step_sync(self, step_id: str, body: Callable[[], Any]) -> Any:
+        unique, hashed, memo = self.begin(step_id)
+        if memo is not None:
+            return unwrap_memo(unique, memo)
+        if self._gate is not None:
+            self.call_soon(self._gate(_planned(hashed, unique, unique)))
+        token = _inside_step.set(unique)
+        try:
+            value = encode_output(unique, body())
+        except Exception as exc:
+            op = self.settle_failure(unique, hashed, exc)
+        else:
+            op = Op(Opcode.STEP_RUN, hashed, name=unique, display_name=unique, data=value)
+        finally:
+            _inside_step.reset(token)
+        return self.call_soon(self._record(unique, op))
+
+    def call_soon(self, coro: Awaitable[Any]) -> Any:
+        """From the worker thread, run a coroutine on the engine's loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(_as_coro(coro), self._loop).result()
+
+    # -- quiescence -------------------------------------------------------------------------------
+
+    def _enter(self) -> None:
+        self._running += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self._idle.set()
+
+    async def settled(self) -> None:
+        """Wait until parallel step bodies still running have stored their results."""
+        await asyncio.sleep(0)  # let sibling tasks that were already scheduled start
+        await self._idle.wait()
+
+
+def _planned(hashed: str, name: str, display_name: str) -> Op:
+    return Op(Opcode.STEP_PLANNED, hashed, name=name, display_name=display_name)
+
+
+async def _as_coro(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def unwrap_memo(unique: str, memo: MemoValue) -> Any:
+    if memo.error is not None:
+        raise StepError(unique, memo.error)
+    return memo.value
+
+
+async def run_in_process(
+    entrypoint: Entrypoint,
+    request: ExecutionRequest,
+    checkpoint: Checkpoint,
+    draining: Draining,
+) -> Outcome:
+    """Run one execution of a function in this process and say how it ended."""
+    session = StepSession(request, checkpoint, asyncio.get_running_loop(), draining)
+    try:
+        output = await entrypoint(session)
+    except Interrupt:
+        await session.settled()
+        if session.released:
+            return Released()
+        return Suspended(ops=list(session.suspend_ops), retry_after_s=session.retry_after_s)
+    except RunCancelled:
+        raise
+    except StepError as exc:
+        # An uncaught step failure fails the run: its retries were already spent (§5.4).
+        await session.settled()
+        return Errored(error_from_exception(exc), retriable=False)
+    except NonRetriableError as exc:
+        await session.settled()
+        return Errored(error_from_exception(exc), retriable=False)
+    except RetryAfterError as exc:
+        await session.settled()
+        return Errored(
+            error_from_exception(exc), retry_after_s=exc.delay_seconds(datetime.now(UTC))
+        )
+    except Exception as exc:
+        await session.settled()
+        return Errored(error_from_exception(exc))
+    await session.settled()
+    if session.suspend_ops:
+        # The function returned while ops it started were pending (not awaited).
+        return Suspended(ops=list(session.suspend_ops), retry_after_s=session.retry_after_s)
+    try:
+        return Completed(encode_output("(function result)", output))
+    except StepOutputError as exc:
+        return Errored(error_from_exception(exc), retriable=False)
