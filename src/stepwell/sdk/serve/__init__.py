@@ -5,8 +5,16 @@ translate requests and responses.
 """
 
 from stepwell.sdk.serve.asgi import serve
-from stepwell.sdk.serve.config import ServeConfig, ServeConfigError
+from stepwell.sdk.serve.config import ServeConfig, ServeConfigError, ServeOptions
 from stepwell.sdk.serve.handler import Handler
 from stepwell.sdk.serve.messages import HttpRequest, HttpResponse
 
-__all__ = ["Handler", "HttpRequest", "HttpResponse", "ServeConfig", "ServeConfigError", "serve"]
+__all__ = [
+    "Handler",
+    "HttpRequest",
+    "HttpResponse",
+    "ServeConfig",
+    "ServeConfigError",
+    "ServeOptions",
+    "serve",
+]

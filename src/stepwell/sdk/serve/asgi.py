@@ -3,6 +3,8 @@ or run it with any ASGI server."""
 
 from __future__ import annotations
 
+from typing import Unpack, overload
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,23 +13,22 @@ from starlette.types import Receive, Scope, Send
 
 from stepwell.core.limits import MAX_RUN_STATE_BYTES
 from stepwell.sdk.app import App
-from stepwell.sdk.serve.config import ServeConfig
+from stepwell.sdk.serve.config import ServeConfig, ServeKeywords, ServeOptions
 from stepwell.sdk.serve.handler import Handler
 from stepwell.sdk.serve.messages import HttpRequest
 
 FRAMEWORK = "starlette"
 
 
+# Two signatures so that a ``**settings`` dict passes as before (it cannot be ``options``).
+@overload
+def serve(app: App, **keywords: Unpack[ServeKeywords]) -> Starlette: ...
+@overload
 def serve(
-    app: App,
-    *,
-    signing_key: str | None = None,
-    signing_key_fallback: str | None = None,
-    event_key: str | None = None,
-    base_url: str | None = None,
-    is_dev: bool | None = None,
-    serve_origin: str | None = None,
-    serve_path: str | None = None,
+    app: App, options: ServeOptions | None, **keywords: Unpack[ServeKeywords]
+) -> Starlette: ...
+def serve(
+    app: App, options: ServeOptions | None = None, **keywords: Unpack[ServeKeywords]
 ) -> Starlette:
     """An ASGI app that lets an Inngest-compatible server sync and run ``app``'s functions.
 
@@ -36,21 +37,16 @@ def serve(
     ``api.router.routes``), or mounted with ``api.mount("/api/inngest", …)`` (then the URL to
     sync is ``/api/inngest/``, with the slash), or run on its own by an ASGI server.
 
-    Unset arguments come from the environment as with Inngest's Python SDK: ``INNGEST_DEV``
+    The settings are a ``ServeOptions`` or the same as keyword arguments (``signing_key=``,
+    ``signing_key_fallback=``, ``event_key=``, ``base_url=``, ``is_dev=``, ``serve_origin=``,
+    ``serve_path=``); a keyword argument wins over the same field of ``options``.
+    Unset ones come from the environment as with Inngest's Python SDK: ``INNGEST_DEV``
     (dev mode, and the server's URL), ``INNGEST_BASE_URL`` / ``INNGEST_API_BASE_URL`` /
     ``INNGEST_EVENT_API_BASE_URL``, ``INNGEST_SIGNING_KEY[_FALLBACK]``, ``INNGEST_EVENT_KEY``,
     ``INNGEST_SERVE_ORIGIN`` / ``INNGEST_SERVE_PATH`` (overrides of the URL registered).
     Outside dev mode a signing key is required and every call must be signed with it.
     """
-    config = ServeConfig.resolve(
-        signing_key=signing_key,
-        signing_key_fallback=signing_key_fallback,
-        event_key=event_key,
-        base_url=base_url,
-        is_dev=is_dev,
-        serve_origin=serve_origin,
-        serve_path=serve_path,
-    )
+    config = ServeConfig.resolve(options, **keywords)
     handler = Handler(app, config, FRAMEWORK)
     # An ASGI endpoint (not a function) so that every method reaches the handler, which
     # answers even unsupported ones with the SDK's headers.

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TypedDict, Unpack
 from urllib.parse import urlparse
 
 DEV_SERVER_ORIGIN = "http://127.0.0.1:8288/"
@@ -28,6 +29,38 @@ class Mode(StrEnum):
 
 class ServeConfigError(ValueError):
     """A configuration the app cannot be served with (e.g. cloud mode without a signing key)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeOptions:
+    """What serving an app may be told; whatever is unset comes from the environment.
+
+    Every adapter (``stepwell.serve``, ``serve.flask.serve``, ``serve.django.serve``) takes one
+    as ``options=``, or the same settings as keyword arguments (``ServeKeywords``).
+    """
+
+    signing_key: str | None = None
+    signing_key_fallback: str | None = None
+    event_key: str | None = None
+    base_url: str | None = None
+    """The server's URL, for both its API and its event API."""
+    is_dev: bool | None = None
+    serve_origin: str | None = None
+    """Overrides the scheme and host of the URL registered for the app."""
+    serve_path: str | None = None
+    """Overrides the path of the URL registered for the app."""
+
+
+class ServeKeywords(TypedDict, total=False):
+    """``ServeOptions`` as keyword arguments, as each adapter accepts them."""
+
+    signing_key: str | None
+    signing_key_fallback: str | None
+    event_key: str | None
+    base_url: str | None
+    is_dev: bool | None
+    serve_origin: str | None
+    serve_path: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +87,25 @@ class ServeConfig:
     @classmethod
     def resolve(
         cls,
+        options: ServeOptions | None = None,
         *,
-        signing_key: str | None = None,
-        signing_key_fallback: str | None = None,
-        event_key: str | None = None,
-        base_url: str | None = None,
-        is_dev: bool | None = None,
-        serve_origin: str | None = None,
-        serve_path: str | None = None,
         environ: Mapping[str, str] | None = None,
+        **keywords: Unpack[ServeKeywords],
     ) -> ServeConfig:
+        """The configuration for ``options``, with any keyword arguments passed over them (a
+        keyword argument wins over the same field of ``options``), then the environment."""
+        given = replace(options or ServeOptions(), **keywords)
         env = os.environ if environ is None else environ
+        is_dev = given.is_dev
         mode = (Mode.DEV if is_dev else Mode.CLOUD) if is_dev is not None else _mode_from(env)
-        signing_key = signing_key or env.get("INNGEST_SIGNING_KEY") or None
+        signing_key = given.signing_key or env.get("INNGEST_SIGNING_KEY") or None
         if mode is Mode.CLOUD and not signing_key:
             raise ServeConfigError(
                 "cloud mode needs a signing key: pass signing_key= or set INNGEST_SIGNING_KEY "
                 "(or set INNGEST_DEV=1 to serve a local dev server)"
             )
         dev_url = _env_url(env, "INNGEST_DEV", mode)
-        base = _parse_url(base_url, mode) if base_url else None
+        base = _parse_url(given.base_url, mode) if given.base_url else None
         shared = _env_url(env, "INNGEST_BASE_URL", mode)
         api = base or _env_url(env, "INNGEST_API_BASE_URL", mode) or shared or dev_url
         events = base or _env_url(env, "INNGEST_EVENT_API_BASE_URL", mode) or shared or dev_url
@@ -84,12 +116,12 @@ class ServeConfig:
             event_origin=events or (DEV_SERVER_ORIGIN if dev else CLOUD_EVENT_ORIGIN),
             signing_key=signing_key,
             signing_key_fallback=(
-                signing_key_fallback or env.get("INNGEST_SIGNING_KEY_FALLBACK") or None
+                given.signing_key_fallback or env.get("INNGEST_SIGNING_KEY_FALLBACK") or None
             ),
-            event_key=event_key or env.get("INNGEST_EVENT_KEY") or None,
+            event_key=given.event_key or env.get("INNGEST_EVENT_KEY") or None,
             env=next((env[name] for name in _BRANCH_VARS if env.get(name)), None),
-            serve_origin=serve_origin or env.get("INNGEST_SERVE_ORIGIN") or None,
-            serve_path=serve_path or env.get("INNGEST_SERVE_PATH") or None,
+            serve_origin=given.serve_origin or env.get("INNGEST_SERVE_ORIGIN") or None,
+            serve_path=given.serve_path or env.get("INNGEST_SERVE_PATH") or None,
             # Cloud mode lets unsigned sync PUTs through unless told not to (PY default).
             allow_unsigned_sync=dev or not _is_false(env.get("INNGEST_ENABLE_UNAUTHED_SYNC")),
         )

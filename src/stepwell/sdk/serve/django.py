@@ -2,43 +2,48 @@
 
 from __future__ import annotations
 
-import os
+from typing import Unpack, overload
 
 import django.http
 import django.urls
 from django.views.decorators.csrf import csrf_exempt
 
 from stepwell.sdk.app import App
-from stepwell.sdk.serve.config import DEFAULT_SERVE_PATH, ServeConfig
+from stepwell.sdk.serve.config import (
+    DEFAULT_SERVE_PATH,
+    ServeConfig,
+    ServeKeywords,
+    ServeOptions,
+)
 from stepwell.sdk.serve.handler import Handler
 from stepwell.sdk.serve.messages import HttpRequest
 
 FRAMEWORK = "django"
 
 
+# Two signatures so that a ``**settings`` dict passes as before (it cannot be ``options``).
+@overload
+def serve(
+    app: App, *, route: str | None = ..., **keywords: Unpack[ServeKeywords]
+) -> django.urls.URLPattern: ...
+@overload
 def serve(
     app: App,
+    options: ServeOptions | None,
+    *,
+    route: str | None = ...,
+    **keywords: Unpack[ServeKeywords],
+) -> django.urls.URLPattern: ...
+def serve(
+    app: App,
+    options: ServeOptions | None = None,
     *,
     route: str | None = None,
-    signing_key: str | None = None,
-    signing_key_fallback: str | None = None,
-    event_key: str | None = None,
-    base_url: str | None = None,
-    is_dev: bool | None = None,
-    serve_origin: str | None = None,
-    serve_path: str | None = None,
+    **keywords: Unpack[ServeKeywords],
 ) -> django.urls.URLPattern:
     """A URL pattern answering GET, POST and PUT at ``route`` (default: ``serve_path``,
     ``INNGEST_SERVE_PATH``, or ``/api/inngest``); see ``stepwell.serve`` for the rest."""
-    config = ServeConfig.resolve(
-        signing_key=signing_key,
-        signing_key_fallback=signing_key_fallback,
-        event_key=event_key,
-        base_url=base_url,
-        is_dev=is_dev,
-        serve_origin=serve_origin,
-        serve_path=serve_path,
-    )
+    config = ServeConfig.resolve(options, **keywords)
     handler = Handler(app, config, FRAMEWORK)
 
     # Async view: native under ASGI, and Django runs it on its own loop under WSGI.
@@ -52,5 +57,5 @@ def serve(
         reply = await handler.handle(incoming)
         return django.http.HttpResponse(reply.body, status=reply.status, headers=reply.headers)
 
-    path = route or serve_path or os.environ.get("INNGEST_SERVE_PATH") or DEFAULT_SERVE_PATH
+    path = route or config.serve_path or DEFAULT_SERVE_PATH
     return django.urls.path(path.lstrip("/"), csrf_exempt(view), name=f"stepwell-{app.id}")

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack, overload
 
 import flask
 
 from stepwell.sdk.app import App
-from stepwell.sdk.serve.config import DEFAULT_SERVE_PATH, ServeConfig
+from stepwell.sdk.serve.config import (
+    DEFAULT_SERVE_PATH,
+    ServeConfig,
+    ServeKeywords,
+    ServeOptions,
+)
 from stepwell.sdk.serve.handler import Handler
 from stepwell.sdk.serve.messages import HttpRequest
 
@@ -18,29 +23,34 @@ FRAMEWORK = "flask"
 T = TypeVar("T")
 
 
+# Two signatures so that a ``**settings`` dict passes as before (it cannot be ``options``).
+@overload
 def serve(
     app: App,
     flask_app: flask.Flask,
     *,
+    url_prefix: str = ...,
+    **keywords: Unpack[ServeKeywords],
+) -> Handler: ...
+@overload
+def serve(
+    app: App,
+    flask_app: flask.Flask,
+    options: ServeOptions | None,
+    *,
+    url_prefix: str = ...,
+    **keywords: Unpack[ServeKeywords],
+) -> Handler: ...
+def serve(
+    app: App,
+    flask_app: flask.Flask,
+    options: ServeOptions | None = None,
+    *,
     url_prefix: str = DEFAULT_SERVE_PATH,
-    signing_key: str | None = None,
-    signing_key_fallback: str | None = None,
-    event_key: str | None = None,
-    base_url: str | None = None,
-    is_dev: bool | None = None,
-    serve_origin: str | None = None,
-    serve_path: str | None = None,
+    **keywords: Unpack[ServeKeywords],
 ) -> Handler:
     """Add the route ``url_prefix`` (GET, POST, PUT) to ``flask_app``; see ``stepwell.serve``."""
-    config = ServeConfig.resolve(
-        signing_key=signing_key,
-        signing_key_fallback=signing_key_fallback,
-        event_key=event_key,
-        base_url=base_url,
-        is_dev=is_dev,
-        serve_origin=serve_origin,
-        serve_path=serve_path,
-    )
+    config = ServeConfig.resolve(options, **keywords)
     handler = Handler(app, config, FRAMEWORK)
 
     def view() -> flask.Response:
