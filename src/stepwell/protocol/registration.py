@@ -1,13 +1,22 @@
-"""App registration payloads (protocol.md §3.3): what SDKs POST to ``/fn/register``.
+"""App registration payloads (protocol.md §3.3): what SDKs POST to ``/fn/register``, and what
+they answer an in-band sync with (§3.6). Both halves of the shape live here: ``to_wire`` builds
+it (our SDK sends it) and ``parse_registration`` reads it (our server receives it).
 
 Both official SDKs are accepted: keys are matched leniently (``appname``/``appName``,
 ``deploy_type``/``deployType``), unknown keys are ignored, and every refusal names the field.
+What we build is written as the Python SDK writes it, key for key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+ROOT_STEP_ID = "step"
+"""The one step each function registers; its runtime URL is the function's (``stepId=step``)."""
+REGISTRATION_VERSION = "0.1"
+FUNCTION_KEYS = frozenset({"id", "name", "steps", "triggers"})
+"""A function config's own keys; the others are its ``options`` (flow control, cancellation)."""
 
 
 class RegistrationError(ValueError):
@@ -30,15 +39,42 @@ class TriggerConfig:
     cron: str | None = None
     jitter: str | None = None
 
+    def to_wire(self) -> dict[str, Any]:
+        if self.cron is not None:
+            return {"cron": self.cron, **({"jitter": self.jitter} if self.jitter else {})}
+        wire: dict[str, Any] = {"event": self.event}
+        if self.expression:
+            wire["expression"] = self.expression
+        return wire
+
 
 @dataclass(slots=True)
 class FunctionConfig:
     slug: str
     name: str
     url: str
+    """Where the function is called: its app's URL with ``fnId`` and ``stepId`` (§3.3)."""
     triggers: list[TriggerConfig]
     retries: int | None
     raw: dict[str, Any] = field(default_factory=dict)
+    """The function's config as received (empty for one we build)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Every key but the function's own (``FUNCTION_KEYS``), as registered: flow control
+    (``batchEvents``, ``concurrency``, ``rateLimit``, …) and ``cancel``. Written first."""
+
+    def to_wire(self) -> dict[str, Any]:
+        step: dict[str, Any] = {"id": ROOT_STEP_ID, "name": ROOT_STEP_ID}
+        if self.retries is not None:
+            # The server reads this as the number of *retries* (§5.8).
+            step["retries"] = {"attempts": self.retries}
+        step["runtime"] = {"type": "http", "url": self.url}
+        return {
+            **self.options,
+            "id": self.slug,
+            "name": self.name,
+            "steps": {ROOT_STEP_ID: step},
+            "triggers": [trigger.to_wire() for trigger in self.triggers],
+        }
 
 
 @dataclass(slots=True)
@@ -46,9 +82,78 @@ class AppRegistration:
     app_name: str
     url: str
     sdk: str
+    """``language:vversion``, e.g. ``py:v0.1.0``."""
     framework: str
     functions: list[FunctionConfig]
     raw: dict[str, Any] = field(default_factory=dict)
+    """The payload as received (empty for one we build)."""
+    capabilities: dict[str, str] = field(default_factory=dict)
+    deploy_type: str = "ping"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ``/fn/register`` payload."""
+        return {
+            "appname": self.app_name,
+            "capabilities": dict(self.capabilities),
+            "deploy_type": self.deploy_type,
+            "framework": self.framework,
+            "functions": [fn.to_wire() for fn in self.functions],
+            "sdk": self.sdk,
+            "url": self.url,
+            "v": REGISTRATION_VERSION,
+        }
+
+
+def in_band_answer(
+    registration: AppRegistration,
+    *,
+    env: str | None,
+    inspection: dict[str, Any],
+    sdk_author: str,
+    platform: str | None = None,
+) -> dict[str, Any]:
+    """The body answering an in-band sync (§3.6): the registration itself, in its own keys.
+
+    As the Python SDK writes it, without nulls (the Go server chokes on some, e.g. a null
+    scope). ``in_band_registration`` reads it back as a ``/fn/register`` payload.
+    """
+    language, _, version = registration.sdk.partition(":v")
+    body = {
+        "app_id": registration.app_name,
+        "env": env,
+        "framework": registration.framework,
+        "functions": [fn.to_wire() for fn in registration.functions],
+        "inspection": inspection,
+        "platform": platform,
+        "sdk_author": sdk_author,
+        "sdk_language": language,
+        "sdk_version": version,
+        "url": registration.url,
+    }
+    without_none: dict[str, Any] = _without_none(body)
+    return without_none
+
+
+def in_band_registration(body: dict[str, Any]) -> dict[str, Any]:
+    """An in-band sync answer (§3.6) in the shape of a ``/fn/register`` payload."""
+    language = body.get("sdk_language") or ""
+    version = body.get("sdk_version") or ""
+    return {
+        "appName": body.get("app_id"),
+        "url": body.get("url"),
+        "framework": body.get("framework"),
+        "sdk": body.get("sdk") or f"{language}:v{version}",
+        "functions": body.get("functions") or [],
+        "v": REGISTRATION_VERSION,
+    }
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value
 
 
 def parse_registration(payload: Any) -> AppRegistration:
@@ -68,6 +173,8 @@ def parse_registration(payload: Any) -> AppRegistration:
     duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
     if duplicates:
         raise RegistrationError(f"functions: duplicate function id(s) {duplicates}")
+    capabilities = payload.get("capabilities")
+    deploy_type = _lenient(payload, "deployType", "deploy_type")
     return AppRegistration(
         app_name=app_name,
         url=url,
@@ -75,6 +182,12 @@ def parse_registration(payload: Any) -> AppRegistration:
         framework=str(payload.get("framework") or ""),
         functions=functions,
         raw=payload,
+        capabilities=(
+            {k: v for k, v in capabilities.items() if isinstance(v, str)}
+            if isinstance(capabilities, dict)
+            else {}
+        ),
+        deploy_type=deploy_type if isinstance(deploy_type, str) else "ping",
     )
 
 
@@ -116,7 +229,13 @@ def _parse_function(index: int, raw: Any) -> FunctionConfig:
         retries = attempts
     name = raw.get("name") if isinstance(raw.get("name"), str) else slug
     return FunctionConfig(
-        slug=slug, name=name or slug, url=url, triggers=triggers, retries=retries, raw=raw
+        slug=slug,
+        name=name or slug,
+        url=url,
+        triggers=triggers,
+        retries=retries,
+        raw=raw,
+        options={key: value for key, value in raw.items() if key not in FUNCTION_KEYS},
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepwell.protocol import signing
+from stepwell.protocol.registration import ROOT_STEP_ID
 from stepwell.sdk.app import App
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve import execution
@@ -29,12 +30,7 @@ from stepwell.sdk.serve.messages import (
     json_response,
     sdk_headers,
 )
-from stepwell.sdk.serve.registration import (
-    CAPABILITIES,
-    ROOT_STEP_ID,
-    Syncer,
-    server_kind_of,
-)
+from stepwell.sdk.serve.registration import CAPABILITIES, Syncer, server_kind_of
 
 log = logging.getLogger("stepwell.serve")
 

@@ -1,5 +1,8 @@
 """Sync (protocol.md §3): describe the app's functions and register them with the server.
 
+The functions are described with the wire types of ``protocol.registration`` (which builds the
+payload and parses it on the server's side); this module says what our functions are in them.
+
 A ``PUT`` to the app starts a sync. Out of band (the default) the app POSTs its functions to
 ``{api}/fn/register`` and answers the ``PUT`` with the server's reply; in band (cloud mode,
 signed ``PUT`` with ``X-Inngest-Sync-Kind: in_band``) the answer itself carries the functions.
@@ -13,6 +16,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from stepwell.protocol.registration import (
+    ROOT_STEP_ID,
+    AppRegistration,
+    FunctionConfig,
+    TriggerConfig,
+    in_band_answer,
+)
 from stepwell.sdk.app import App
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve.client import ApiClient, ApiError
@@ -20,7 +30,6 @@ from stepwell.sdk.serve.config import ServeConfig
 from stepwell.sdk.serve.flow_wire import flow_options
 from stepwell.sdk.serve.messages import (
     SDK_REGISTER,
-    SDK_VERSION,
     HttpRequest,
     HttpResponse,
     error_response,
@@ -29,7 +38,6 @@ from stepwell.sdk.serve.messages import (
 
 log = logging.getLogger("stepwell.serve")
 
-ROOT_STEP_ID = "step"
 CAPABILITIES = {"in_band_sync": "v1", "trust_probe": "v1"}
 SYNC_KIND = "X-Inngest-Sync-Kind"
 
@@ -48,48 +56,33 @@ def serve_url(request_url: str, config: ServeConfig) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
-def function_config(fn: Function[Any], app_url: str) -> dict[str, Any]:
-    """One function as ``/fn/register`` expects it (§3.3)."""
+def function_config(fn: Function[Any], app_url: str) -> FunctionConfig:
+    """One function as ``/fn/register`` carries it (§3.3)."""
     spec = fn.spec
-    triggers: list[dict[str, Any]] = []
-    for trigger in spec.triggers:
-        entry: dict[str, Any] = {"event": trigger.event}
-        if trigger.expression:
-            entry["expression"] = trigger.expression
-        triggers.append(entry)
-    for cron in spec.crons:
-        triggers.append({"cron": cron.cron, **({"jitter": cron.jitter} if cron.jitter else {})})
+    triggers = [TriggerConfig(event=t.event, expression=t.expression) for t in spec.triggers]
+    triggers += [TriggerConfig(cron=c.cron, jitter=c.jitter) for c in spec.crons]
     query = urlencode({"fnId": spec.slug, "stepId": ROOT_STEP_ID})
-    return {
-        **flow_options(spec.flow, spec.cancel_on),
-        "id": spec.slug,
-        "name": spec.name,
-        "steps": {
-            ROOT_STEP_ID: {
-                "id": ROOT_STEP_ID,
-                "name": ROOT_STEP_ID,
-                # The server reads this as the number of *retries* (§5.8).
-                "retries": {"attempts": spec.retries},
-                "runtime": {"type": "http", "url": f"{app_url}?{query}"},
-            }
-        },
-        "triggers": triggers,
-    }
+    return FunctionConfig(
+        slug=spec.slug,
+        name=spec.name,
+        url=f"{app_url}?{query}",
+        triggers=triggers,
+        retries=spec.retries,
+        options=flow_options(spec.flow, spec.cancel_on),
+    )
 
 
-def registration_payload(
+def app_registration(
     app_id: str, functions: Iterable[Function[Any]], app_url: str, framework: str
-) -> dict[str, Any]:
-    return {
-        "appname": app_id,
-        "capabilities": dict(CAPABILITIES),
-        "deploy_type": "ping",
-        "framework": framework,
-        "functions": [function_config(fn, app_url) for fn in functions],
-        "sdk": SDK_REGISTER,
-        "url": app_url,
-        "v": "0.1",
-    }
+) -> AppRegistration:
+    return AppRegistration(
+        app_name=app_id,
+        url=app_url,
+        sdk=SDK_REGISTER,
+        framework=framework,
+        functions=[function_config(fn, app_url) for fn in functions],
+        capabilities=dict(CAPABILITIES),
+    )
 
 
 def server_kind_of(request: HttpRequest) -> str | None:
@@ -124,9 +117,8 @@ class Syncer:
             return error_response(
                 "function_config_invalid", "no functions found", name="FunctionConfigInvalidError"
             )
-        payload = registration_payload(
-            self._app.id, functions, serve_url(request.url, self._config), self._framework
-        )
+        app_url = serve_url(request.url, self._config)
+        payload = app_registration(self._app.id, functions, app_url, self._framework).to_wire()
         try:
             reply = await self._client.register(
                 payload, deploy_id=request.query.get("deployId"), server_kind=kind
@@ -171,25 +163,9 @@ class Syncer:
                 "body_invalid", 'an in-band sync body must be {"url": string}', status=400
             )
         app_url = serve_url(wanted["url"], self._config)
-        body = {
-            "app_id": self._app.id,
-            "env": self._config.env,
-            "framework": self._framework,
-            "functions": [function_config(fn, app_url) for fn in self._app.functions.values()],
-            "inspection": inspection,
-            "platform": None,
-            "sdk_author": "stepwell",
-            "sdk_language": "py",
-            "sdk_version": SDK_VERSION,
-            "url": app_url,
-        }
-        # As the Python SDK: no nulls (the Go server chokes on some, e.g. a null scope).
-        return json_response(200, _without_none(body), {SYNC_KIND: "in_band"})
-
-
-def _without_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value if v is not None]
-    return value
+        functions = self._app.functions.values()
+        registration = app_registration(self._app.id, functions, app_url, self._framework)
+        body = in_band_answer(
+            registration, env=self._config.env, inspection=inspection, sdk_author="stepwell"
+        )
+        return json_response(200, body, {SYNC_KIND: "in_band"})
