@@ -27,7 +27,9 @@ from stepwell.protocol.step_ids import hash_step_id
 from stepwell.store import open_store
 from tests.e2e.harness import APPS_DIR, LOOPBACK, ManagedProcess, free_port, wait_until
 
-pytestmark = pytest.mark.slow
+# Its own waits are bounded (60 s per sync, 120 s to a quarter, 240 s to the end): the test's
+# timeout must not cut them short on a loaded machine (40 s alone, 113-119 s beside other runs).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 KEY = "signkey-test-" + "5ca1e0" * 10 + "abcd"
 EVENT_KEY = "scale-events"
