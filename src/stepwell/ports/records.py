@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -168,23 +168,8 @@ class ChangeSet:
     ended_runs: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any(
-            (
-                self.events,
-                self.runs,
-                self.run_updates,
-                self.steps,
-                self.items,
-                self.items_done,
-                self.items_rescheduled,
-                self.pauses,
-                self.pauses_consumed,
-                self.items_removed,
-                self.items_put,
-                self.states,
-                self.ended_runs,
-            )
-        )
+        # Derived from the fields, so a field added later counts without anyone listing it.
+        return any(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass(slots=True)
