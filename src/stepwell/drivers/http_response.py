@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from stepwell.core.errors import error_payload
 from stepwell.ports.driver import Completed, Errored, Outcome
 from stepwell.protocol.durations import DurationError, parse_instant
 from stepwell.protocol.ops import Op
+
+_VERSION = re.compile(r"-?[0-9]+")
 
 
 @dataclass(slots=True)
@@ -33,7 +36,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     text = value.strip()
-    if text.isdigit() and len(text) <= 7:
+    if text.isascii() and text.isdigit() and len(text) <= 7:  # "²".isdigit(), float fails
         return clamp_retry_after(float(text))
     moment: datetime | None = None
     try:
@@ -43,6 +46,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
             moment = parsedate_to_datetime(text)
         except (TypeError, ValueError):
             return None
+    if moment.tzinfo is None:  # an RFC 1123 date in "-0000" (zone unknown): taken as UTC
+        moment = moment.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return clamp_retry_after((moment - current).total_seconds())
 
@@ -94,8 +99,8 @@ def classify_response(status: int, headers: Mapping[str, str], body: bytes) -> S
     no_retry_header = lowered.get("x-inngest-no-retry")
     retry_after = parse_retry_after(lowered.get("retry-after"))
     version_text = lowered.get("x-inngest-req-version", "")
-    is_version = version_text.isascii() and version_text.lstrip("-").isdigit()
-    version = int(version_text) if is_version and len(version_text) < 6 else None
+    is_version = _VERSION.fullmatch(version_text) is not None and len(version_text) < 6
+    version = int(version_text) if is_version else None
     try:
         parsed = _json(body, result=status in (200, 206))
         if status == 206:
