@@ -271,8 +271,7 @@ async def m_create_app(
 async def _delete(runtime: ServerRuntime, name: str) -> None:
     app = runtime.catalog.get(name)
     assert app is not None
-    runtime.syncer.remove_url(app.url)
-    await runtime.catalog.remove_by_url(app.url)
+    await runtime.syncer.forget(app.url)
 
 
 async def m_delete_app(_: None, info: GraphQLResolveInfo[GqlContext], id: str) -> str:

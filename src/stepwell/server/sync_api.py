@@ -61,7 +61,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
 
     async def remove(request: Request) -> Response:
         url = request.query_params.get("url", "")
-        gone = await runtime.catalog.remove_by_url(url)
+        gone = await runtime.syncer.forget(url)
         if not gone:
             return error(404, f"no app is served at {url!r}")
         return json_response({"ok": True, "removed": gone})

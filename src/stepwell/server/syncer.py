@@ -68,25 +68,36 @@ class Syncer:
         if url not in self._urls:
             self._urls.append(url)
 
-    def remove_url(self, url: str) -> None:
-        """Stop keeping ``url`` in sync (its app was deleted)."""
-        url = normalise_url(url)
-        if url in self._urls:
-            self._urls.remove(url)
-        self._errors.pop(url, None)
+    async def forget(self, url: str) -> list[str]:
+        """Remove the apps served at ``url`` and stop keeping ``url`` in sync; returns the
+        apps' names. Both ``DELETE /fn/remove`` and GraphQL ``deleteApp`` come here: an app
+        removed but still polled would sync itself back at the next pass."""
+        normalised = normalise_url(url)
+        if normalised in self._urls:
+            self._urls.remove(normalised)
+        self._errors.pop(normalised, None)
+        return await self._catalog.remove_by_url(url)
+
+    def urls(self) -> list[str]:
+        """What a pass pings: the URLs given (``-u``) or added, then every synced app's."""
+        return list(dict.fromkeys([*self._urls, *(a.url for a in self._catalog.apps())]))
+
+    async def sync_all(self) -> None:
+        """One pass: take in apps other processes changed, ping every URL, discover."""
+        try:
+            await self._catalog.refresh()
+        except Exception:  # a sync must not stop because of one bad stored app
+            log.exception("reading the synced apps failed")
+        for url in self.urls():
+            if url in self.urls():  # not forgotten while an earlier ping was in flight
+                await self.ping(url)
+        if self._config.discovery and self._config.dev and not self._catalog.apps():
+            await self._discover()
 
     async def _loop(self) -> None:
         await self._wait_until_serving()
         while True:
-            try:
-                await self._catalog.refresh()
-            except Exception:  # a sync must not stop because of one bad stored app
-                log.exception("reading the synced apps failed")
-            urls = list(dict.fromkeys([*self._urls, *(a.url for a in self._catalog.apps())]))
-            for url in urls:
-                await self.ping(url)
-            if self._config.discovery and self._config.dev and not self._catalog.apps():
-                await self._discover()
+            await self.sync_all()
             await asyncio.sleep(self._config.poll_interval_s)
 
     async def _wait_until_serving(self) -> None:
