@@ -48,7 +48,8 @@ async def test_a_dead_process_slot_lapses_with_its_lease(db_url: str) -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     try:
         dead = SharedConcurrencyGate(store, clock, lease_ms=3000)
-        alive = SharedConcurrencyGate(store, clock, lease_ms=3000)
+        watched = _CountingClock(clock)
+        alive = SharedConcurrencyGate(store, watched, lease_ms=3000)
         holding = dead.hold([["k", 1]])
         await holding.__aenter__()  # never released: its process "died"
         acquired = asyncio.Event()
@@ -58,13 +59,26 @@ async def test_a_dead_process_slot_lapses_with_its_lease(db_url: str) -> None:
                 acquired.set()
 
         task = asyncio.create_task(other())
-        await asyncio.sleep(0.1)
+        # Each try for the slot reads the clock once: a second read follows a refusal.
+        await eventually(lambda: watched.reads >= 2, timeout=5, what="the waiter to be refused")
         assert not acquired.is_set()  # the slot is held
         clock.set(datetime(2026, 1, 1, 0, 0, 3, 1000, tzinfo=UTC))  # past the lease
         await eventually(acquired.is_set, timeout=5, what="the lapsed slot is taken over")
         await asyncio.wait_for(task, 5)
     finally:
         await store.close()
+
+
+class _CountingClock:
+    """Another clock's time, counting how often it is read."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self._clock = clock
+        self.reads = 0
+
+    def now_ms(self) -> int:
+        self.reads += 1
+        return self._clock.now_ms()
 
 
 async def test_held_slots_are_renewed(db_url: str) -> None:

@@ -149,7 +149,8 @@ async def _release_order(gate: ConcurrencyGate | SharedConcurrencyGate) -> list[
     waiters = []
     for tag, rank in enumerate((5, 1, 3, 1)):
         waiters.append(asyncio.create_task(waiter(rank, tag)))
-        await asyncio.sleep(0.01)  # queued in this order
+        # Queued in this order: each one waits before the next comes.
+        await eventually(lambda: gate.waiting("k") == len(waiters), what=f"waiter {tag} queued")
     release.set()
     await asyncio.wait_for(asyncio.gather(first, *waiters), 10)
     return order
