@@ -10,18 +10,10 @@ from typing import Any
 import stepwell
 from stepwell import Context, RunStatus
 from tests.clock import ManualClock
+from tests.integration.engine.conftest import all_ended, runs_of
 from tests.waiting import eventually
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-async def _runs(engine: stepwell.Engine, function_id: str) -> list[stepwell.Run]:
-    return sorted(await engine.list_runs(function_id=function_id), key=lambda r: r.run_id)
-
-
-async def _ended(engine: stepwell.Engine, function_id: str, count: int) -> bool:
-    runs = await _runs(engine, function_id)
-    return len(runs) == count and all(r.status.is_terminal for r in runs)
 
 
 async def test_rate_limit_drops_excess_runs_but_keeps_the_events(db_url: str) -> None:
@@ -40,11 +32,11 @@ async def test_rate_limit_drops_excess_runs_but_keeps_the_events(db_url: str) ->
         ids = await engine.send(
             [{"name": "rl/go", "data": {"n": n, "user": u}} for n, u in enumerate("aaab")]
         )
-        await eventually(lambda: _ended(engine, "rl-f", 3), what="a, a and b run")
+        await eventually(lambda: all_ended(engine, "rl-f", 3), what="a, a and b run")
         clock.set(START + timedelta(seconds=11))  # the window has passed
         await engine.send("rl/go", {"n": 4, "user": "a"})
-        await eventually(lambda: _ended(engine, "rl-f", 4), what="a runs again")
-        outputs = sorted(r.output for r in await _runs(engine, "rl-f"))
+        await eventually(lambda: all_ended(engine, "rl-f", 4), what="a runs again")
+        outputs = sorted(r.output for r in await runs_of(engine, "rl-f"))
         stored = await engine.store.get_events(ids)
     assert outputs == [0, 1, 3, 4]  # the third "a" in the window was dropped
     assert len(stored) == 4  # ...but its event is kept
@@ -59,8 +51,8 @@ async def test_idempotency_expression_runs_once_per_key_per_day(db_url: str) -> 
 
     async with app.embedded(db_url) as engine:
         await engine.send([{"name": "idem/go", "data": {"n": n, "order": n % 2}} for n in range(4)])
-        await eventually(lambda: _ended(engine, "idem-f", 2), what="one run per order")
-        assert sorted(r.output for r in await _runs(engine, "idem-f")) == [0, 1]
+        await eventually(lambda: all_ended(engine, "idem-f", 2), what="one run per order")
+        assert sorted(r.output for r in await runs_of(engine, "idem-f")) == [0, 1]
 
 
 async def test_singleton_skip_and_cancel(db_url: str) -> None:
@@ -89,11 +81,11 @@ async def test_singleton_skip_and_cancel(db_url: str) -> None:
             lambda: _has_status(engine, "single-cancel", RunStatus.RUNNING), what="1st"
         )
         await engine.send("s/cancel", {"n": 1})  # replaces the sleeping first run
-        await eventually(lambda: _ended(engine, "single-cancel", 2), what="both ended")
+        await eventually(lambda: all_ended(engine, "single-cancel", 2), what="both ended")
         release.set()
-        await eventually(lambda: _ended(engine, "single-skip", 1), what="skip run done")
-        skipped = await _runs(engine, "single-skip")
-        cancelled = await _runs(engine, "single-cancel")
+        await eventually(lambda: all_ended(engine, "single-skip", 1), what="skip run done")
+        skipped = await runs_of(engine, "single-skip")
+        cancelled = await runs_of(engine, "single-cancel")
     assert [r.output for r in skipped] == [0]
     assert [(r.status, r.output) for r in cancelled] == [
         (RunStatus.CANCELLED, None),
@@ -102,7 +94,7 @@ async def test_singleton_skip_and_cancel(db_url: str) -> None:
 
 
 async def _has_status(engine: stepwell.Engine, function_id: str, status: RunStatus) -> bool:
-    return any(r.status is status for r in await _runs(engine, function_id))
+    return any(r.status is status for r in await runs_of(engine, function_id))
 
 
 async def test_throttle_delays_starts_and_every_limit_of_a_list_must_pass(db_url: str) -> None:
@@ -124,7 +116,7 @@ async def test_throttle_delays_starts_and_every_limit_of_a_list_must_pass(db_url
         for second in (3, 6):
             clock.set(START + timedelta(seconds=second))
             await eventually(lambda s=second: len(starts) == 3 + s // 3, what=f"start at {second}s")
-        await eventually(lambda: _ended(engine, "thr-f", 5), what="all done")
+        await eventually(lambda: all_ended(engine, "thr-f", 5), what="all done")
     # Inngest's example: three at once, then one every period / limit = 3 s; none dropped.
     assert starts == [0, 0, 0, 3, 6]
 
@@ -150,7 +142,7 @@ async def test_priority_orders_waiting_runs(db_url: str) -> None:
         await eventually(lambda: _has_status(engine, "prio-f", RunStatus.RUNNING), what="first")
         await engine.send([{"name": "prio/go", "data": {"n": n, "p": n * 100}} for n in (1, 2, 3)])
         gate.set()
-        await eventually(lambda: _ended(engine, "prio-f", 4), what="all done")
+        await eventually(lambda: all_ended(engine, "prio-f", 4), what="all done")
     assert order[0] == 0
     assert sorted(order[1:]) == [1, 2, 3]
 
@@ -175,7 +167,7 @@ async def test_concurrency_limits_executing_runs_and_sleepers_hold_no_slot(db_ur
 
     async with app.embedded(db_url, poll_interval=0.02) as engine:
         await engine.send([{"name": "conc/go"} for _ in range(8)])
-        await eventually(lambda: _ended(engine, "conc-f", 8), timeout=20, what="all done")
+        await eventually(lambda: all_ended(engine, "conc-f", 8), timeout=20, what="all done")
         gate_peak = engine.concurrency.peak
     assert peak == 2
     assert gate_peak == {"fn:conc-f:": 2}
@@ -241,16 +233,16 @@ async def test_start_and_finish_timeouts_cancel_runs(db_url: str) -> None:
         await eventually(lambda: _has_status(engine, "tmo-finish", RunStatus.RUNNING), what="run")
         await eventually(lambda: _count_done(engine), what="the first start completes")
         clock.set(START + timedelta(seconds=11))
-        await eventually(lambda: _ended(engine, "tmo-finish", 1), what="finish timeout")
-        await eventually(lambda: _ended(engine, "tmo-start", 2), what="start timeout")
-        finished = await _runs(engine, "tmo-finish")
-        started = await _runs(engine, "tmo-start")
+        await eventually(lambda: all_ended(engine, "tmo-finish", 1), what="finish timeout")
+        await eventually(lambda: all_ended(engine, "tmo-start", 2), what="start timeout")
+        finished = await runs_of(engine, "tmo-finish")
+        started = await runs_of(engine, "tmo-start")
     assert [r.status for r in finished] == [RunStatus.CANCELLED]
     assert sorted(r.status.value for r in started) == ["Cancelled", "Completed"]
 
 
 async def _count_done(engine: stepwell.Engine) -> bool:
-    return any(r.status is RunStatus.COMPLETED for r in await _runs(engine, "tmo-start"))
+    return any(r.status is RunStatus.COMPLETED for r in await runs_of(engine, "tmo-start"))
 
 
 async def test_cancel_on_with_match_cancels_only_the_matching_run(db_url: str) -> None:
@@ -269,11 +261,11 @@ async def test_cancel_on_with_match_cancels_only_the_matching_run(db_url: str) -
         await engine.send([{"name": "con/go", "data": {"order": o}} for o in (1, 2)])
         await eventually(lambda: _running(engine, 2), what="both sleeping")
         await engine.send("con/stop", {"order": 2})
-        await eventually(lambda: _ended(engine, "con-f", 2), what="both ended")
-        runs = await _runs(engine, "con-f")
+        await eventually(lambda: all_ended(engine, "con-f", 2), what="both ended")
+        runs = await runs_of(engine, "con-f")
     assert sorted(r.status.value for r in runs) == ["Cancelled", "Completed"]
 
 
 async def _running(engine: stepwell.Engine, count: int) -> bool:
-    runs = await _runs(engine, "con-f")
+    runs = await runs_of(engine, "con-f")
     return sum(r.status is RunStatus.RUNNING for r in runs) == count

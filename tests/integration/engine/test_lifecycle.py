@@ -9,16 +9,8 @@ import pytest
 
 import stepwell
 from stepwell import Context, RunStatus
+from tests.integration.engine.conftest import all_ended, runs_of
 from tests.waiting import eventually
-
-
-async def _runs(engine: stepwell.Engine, function_id: str) -> list[stepwell.Run]:
-    return sorted(await engine.list_runs(function_id=function_id), key=lambda r: r.run_id)
-
-
-async def _ended(engine: stepwell.Engine, function_id: str, count: int) -> bool:
-    runs = await _runs(engine, function_id)
-    return len(runs) == count and all(r.status.is_terminal for r in runs)
 
 
 async def test_on_failure_handler_runs_with_the_failure(db_url: str) -> None:
@@ -36,8 +28,8 @@ async def test_on_failure_handler_runs_with_the_failure(db_url: str) -> None:
     async with app.embedded(db_url) as engine:
         [event_id] = await engine.send("of/go", {"x": 1})
         [run] = await engine.wait_for_runs(event_id, timeout=10)
-        await eventually(lambda: _ended(engine, "of-f-failure", 1), what="failure handler")
-        [handler_run] = await _runs(engine, "of-f-failure")
+        await eventually(lambda: all_ended(engine, "of-f-failure", 1), what="failure handler")
+        [handler_run] = await runs_of(engine, "of-f-failure")
     assert run.status is RunStatus.FAILED
     assert handler_run.output == "handled"
     [data] = seen
@@ -78,11 +70,11 @@ async def test_bulk_cancel_by_window_and_filter(db_url: str) -> None:
     async with app.embedded(db_url) as engine:
         await engine.send([{"name": "bulk/go", "data": {"vip": v}} for v in (True, False, False)])
         await eventually(lambda: _all_running(engine, 3), what="three sleeping runs")
-        before = await _runs(engine, "bulk-f")
+        before = await runs_of(engine, "bulk-f")
         cancelled = await engine.cancel_runs(
             "bulk-f", started_after=before[0].created_at, if_="event.data.vip == false"
         )
-        after = await _runs(engine, "bulk-f")
+        after = await runs_of(engine, "bulk-f")
         with pytest.raises(LookupError):
             await engine.cancel_runs("bulk-nope")
     assert len(cancelled) == 2
@@ -90,7 +82,7 @@ async def test_bulk_cancel_by_window_and_filter(db_url: str) -> None:
 
 
 async def _all_running(engine: stepwell.Engine, count: int) -> bool:
-    runs = await _runs(engine, "bulk-f")
+    runs = await runs_of(engine, "bulk-f")
     return len(runs) == count and all(r.status is RunStatus.RUNNING for r in runs)
 
 
@@ -107,13 +99,13 @@ async def test_paused_function_starts_no_runs_and_its_events_can_be_replayed(db_
         stored = await engine.store.get_events([first])
     async with app.embedded(db_url) as engine:  # paused survives a restart
         await engine.send("pz/go", {"n": 2})
-        assert await _runs(engine, "pz-f") == []
+        assert await runs_of(engine, "pz-f") == []
         await engine.resume_function("pz-f")
         await engine.send("pz/go", {"n": 3})
-        await eventually(lambda: _ended(engine, "pz-f", 1), what="runs again once resumed")
+        await eventually(lambda: all_ended(engine, "pz-f", 1), what="runs again once resumed")
         replayed = await engine.replay("pz-f", received_after=stored[0].received_at)
-        await eventually(lambda: _ended(engine, "pz-f", 4), what="the replayed runs")
-        outputs = sorted(r.output for r in await _runs(engine, "pz-f"))
+        await eventually(lambda: all_ended(engine, "pz-f", 4), what="the replayed runs")
+        outputs = sorted(r.output for r in await runs_of(engine, "pz-f"))
     assert len(replayed) == 3  # events 1, 2 (kept while paused) and 3
     assert outputs == [1, 2, 3, 3]
 
@@ -134,10 +126,10 @@ async def test_rerun_and_rerun_from_a_step_keeps_earlier_results(db_url: str) ->
         [event_id] = await engine.send("rr/go", {})
         [run] = await engine.wait_for_runs(event_id, timeout=10)
         whole = await engine.rerun(run.run_id)
-        await eventually(lambda: _ended(engine, "rr-f", 2), what="rerun")
+        await eventually(lambda: all_ended(engine, "rr-f", 2), what="rerun")
         from_b = await engine.rerun(run.run_id, from_step="b")
-        await eventually(lambda: _ended(engine, "rr-f", 3), what="rerun from b")
-        reruns = {r.run_id: r for r in await _runs(engine, "rr-f")}
+        await eventually(lambda: all_ended(engine, "rr-f", 3), what="rerun from b")
+        reruns = {r.run_id: r for r in await runs_of(engine, "rr-f")}
         with pytest.raises(LookupError, match="no stored step"):
             await engine.rerun(run.run_id, from_step="zzz")
     assert run.output == ["a1", "b2", "c3"]

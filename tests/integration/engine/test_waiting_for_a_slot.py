@@ -19,17 +19,14 @@ from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.ports.clock import SystemClock
 from stepwell.store import open_store
 from tests.clock import ManualClock
+from tests.integration.engine.conftest import runs_of
 from tests.waiting import eventually
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-async def _runs(engine: stepwell.Engine, function_id: str) -> list[stepwell.Run]:
-    return sorted(await engine.list_runs(function_id=function_id), key=lambda r: r.run_id)
-
-
 async def _statuses(engine: stepwell.Engine, function_id: str) -> list[RunStatus]:
-    return [run.status for run in await _runs(engine, function_id)]
+    return [run.status for run in await runs_of(engine, function_id)]
 
 
 async def test_priority_orders_the_runs_waiting_for_the_only_slot(db_url: str) -> None:
@@ -117,7 +114,7 @@ async def test_a_run_waiting_for_a_slot_is_queued_and_its_start_timeout_cancels_
             lambda: _statuses_are(engine, [RunStatus.COMPLETED, RunStatus.CANCELLED]),
             what="the first run completes",
         )
-        runs = await _runs(engine, "slot-f")
+        runs = await runs_of(engine, "slot-f")
     assert bodies == [0]  # the timed-out run never executed, not even once it could
     assert runs[0].output == 0
 
