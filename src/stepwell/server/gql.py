@@ -86,7 +86,8 @@ def _check_scalars(schema: GraphQLSchema) -> None:
         scalar = schema.get_type(name)
         if not isinstance(scalar, GraphQLScalarType):
             raise TypeError(f"schema.graphql has no scalar {name}")
-        scalar.parse_value = check  # type: ignore[method-assign, assignment]
+        # graphql-core 3.3 reads coerce_input_value (copied from parse_value at creation).
+        scalar.parse_value = scalar.coerce_input_value = check  # type: ignore[method-assign, assignment]
         scalar.parse_literal = _literal(check)  # type: ignore[method-assign]
 
 
