@@ -116,6 +116,7 @@ class AppCatalog:
         self._clock = clock
         self._apps: dict[str, AppRecord] = {}
         self._problems: dict[str, str] = {}
+        self._local_syncs = 0  # bumped by each sync or removal made through this process
 
     @property
     def load_problems(self) -> dict[str, str]:
@@ -145,7 +146,12 @@ class AppCatalog:
     async def refresh(self) -> bool:
         """Take in apps other processes synced or removed (several servers, one database);
         returns whether anything changed."""
+        synced_before = self._local_syncs
         stored = {app.name: app for app in await self._store.list_apps()}
+        if self._local_syncs != synced_before:
+            # This process synced or removed an app while the list was read: the list may
+            # predate it (and would undo it). The next refresh reads a newer one.
+            return False
         changed = False
         for name, app in stored.items():
             known = self._apps.get(name)
@@ -186,6 +192,7 @@ class AppCatalog:
             synced_at=self._clock.now_ms(),
         )
         # Fully checked: store first, so a failed write leaves memory as it was too.
+        self._local_syncs += 1
         await self._store.save_app(record)
         removed = self._registry.replace_app(registration.app_name, specs)
         self._apps[record.name] = record
@@ -197,6 +204,7 @@ class AppCatalog:
     async def remove_by_url(self, url: str) -> list[str]:
         """Forget every app served at ``url``; returns their names."""
         gone = [app.name for app in self._apps.values() if app.url == url]
+        self._local_syncs += 1
         for name in gone:
             self._registry.replace_app(name, [])
             await self._store.delete_app(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from stepwell.engine.apps import AppCatalog
 from stepwell.engine.registry import Registry
 from stepwell.ports.clock import SystemClock
+from stepwell.ports.records import AppRecord
 from stepwell.protocol.registration import RegistrationError
 from stepwell.store import open_store
 
@@ -75,5 +77,37 @@ async def test_invalid_cron_in_a_registration_names_the_field(db_url: str) -> No
         catalog = AppCatalog(Registry(), store, SystemClock())
         with pytest.raises(RegistrationError, match=r"functions\[0\] \(shop-pay\)\.triggers\[1\]"):
             await catalog.sync(_payload(["pay"], cron="61 * * * *"))
+    finally:
+        await store.close()
+
+
+async def test_a_refresh_that_read_the_list_before_a_local_sync_does_not_undo_it(
+    db_url: str,
+) -> None:
+    store = open_store(db_url)
+    await store.open()
+    try:
+        registry = Registry()
+        catalog = AppCatalog(registry, store, SystemClock())
+        listing = store.list_apps
+        read, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_listing() -> list[AppRecord]:
+            apps = await listing()  # read before the sync below lands
+            read.set()
+            await release.wait()
+            return apps
+
+        store.list_apps = slow_listing  # type: ignore[method-assign]
+        refresh = asyncio.create_task(catalog.refresh())
+        await asyncio.wait_for(read.wait(), timeout=10)
+        store.list_apps = listing  # type: ignore[method-assign]
+        await catalog.sync(_payload(["pay"]))
+        release.set()
+        await asyncio.wait_for(refresh, timeout=10)
+        # The stale list (without "shop") must not remove what was just synced.
+        assert [s.slug for s in registry] == ["shop-pay"]
+        assert await catalog.refresh() is False
+        assert [s.slug for s in registry] == ["shop-pay"]
     finally:
         await store.close()
