@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+
+from tests.pg_databases import DatabaseSupply
 
 # The server to create test databases on: trust auth on this machine and in CI.
 PG_ADMIN_URL = os.environ.get(
@@ -23,30 +23,33 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'stepwell.db'}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for the test, dropped afterwards.
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[DatabaseSupply]:
+    """Makes the PostgreSQL databases of the session ahead of time and drops them behind.
 
     Skipped when no server answers, except in CI (``CI=true``), where that is a failure."""
     try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+        psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5).close()
     except psycopg.OperationalError as exc:
         reason = f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc})".strip()
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}: CI must run the PostgreSQL tests", pytrace=False)
         pytest.skip(f"{reason}; set STEPWELL_TEST_POSTGRES to use another server")
-    name = f"stepwell_test_{secrets.token_hex(6)}"
-    with admin:
-        admin.execute(f"CREATE DATABASE {name}".encode())
-        try:
-            yield urlunsplit(urlsplit(PG_ADMIN_URL)._replace(path=f"/{name}"))
-        finally:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            admin.execute(f"DROP DATABASE IF EXISTS {name}".encode())
+    supply = DatabaseSupply(PG_ADMIN_URL)
+    try:
+        yield supply
+    finally:
+        supply.close()
+
+
+@pytest.fixture
+def pg_url(pg_databases: DatabaseSupply) -> Iterator[str]:
+    """A new, empty, uniquely named PostgreSQL database for the test, dropped afterwards."""
+    name = pg_databases.take()
+    try:
+        yield pg_databases.url(name)
+    finally:
+        pg_databases.give_back(name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
@@ -18,8 +18,6 @@ from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_ms, to_timedelta
 from stepwell.sdk.function import Function
 from stepwell.store import open_store
-
-R = TypeVar("R")
 
 SYNC_FUNCTION_THREADS = 64
 DEFAULT_DATABASE = "sqlite:///stepwell.db"

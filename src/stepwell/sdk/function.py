@@ -7,7 +7,7 @@ import contextvars
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
@@ -18,8 +18,6 @@ from stepwell.sdk.runtime import StepSession, run_in_process
 from stepwell.sdk.step import Step, SyncStep
 
 R = TypeVar("R")
-
-Handler = Callable[[Context], Awaitable[R]] | Callable[[SyncContext], R]
 
 
 class Function(Generic[R]):

@@ -9,7 +9,6 @@ route added later is locked without anyone remembering to lock it. ``stepwell de
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Sequence
@@ -17,18 +16,13 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stepwell.protocol.signing import strip_prefix
+from stepwell.protocol.signing import hashed_key, strip_prefix
 from stepwell.server.config import ServerConfig
 
 
 def _accepted_tokens(key: str) -> list[bytes]:
     """The tokens a key may be presented as: the key itself and its hash (§6.3)."""
-    plain = strip_prefix(key)
-    try:
-        raw = bytes.fromhex(plain)
-    except ValueError:
-        raw = plain.encode("utf-8")
-    return [plain.encode("utf-8"), hashlib.sha256(raw).hexdigest().encode("ascii")]
+    return [strip_prefix(key).encode("utf-8"), hashed_key(key).encode("ascii")]
 
 
 class Credentials:

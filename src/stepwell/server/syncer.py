@@ -16,7 +16,7 @@ import httpx
 
 from stepwell.engine.apps import AppCatalog
 from stepwell.protocol import signing
-from stepwell.protocol.registration import RegistrationError
+from stepwell.protocol.registration import RegistrationError, in_band_registration
 from stepwell.server.config import DEFAULT_DISCOVERY_PORTS, DISCOVERY_PATHS, ServerConfig
 
 log = logging.getLogger("stepwell.server.sync")
@@ -24,20 +24,6 @@ log = logging.getLogger("stepwell.server.sync")
 
 def normalise_url(url: str) -> str:
     return url if "://" in url else f"http://{url}"
-
-
-def in_band_registration(body: dict[str, Any]) -> dict[str, Any]:
-    """An in-band sync answer (§3.6) in the shape of a ``/fn/register`` payload."""
-    language = body.get("sdk_language") or ""
-    version = body.get("sdk_version") or ""
-    return {
-        "appName": body.get("app_id"),
-        "url": body.get("url"),
-        "framework": body.get("framework"),
-        "sdk": body.get("sdk") or f"{language}:v{version}",
-        "functions": body.get("functions") or [],
-        "v": "0.1",
-    }
 
 
 class Syncer:
