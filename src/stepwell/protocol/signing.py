@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Sequence
 from urllib.parse import parse_qs
 
 import jcs
@@ -81,12 +82,33 @@ def hashed_key(key: str) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def bearer_tokens(key: str) -> list[bytes]:
+    """The tokens a key may be presented as after ``Bearer``: the key itself (without its
+    prefix) and its hash (§6.3)."""
+    return [strip_prefix(key).encode("utf-8"), hashed_key(key).encode("ascii")]
+
+
+def bearer_problem(authorization: bytes | None, tokens: Sequence[bytes]) -> str | None:
+    """Why an ``Authorization`` header does not carry one of ``tokens``, or None when it does.
+
+    Compared as bytes: a header may hold any octets, and compare_digest refuses non-ASCII
+    text. Every token is compared (constant time each), so timing does not tell which matched.
+    """
+    if not authorization:
+        return "an 'Authorization: Bearer <signing key>' header is required"
+    scheme, _, token = authorization.strip().partition(b" ")
+    if scheme.lower() != b"bearer" or not token.strip():
+        return "expected 'Authorization: Bearer <signing key>'"
+    presented = token.strip()
+    if presented.startswith(b"signkey-"):
+        presented = strip_prefix(presented.decode("latin-1")).encode("latin-1")
+    matched = False
+    for accepted in tokens:
+        matched |= hmac.compare_digest(presented, accepted)
+    return None if matched else "the key does not match this server's signing key"
+
+
 def bearer_ok(authorization: str | None, key: str) -> bool:
     """Accept ``Bearer <key>`` or ``Bearer <hashed key>``, with or without the prefix."""
-    if not authorization or not authorization.lower().startswith("bearer "):
-        return False
-    # Compared as bytes: compare_digest refuses non-ASCII text, and a header may hold any.
-    token = strip_prefix(authorization[7:].strip()).encode("utf-8", "surrogateescape")
-    plain = strip_prefix(key).encode("utf-8")
-    hashed = hashed_key(key).encode("ascii")
-    return hmac.compare_digest(token, plain) or hmac.compare_digest(token, hashed)
+    raw = None if authorization is None else authorization.encode("utf-8", "surrogateescape")
+    return bearer_problem(raw, bearer_tokens(key)) is None

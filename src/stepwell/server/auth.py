@@ -9,44 +9,26 @@ route added later is locked without anyone remembering to lock it. ``stepwell de
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Sequence
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stepwell.protocol.signing import hashed_key, strip_prefix
+from stepwell.protocol.signing import bearer_problem, bearer_tokens
 from stepwell.server.config import ServerConfig
 
 
-def _accepted_tokens(key: str) -> list[bytes]:
-    """The tokens a key may be presented as: the key itself and its hash (§6.3)."""
-    return [strip_prefix(key).encode("utf-8"), hashed_key(key).encode("ascii")]
-
-
 class Credentials:
-    """Checks a raw ``Authorization`` header against the signing keys, as bytes (a header may
-    hold any octets; comparing text would fail on non-ASCII ones)."""
+    """Checks a raw ``Authorization`` header against the signing keys (the rule itself is
+    ``protocol.signing.bearer_problem``; the accepted tokens are computed once here)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        self._tokens = [token for key in keys for token in _accepted_tokens(key)]
+        self._tokens = [token for key in keys for token in bearer_tokens(key)]
 
     def problem(self, authorization: bytes | None) -> str | None:
         """Why the header is refused, or None when it carries a valid key."""
-        if not authorization:
-            return "an 'Authorization: Bearer <signing key>' header is required"
-        scheme, _, token = authorization.strip().partition(b" ")
-        if scheme.lower() != b"bearer" or not token.strip():
-            return "expected 'Authorization: Bearer <signing key>'"
-        presented = token.strip()
-        if presented.startswith(b"signkey-"):
-            presented = strip_prefix(presented.decode("latin-1")).encode("latin-1")
-        # Every token is compared (constant time each), so timing does not tell which matched.
-        matched = False
-        for accepted in self._tokens:
-            matched |= hmac.compare_digest(presented, accepted)
-        return None if matched else "the key does not match this server's signing key"
+        return bearer_problem(authorization, self._tokens)
 
 
 def _refusal(reason: str) -> bytes:
