@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import UTC, datetime
 
@@ -23,11 +24,20 @@ async def test_the_limit_holds_across_gates_sharing_a_store(db_url: str) -> None
         running = {"a": 0, "b": 0}
         most = {"a": 0, "b": 0}
         rng = random.Random(7)
+        overlapped = asyncio.Event()
 
         async def work(gate: SharedConcurrencyGate, key: str) -> None:
             async with gate.hold([[key, 3 if key == "a" else 1]]):
                 running[key] += 1
                 most[key] = max(most[key], running[key])
+                if key == "a" and running[key] >= 2:
+                    overlapped.set()
+                elif key == "a":
+                    # Hold the slot until a second "a" is let in beside it (bounded), so side
+                    # by side does not hang on a few milliseconds of timing; a gate that let
+                    # only one in at a time leaves the assertion below to fail.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(overlapped.wait(), 1.0)
                 await asyncio.sleep(rng.uniform(0, 0.004))
                 running[key] -= 1
 
