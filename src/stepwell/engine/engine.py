@@ -26,6 +26,7 @@ from stepwell.engine.retention import RetentionTask
 from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.ports.clock import Clock, SystemClock
 from stepwell.ports.driver import Driver
+from stepwell.ports.history import History
 from stepwell.ports.records import QueueItem, RunRecord, StoredEvent
 from stepwell.ports.retention import Pruner
 from stepwell.ports.store import Store, StoreConflict
@@ -102,6 +103,11 @@ class Engine:
             if not isinstance(store, Pruner):
                 raise TypeError(f"retention needs a store that can prune; {store!r} cannot")
             self.retention = RetentionTask(store, self._clock, window_ms=retention_ms)
+
+    @property
+    def history(self) -> History:
+        """What has happened, to read: runs, events, steps and their trace (never to write)."""
+        return self.store
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -107,6 +107,50 @@ class StepRow:
     value: Any
 
 
+class SpanKind(StrEnum):
+    """What a step of the trace did (the trace's ``stepOp``)."""
+
+    RUN = "RUN"
+    SLEEP = "SLEEP"
+    WAIT_FOR_EVENT = "WAIT_FOR_EVENT"
+    INVOKE = "INVOKE"
+    WAIT_FOR_SIGNAL = "WAIT_FOR_SIGNAL"
+    AI_GATEWAY = "AI_GATEWAY"
+
+
+class SpanStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    """Failed for good: the step's error is its result."""
+    ERRORED = "ERRORED"
+    """Failed on this attempt; it is tried again."""
+    WAITING = "WAITING"
+    """A sleep, wait or invoke that has not ended yet."""
+
+
+@dataclass(slots=True)
+class StepSpan:
+    """One attempt of one step, as the run's trace shows it; kept with the run.
+
+    ``(run_id, step_hash, attempt)`` names a span: writing it again replaces it (a sleep's
+    span is written ``WAITING`` when it starts and again when it ends).
+    """
+
+    run_id: str
+    step_hash: str
+    name: str
+    """The step's id as written in the code (``"charge card"``), not its hash."""
+    kind: SpanKind
+    attempt: int
+    status: SpanStatus
+    started_at: int
+    ended_at: int | None = None
+    queued_ms: int = 0
+    """How long the execution that ran it waited after it was due (0 for later steps of
+    the same execution)."""
+    error: dict[str, Any] | None = None
+
+
 @dataclass(slots=True)
 class RunUpdate:
     """Move a run to ``status``; only applies if it is currently in one of ``expect``."""
@@ -157,6 +201,7 @@ class ChangeSet:
     runs: list[NewRun] = field(default_factory=list)
     run_updates: list[RunUpdate] = field(default_factory=list)
     steps: list[StepRow] = field(default_factory=list)
+    spans: list[StepSpan] = field(default_factory=list)
     items: list[QueueItem] = field(default_factory=list)
     items_done: list[ItemDone] = field(default_factory=list)
     items_rescheduled: list[QueueItem] = field(default_factory=list)

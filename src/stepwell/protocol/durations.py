@@ -111,3 +111,14 @@ def sleep_target_ms(name: str, now_ms: int) -> int:
         except DurationError:
             pass
     return now_ms + to_ms(parse_duration(name))
+
+
+def instant_from_ms(ms: int) -> str:
+    """Milliseconds since the epoch as ``format_instant`` writes them (``…T12:00:00.000Z``)."""
+    return format_instant(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def ms_from_instant(text: str) -> int:
+    """An ISO-8601 instant (naive: UTC) as milliseconds since the epoch; ``DurationError``
+    if it is not one."""
+    return int(parse_instant(text).timestamp() * 1000)
