@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from stepwell.core.errors import error_payload
+from stepwell.core.memo import wrap_data, wrap_error
 
 
 async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
@@ -20,18 +21,18 @@ async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict
             content=_content(opts.get("body")),
         )
     except httpx.HTTPError as exc:
-        return {"error": error_payload("GatewayError", f"Error making gateway request: {exc}")}
+        return wrap_error(error_payload("GatewayError", f"Error making gateway request: {exc}"))
     headers: dict[str, str] = {}
     for name, value in response.headers.multi_items():
         headers[name] = f"{headers[name]},{value}" if name in headers else value
-    return {
-        "data": {
+    return wrap_data(
+        {
             "url": str(response.url),
             "headers": headers,
             "body": response.text,
             "status_code": response.status_code,
         }
-    }
+    )
 
 
 async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
@@ -53,19 +54,19 @@ async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) ->
     try:
         response = await client.post(url, json=opts.get("body"), headers=headers, params=params)
     except httpx.HTTPError as exc:
-        return {"error": error_payload("AIGatewayError", f"Error making AI request: {exc}")}
+        return wrap_error(error_payload("AIGatewayError", f"Error making AI request: {exc}"))
     if 200 <= response.status_code < 300:
         try:
-            return {"data": response.json()}
+            return wrap_data(response.json())
         except ValueError:
-            return {"data": response.text}
-    return {
-        "error": error_payload(
+            return wrap_data(response.text)
+    return wrap_error(
+        error_payload(
             "AIGatewayError",
             f"Error making AI request: the provider answered {response.status_code}",
             response.text,
         )
-    }
+    )
 
 
 def _content(body: Any) -> bytes | None:

@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 import jcs
 
+from stepwell.core.attempts import attempt_after_success, is_final_attempt, may_retry
 from stepwell.core.errors import error_payload
 from stepwell.core.ids import new_ulid
 from stepwell.core.limits import MAX_RUN_STATE_BYTES, step_output_problem
+from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.drivers.gateway import perform_ai_request, perform_fetch
 from stepwell.drivers.http_response import SdkResponse, classify_response
 from stepwell.ports.driver import (
@@ -75,10 +77,13 @@ class _Run:
                 op = Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, op.opts, None, error)
         data = await self.checkpoint(op)
         if op.op is Opcode.STEP_FAILED:
-            self.request.memo[op.id] = {"error": op.error}
+            # ``or {}`` as the engine stores it, so this view matches the next execution's.
+            self.request.memo[op.id] = wrap_error(op.error or {})
         else:
-            self.request.memo[op.id] = {"data": data}
-        self.attempt = 0  # after any success the next failure counts afresh (§5.8)
+            self.request.memo[op.id] = wrap_data(data)
+        # The step is settled (a result, or a failure the code may catch): the next failure
+        # counts its attempts afresh (§5.8).
+        self.attempt = attempt_after_success(self.attempt)
 
 
 class HttpDriver:
@@ -186,7 +191,7 @@ class HttpDriver:
 
     async def _step_error(self, run: _Run, op: Op, response: SdkResponse) -> None:
         """A retriable step error, unless the SDK says no or this was the last attempt."""
-        if response.no_retry or run.attempt + 1 >= run.request.max_attempts:
+        if not may_retry(run.attempt, run.request.max_attempts, retriable=not response.no_retry):
             await run.store(
                 Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, op.opts, None, op.error)
             )
@@ -247,7 +252,7 @@ class HttpDriver:
             await asyncio.gather(*tasks)
 
     async def _gateway(self, run: _Run, op: Op) -> None:
-        last = run.attempt + 1 >= run.request.max_attempts
+        last = is_final_attempt(run.attempt, run.request.max_attempts)
         if op.op is Opcode.GATEWAY:
             memo = await perform_fetch(self._client, op.opts)
         else:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from stepwell.core.attempts import attempt_after_success, may_retry
 from stepwell.core.errors import (
     NestedStepError,
     NonRetriableError,
@@ -28,7 +29,7 @@ from stepwell.core.errors import (
     error_from_exception,
 )
 from stepwell.core.limits import step_output_problem
-from stepwell.core.memo import MemoValue, decode_memo
+from stepwell.core.memo import MemoValue, decode_memo, wrap_data, wrap_error
 from stepwell.ports.driver import (
     Checkpoint,
     Completed,
@@ -150,17 +151,17 @@ class StepSession:
     def settle_failure(self, unique: str, hashed: str, exc: Exception) -> Op:
         """Decide what a failed step body means: retry later (StepError) or fail (StepFailed)."""
         error = error_from_exception(exc)
-        final = self.attempt + 1 >= self.request.max_attempts
-        if isinstance(exc, NonRetriableError):
-            final = True
-        elif isinstance(exc, RetryAfterError) and not final:
+        retriable = not isinstance(exc, NonRetriableError)
+        final = not may_retry(self.attempt, self.request.max_attempts, retriable=retriable)
+        if isinstance(exc, RetryAfterError) and not final:
             self.retry_after_s = exc.delay_seconds(datetime.now(UTC))
         opcode = Opcode.STEP_FAILED if final else Opcode.STEP_ERROR
         return Op(opcode, hashed, name=unique, display_name=unique, error=error)
 
     def remember(self, hashed: str, stored: Any) -> None:
+        """Keep a settled step's memo; the next failure counts its attempts afresh (§5.8)."""
         self.request.memo[hashed] = stored
-        self.attempt = 0
+        self.attempt = attempt_after_success(self.attempt)
 
     # -- async steps ------------------------------------------------------------------------------
 
@@ -193,10 +194,10 @@ class StepSession:
             raise self.suspend(op)
         data = await self._checkpoint(op)
         if op.op is Opcode.STEP_FAILED:
-            self.remember(op.id, {"error": op.error})
             assert op.error is not None
+            self.remember(op.id, wrap_error(op.error))
             raise StepError(unique, op.error)
-        self.remember(op.id, {"data": data})
+        self.remember(op.id, wrap_data(data))
         return data
 
     async def checkpoint_op(self, op: Op) -> Any:
@@ -206,7 +207,7 @@ class StepSession:
         self._enter()
         try:
             data = await self._checkpoint(op)
-            self.remember(op.id, {"data": data})
+            self.remember(op.id, wrap_data(data))
             return data
         finally:
             self._leave()
