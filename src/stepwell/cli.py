@@ -259,11 +259,9 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def prune(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from stepwell.ports.clock import SystemClock
     from stepwell.ports.retention import Pruner, PruneResult
-    from stepwell.protocol.durations import DurationError, format_instant, parse_duration, to_ms
+    from stepwell.protocol.durations import DurationError, instant_from_ms, parse_duration, to_ms
     from stepwell.store import open_store
 
     try:
@@ -294,7 +292,7 @@ def prune(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bad URL, an unreachable server, a SQLite file in use
         print(f"stepwell: pruning failed: {exc}", file=sys.stderr)
         return 1
-    before = format_instant(datetime.fromtimestamp(cutoff / 1000, UTC))
+    before = instant_from_ms(cutoff)
     print(
         f"stepwell: deleted {result.runs} runs, {result.events} events and "
         f"{result.idempotency_keys} expired idempotency keys from before {before} "

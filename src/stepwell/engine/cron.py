@@ -9,7 +9,6 @@ earliest missed one); the schedule then carries on from the present.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from stepwell.core.cron import jitter_ms, parse_cron
@@ -20,7 +19,7 @@ from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, QueueItem, StoredEvent
 from stepwell.ports.store import Store
 from stepwell.protocol import events as names
-from stepwell.protocol.durations import parse_duration, to_ms
+from stepwell.protocol.durations import parse_duration, to_ms, whole_second_instant_from_ms
 from stepwell.protocol.events import Event
 
 
@@ -29,7 +28,9 @@ def cron_item_id(slug: str, cron: str) -> str:
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # To the second, not format_instant's milliseconds: the tick's event id (its idempotency
+    # key) and the scheduledAt that functions and tests read have always had this form.
+    return whole_second_instant_from_ms(ms)
 
 
 class CronScheduler:

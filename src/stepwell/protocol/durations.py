@@ -115,10 +115,24 @@ def sleep_target_ms(name: str, now_ms: int) -> int:
 
 def instant_from_ms(ms: int) -> str:
     """Milliseconds since the epoch as ``format_instant`` writes them (``…T12:00:00.000Z``)."""
-    return format_instant(datetime.fromtimestamp(ms / 1000, UTC))
+    return format_instant(_from_ms(ms))
+
+
+def whole_second_instant_from_ms(ms: int) -> str:
+    """Milliseconds since the epoch as RFC 3339 to the second (``…T12:00:00Z``), truncated.
+
+    The form a cron tick is named in (its event id and ``scheduledAt``): kept without
+    milliseconds because ids already stored and functions reading the tick expect it.
+    """
+    return _from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ms_from_instant(text: str) -> int:
     """An ISO-8601 instant (naive: UTC) as milliseconds since the epoch; ``DurationError``
     if it is not one."""
-    return int(parse_instant(text).timestamp() * 1000)
+    # In integers: float seconds * 1000 falls 1 ms short for some instants.
+    return to_ms(parse_instant(text) - _EPOCH)
+
+
+def _from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)  # exact, unlike fromtimestamp(ms / 1000)

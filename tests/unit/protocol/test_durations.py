@@ -13,10 +13,13 @@ from stepwell.protocol.durations import (
     DurationError,
     format_duration,
     format_instant,
+    instant_from_ms,
+    ms_from_instant,
     parse_duration,
     parse_instant,
     sleep_target_ms,
     to_timedelta,
+    whole_second_instant_from_ms,
 )
 
 NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -151,6 +154,42 @@ def test_format_instant_uses_milliseconds_and_z() -> None:
 def test_format_instant_round_trips_to_the_millisecond(moment: datetime) -> None:
     truncated = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     assert parse_instant(format_instant(moment)) == truncated
+
+
+# 1900-2200: wider than the instants events may carry (1980-2100).
+instant_ms = st.integers(min_value=-2_208_988_800_000, max_value=7_258_118_400_000)
+
+
+@given(instant_ms)
+def test_milliseconds_round_trip_through_an_instant(ms: int) -> None:
+    text = instant_from_ms(ms)
+    assert ms_from_instant(text) == ms
+    assert text == format_instant(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms))
+
+
+def test_milliseconds_that_float_seconds_would_lose() -> None:
+    # (parsed.timestamp() * 1000) is 547641621914.99994 here: truncated, it is a millisecond short.
+    assert ms_from_instant("1987-05-10T10:40:21.915Z") == 547_641_621_915
+    assert instant_from_ms(547_641_621_915) == "1987-05-10T10:40:21.915Z"
+
+
+def test_ms_from_instant_reads_offsets_and_naive_instants() -> None:
+    assert ms_from_instant("2026-01-01T02:00:00+02:00") == NOW_MS
+    assert ms_from_instant("2026-01-01T00:00:00") == NOW_MS
+    with pytest.raises(DurationError):
+        ms_from_instant("tomorrow")
+
+
+@given(instant_ms)
+def test_whole_second_instants_truncate_the_milliseconds(ms: int) -> None:
+    text = whole_second_instant_from_ms(ms)
+    assert text.endswith("Z")
+    assert len(text) == len("2026-01-01T00:00:00Z")
+    assert ms_from_instant(text) == ms // 1000 * 1000
+
+
+def test_whole_second_instant_as_cron_ticks_are_named() -> None:
+    assert whole_second_instant_from_ms(NOW_MS + 60_999) == "2026-01-01T00:01:00Z"
 
 
 def test_sleep_target_with_iso_date() -> None:
