@@ -6,12 +6,61 @@ trace through this port and the engine's public methods, never through the engin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
-from stepwell.ports.records import RunRecord, StoredEvent
+from stepwell.core.runs import RunStatus
+from stepwell.ports.records import RunRecord, StepSpan, StoredEvent
 
 
-class History(Protocol):
+class RunTime(StrEnum):
+    """A run's time to filter and order runs by (GraphQL's ``RunsV2OrderByField``)."""
+
+    QUEUED = "created_at"
+    STARTED = "started_at"
+    ENDED = "ended_at"
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which runs, in which order, one page of how many.
+
+    A filter left ``None`` does not filter; an empty tuple matches nothing. The window is on
+    ``time_field`` (``since <= t < until``; runs whose time is unset are left out). Runs are
+    ordered by ``order_by`` (unset times order as 0), then by run id, and paged by keyset:
+    ``after`` is the ``end_cursor`` of the page before."""
+
+    since: int | None = None
+    until: int | None = None
+    time_field: RunTime = RunTime.QUEUED
+    function_ids: tuple[str, ...] | None = None
+    """Function slugs (``<app id>-<function id>``)."""
+    app_ids: tuple[str, ...] | None = None
+    statuses: tuple[RunStatus, ...] | None = None
+    order_by: RunTime = RunTime.QUEUED
+    descending: bool = True
+    first: int = 100
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    runs: list[RunRecord]
+    end_cursor: str | None
+    """The cursor of the page's last run (``RunQuery.after`` for the next page); None when
+    the page is empty. Opaque to callers."""
+    has_more: bool
+    """Whether runs follow this page."""
+
+
+class UnknownCursor(ValueError):
+    """``RunQuery.after`` names no run the query matches."""
+
+
+class RecordReads(Protocol):
+    """Runs, events and memos by key: what the engine plans with and presentation shows."""
+
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     async def list_runs(
@@ -42,4 +91,25 @@ class History(Protocol):
 
     async def load_memo(self, run_id: str) -> dict[str, Any]:
         """Hashed step id → stored value, in the order the results were saved."""
+        ...
+
+
+class History(RecordReads, Protocol):
+    """Everything presentation reads: the record reads, runs queried and paged in the
+    database, and each run's trace."""
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        """One page of the runs ``query`` matches; ``UnknownCursor`` for a bad ``after``."""
+        ...
+
+    async def count_runs(self, query: RunQuery) -> int:
+        """How many runs ``query`` matches, all pages together (``first``/``after`` ignored)."""
+        ...
+
+    async def run_function_ids(self) -> list[str]:
+        """The slugs of every function that has runs stored, sorted."""
+        ...
+
+    async def run_trace(self, run_id: str) -> list[StepSpan]:
+        """The run's step spans, by start time then attempt."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from stepwell.ports.history import History, RecordReads
 from stepwell.ports.records import (
     AppRecord,
     ChangeSet,
@@ -13,8 +14,6 @@ from stepwell.ports.records import (
     Pause,
     PauseKind,
     QueueItem,
-    RunRecord,
-    StoredEvent,
 )
 
 
@@ -23,21 +22,9 @@ class StoreConflict(Exception):
     already stored). Nothing of it was written; the engine re-plans from fresh state."""
 
 
-class Store(Protocol):
-    async def open(self) -> None:
-        """Create or migrate the schema. A store that one process owns (SQLite) also takes
-        back what a previous process left leased; a shared one (PostgreSQL) leaves that to
-        the leases expiring."""
-        ...
-
-    async def close(self) -> None: ...
-
-    async def listen(self, wake: Callable[[int], None]) -> None:
-        """Call ``wake(due_ms)`` when another process commits work that anyone may claim
-        (unleased items), due at ``due_ms``; ``wake(0)`` when wake-ups may have been missed.
-        Returns once listening; listening ends at ``close``. A store that one process owns
-        (SQLite) has no one else to hear from, and never calls ``wake``."""
-        ...
+class EngineStore(RecordReads, Protocol):
+    """The engine's write-and-claim port: commit change sets, claim and renew due work, and
+    the reads its planning makes (runs, events, memos, pauses, items, flow state)."""
 
     async def commit(self, changes: ChangeSet) -> CommitResult:
         """Apply ``changes`` in one transaction, durably, or raise ``StoreConflict``.
@@ -46,40 +33,9 @@ class Store(Protocol):
         with its items; steps are stored only for runs that have not ended and never
         overwrite a stored step; consumed pauses must still exist; run updates only apply
         from the expected statuses; ``ended_runs`` lose their queue items and pauses; items
-        whose id exists are re-armed (earlier due time kept, generation bumped).
+        whose id exists are re-armed (earlier due time kept, generation bumped); every span
+        is upserted by ``(run_id, step_hash, attempt)``.
         """
-        ...
-
-    async def get_run(self, run_id: str) -> RunRecord | None: ...
-
-    async def list_runs(
-        self,
-        *,
-        function_id: str | None = None,
-        event_id: str | None = None,
-        limit: int = 100,
-    ) -> list[RunRecord]:
-        """Newest first."""
-        ...
-
-    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
-        """In the order asked for; unknown ids are left out."""
-        ...
-
-    async def list_events(
-        self,
-        *,
-        name: str | None = None,
-        limit: int = 100,
-        before_id: str | None = None,
-        received_after: int | None = None,
-        received_before: int | None = None,
-    ) -> list[StoredEvent]:
-        """Newest first; ``before_id`` pages back from an earlier page's last id."""
-        ...
-
-    async def load_memo(self, run_id: str) -> dict[str, Any]:
-        """Hashed step id → stored value, in the order the results were saved."""
         ...
 
     async def find_pauses(
@@ -106,15 +62,15 @@ class Store(Protocol):
         """Lease due items that nobody holds (or whose lease expired) to ``owner``."""
         ...
 
-    async def ping(self) -> None:
-        """Raise if the database cannot be reached (what ``/health`` reports)."""
-        ...
-
     async def next_due_at(self) -> int | None:
         """The earliest due time of any item nobody holds, if any."""
         ...
 
     async def renew_leases(self, *, owner: str, item_ids: list[str], until_ms: int) -> None: ...
+
+
+class AppStore(Protocol):
+    """The catalog of synced apps: their last accepted registrations, by name."""
 
     async def save_app(self, app: AppRecord) -> None:
         """Insert or replace the app of that name."""
@@ -123,3 +79,34 @@ class Store(Protocol):
     async def delete_app(self, name: str) -> None: ...
 
     async def list_apps(self) -> list[AppRecord]: ...
+
+
+class Notifier(Protocol):
+    """Hearing about work other processes commit."""
+
+    async def listen(self, wake: Callable[[int], None]) -> None:
+        """Call ``wake(due_ms)`` when another process commits work that anyone may claim
+        (unleased items), due at ``due_ms``; ``wake(0)`` when wake-ups may have been missed.
+        Returns once listening; listening ends at ``close``. A store that one process owns
+        (SQLite) has no one else to hear from, and never calls ``wake``."""
+        ...
+
+
+class Lifecycle(Protocol):
+    """Opening, closing and checking the database."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema. A store that one process owns (SQLite) also takes
+        back what a previous process left leased; a shared one (PostgreSQL) leaves that to
+        the leases expiring."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached (what ``/health`` reports)."""
+        ...
+
+
+class Store(EngineStore, AppStore, Notifier, Lifecycle, History, Protocol):
+    """Every role together: what an adapter implements and what the engine is given."""

@@ -13,6 +13,9 @@ from stepwell.ports.records import (
     PauseKind,
     QueueItem,
     RunRecord,
+    SpanKind,
+    SpanStatus,
+    StepSpan,
     StoredEvent,
 )
 from stepwell.protocol.events import Event
@@ -30,6 +33,9 @@ PAUSE_COLUMNS = (
     "trigger_event"
 )
 EVENT_COLUMNS = "internal_id, name, user_id, ts, received_at, body"
+SPAN_COLUMNS = (
+    "run_id, step_hash, attempt, name, kind, status, started_at, ended_at, queued_ms, error"
+)
 
 
 def dumps(value: Any) -> str:
@@ -99,3 +105,41 @@ def event_from_row(row: tuple[Any, ...]) -> StoredEvent:
             name=row[1], id=row[2], ts=row[3], data=body["data"], user=body["user"], v=body["v"]
         ),
     )
+
+
+def span_from_row(row: tuple[Any, ...]) -> StepSpan:
+    return StepSpan(
+        run_id=row[0],
+        step_hash=row[1],
+        attempt=row[2],
+        name=row[3],
+        kind=SpanKind(row[4]),
+        status=SpanStatus(row[5]),
+        started_at=row[6],
+        ended_at=row[7],
+        queued_ms=row[8],
+        error=loads_opt(row[9]),
+    )
+
+
+def span_params(span: StepSpan) -> tuple[Any, ...]:
+    """A span's values in ``SPAN_COLUMNS`` order."""
+    return (
+        span.run_id,
+        span.step_hash,
+        span.attempt,
+        span.name,
+        span.kind.value,
+        span.status.value,
+        span.started_at,
+        span.ended_at,
+        span.queued_ms,
+        None if span.error is None else dumps(span.error),
+    )
+
+
+def latest_spans(spans: list[StepSpan]) -> list[StepSpan]:
+    """One span per key, the last written: a key written twice in one change set ends as
+    its second write, as it would in two commits (one upsert cannot touch a row twice)."""
+    by_key = {(span.run_id, span.step_hash, span.attempt): span for span in spans}
+    return list(by_key.values())

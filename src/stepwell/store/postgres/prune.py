@@ -38,6 +38,8 @@ WITH doomed AS MATERIALIZED (
       AND run_id = ANY (ARRAY(SELECT run_id FROM doomed))
 ), steps_gone AS (
     DELETE FROM steps WHERE run_id = ANY (ARRAY(SELECT run_id FROM doomed))
+), spans_gone AS (
+    DELETE FROM spans WHERE run_id = ANY (ARRAY(SELECT run_id FROM doomed))
 ), queue_gone AS (
     DELETE FROM queue WHERE run_id = ANY (ARRAY(SELECT run_id FROM doomed))
 ), pauses_gone AS (

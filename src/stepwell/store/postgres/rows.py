@@ -1,12 +1,12 @@
-"""A change set as the JSON document ``stepwell_commit_v1`` applies (reading rows is shared
+"""A change set as the JSON document ``stepwell_commit_v2`` applies (reading rows is shared
 with SQLite: ``stepwell.store.rows``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stepwell.ports.records import ChangeSet, QueueItem
-from stepwell.store.rows import dumps
+from stepwell.ports.records import ChangeSet, QueueItem, StepSpan
+from stepwell.store.rows import dumps, latest_spans
 
 
 def _dumps_opt(value: Any) -> str | None:
@@ -31,6 +31,21 @@ def _item_doc(item: QueueItem) -> dict[str, Any]:
     }
 
 
+def span_doc(span: StepSpan) -> dict[str, Any]:
+    return {
+        "run_id": span.run_id,
+        "step_hash": span.step_hash,
+        "attempt": span.attempt,
+        "name": span.name,
+        "kind": span.kind.value,
+        "status": span.status.value,
+        "started_at": span.started_at,
+        "ended_at": span.ended_at,
+        "queued_ms": span.queued_ms,
+        "error": _dumps_opt(span.error),
+    }
+
+
 def wake_due(changes: ChangeSet) -> int | None:
     """The earliest due time of work this change set leaves for any process to claim."""
     puts = (put.item for put in changes.items_put if not put.delete)
@@ -43,7 +58,7 @@ def wake_due(changes: ChangeSet) -> int | None:
 
 
 def change_set_doc(changes: ChangeSet) -> dict[str, Any]:
-    """The change set as ``stepwell_apply_v1`` reads it; empty parts are left out."""
+    """The change set as ``stepwell_apply_v2`` reads it; empty parts are left out."""
     doc: dict[str, Any] = {}
     if changes.events:
         doc["events"] = [
@@ -136,6 +151,8 @@ def change_set_doc(changes: ChangeSet) -> dict[str, Any]:
         doc["items_rescheduled"] = [_item_doc(item) for item in changes.items_rescheduled]
     if changes.items:
         doc["items"] = [_item_doc(item) for item in changes.items]
+    if changes.spans:
+        doc["spans"] = [span_doc(span) for span in latest_spans(changes.spans)]
     wake = wake_due(changes)
     if wake is not None:
         doc["wake"] = wake

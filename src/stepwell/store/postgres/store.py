@@ -12,44 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.abc import Params
 
-from stepwell.ports.records import (
-    AppRecord,
-    ChangeSet,
-    CommitResult,
-    ItemKind,
-    Pause,
-    PauseKind,
-    QueueItem,
-    RunRecord,
-    StoredEvent,
-)
+from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, QueueItem
 from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
+from stepwell.store.dialect import POSTGRES
 from stepwell.store.postgres.pool import ConnectionPool
 from stepwell.store.postgres.prune import PostgresPruneBatches
 from stepwell.store.postgres.schema import migrate
 from stepwell.store.postgres.writer import GroupCommitWriter
 from stepwell.store.pruning import prune_in_batches
-from stepwell.store.rows import (
-    EVENT_COLUMNS,
-    ITEM_COLUMNS,
-    PAUSE_COLUMNS,
-    RUN_COLUMNS,
-    dumps,
-    event_from_row,
-    item_from_row,
-    pause_from_row,
-    run_from_row,
-)
+from stepwell.store.reads import Row, SqlReads
+from stepwell.store.rows import ITEM_COLUMNS, dumps, item_from_row
 
 log = logging.getLogger("stepwell.store.postgres")
 
@@ -57,10 +37,9 @@ CHANNEL = "stepwell_work"
 _DURABILITY = ("full", "normal", "off")
 _RELISTEN_DELAY_S = 1.0
 
-Row = tuple[Any, ...]
 
-
-class PostgresStore:
+class PostgresStore(SqlReads):
+    dialect = POSTGRES
     shared = True
     """Several processes may use one database: the engine keeps concurrency slots in it."""
 
@@ -239,124 +218,10 @@ class PostgresStore:
         batches = PostgresPruneBatches(self._readers)
         return await prune_in_batches(batches, older_than_ms=older_than_ms, batch_size=batch_size)
 
-    # -- reads -------------------------------------------------------------------------------
+    # -- reads (the queries are shared: ``stepwell.store.reads``) ------------------------------
 
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        rows = await self._rows(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,))
-        return run_from_row(rows[0]) if rows else None
-
-    async def list_runs(
-        self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
-    ) -> list[RunRecord]:
-        clauses = _clauses(
-            ("function_id = %s", function_id),
-            ("run_id IN (SELECT run_id FROM run_events WHERE event_id = %s)", event_id),
-        )
-        rows = await self._rows(
-            f"SELECT {RUN_COLUMNS} FROM runs {clauses.where} ORDER BY run_id DESC LIMIT %s",
-            (*clauses.params, limit),
-        )
-        return [run_from_row(row) for row in rows]
-
-    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
-        if not internal_ids:
-            return []
-        rows = await self._rows(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE internal_id = ANY (%s)", (internal_ids,)
-        )
-        by_id = {row[0]: event_from_row(row) for row in rows}
-        return [by_id[i] for i in internal_ids if i in by_id]
-
-    async def list_events(
-        self,
-        *,
-        name: str | None = None,
-        limit: int = 100,
-        before_id: str | None = None,
-        received_after: int | None = None,
-        received_before: int | None = None,
-    ) -> list[StoredEvent]:
-        clauses = _clauses(
-            ("name = %s", name),
-            ("internal_id < %s", before_id),
-            ("received_at >= %s", received_after),
-            ("received_at < %s", received_before),
-        )
-        rows = await self._rows(
-            f"SELECT {EVENT_COLUMNS} FROM events {clauses.where} "
-            "ORDER BY internal_id DESC LIMIT %s",
-            (*clauses.params, limit),
-        )
-        return [event_from_row(row) for row in rows]
-
-    async def load_memo(self, run_id: str) -> dict[str, Any]:
-        rows = await self._rows(
-            "SELECT step_hash, value FROM steps WHERE run_id = %s ORDER BY seq", (run_id,)
-        )
-        return {row[0]: json.loads(row[1]) for row in rows}
-
-    async def find_pauses(
-        self,
-        event_name: str,
-        correlation_id: str | None = None,
-        kind: PauseKind = PauseKind.EVENT,
-    ) -> list[Pause]:
-        if correlation_id is not None:
-            rows = await self._rows(
-                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE correlation_id = %s ORDER BY seq",
-                (correlation_id,),
-            )
-        else:
-            rows = await self._rows(
-                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE event_name = %s AND kind = %s "
-                "ORDER BY seq",
-                (event_name, kind.value),
-            )
-        return [pause_from_row(row) for row in rows]
-
-    async def get_item(self, item_id: str) -> QueueItem | None:
-        rows = await self._rows(f"SELECT {ITEM_COLUMNS} FROM queue WHERE item_id = %s", (item_id,))
-        return item_from_row(rows[0]) if rows else None
-
-    async def list_apps(self) -> list[AppRecord]:
-        rows = await self._rows(
-            "SELECT name, url, checksum, payload, app_uuid, synced_at FROM apps ORDER BY name"
-        )
-        return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
-
-    async def get_states(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
-        if not keys:
-            return {}
-        rows = await self._rows(
-            "SELECT key, value, version FROM flow_state WHERE key = ANY (%s)", (keys,)
-        )
-        return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
-
-    async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
-        rows = await self._rows(
-            f"SELECT {ITEM_COLUMNS} FROM queue WHERE kind = %s ORDER BY item_id", (kind.value,)
-        )
-        return [item_from_row(row) for row in rows]
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._rows(sql, list(params))
 
     async def ping(self) -> None:
         await self._rows("SELECT 1")
-
-    async def next_due_at(self) -> int | None:
-        rows = await self._rows("SELECT min(due_at) FROM queue WHERE lease_owner IS NULL")
-        return None if not rows or rows[0][0] is None else int(rows[0][0])
-
-
-@dataclass(frozen=True)
-class _Where:
-    where: str
-    params: list[Any]
-
-
-def _clauses(*pairs: tuple[str, Any]) -> _Where:
-    """A WHERE clause of the conditions whose value is given (each a plain, indexable test)."""
-    given = [(clause, value) for clause, value in pairs if value is not None]
-    if not given:
-        return _Where("", [])
-    return _Where(
-        "WHERE " + " AND ".join(clause for clause, _ in given), [value for _, value in given]
-    )

@@ -1,6 +1,6 @@
 """One writer task that group-commits: every change set waiting when a batch starts joins it.
 
-The batch goes to the database as one JSON array in one statement (``stepwell_commit_v1``),
+The batch goes to the database as one JSON array in one statement (``stepwell_commit_v2``),
 which applies each change set in its own subtransaction and commits them together: one round
 trip and one WAL flush for the whole batch, however many runs contributed to it. While a batch
 is in flight the next one fills up, so batches grow with load on their own.
@@ -90,7 +90,7 @@ class GroupCommitWriter:
         try:
             conn = await self._connection()
             cursor = await conn.execute(
-                "SELECT stepwell_commit_v1(%s::jsonb, %s)::text",
+                "SELECT stepwell_commit_v2(%s::jsonb, %s)::text",
                 ("[" + ",".join(doc for doc, _ in batch) + "]", self._sender),
             )
             row = await cursor.fetchone()

@@ -9,7 +9,14 @@ from typing import Any
 from stepwell.core.runs import RunStatus
 from stepwell.ports.records import ChangeSet, CommitResult, ItemPut, QueueItem, StatePut
 from stepwell.ports.store import StoreConflict
-from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps
+from stepwell.store.rows import (
+    ITEM_COLUMNS,
+    PAUSE_COLUMNS,
+    RUN_COLUMNS,
+    SPAN_COLUMNS,
+    dumps,
+    span_params,
+)
 
 
 def _item_params(item: QueueItem) -> tuple[Any, ...]:
@@ -82,6 +89,14 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
 # -- the one transaction of a change set ----------------------------------------------------------
 
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+
+# Writing a span's key again replaces the row (a sleep's span: WAITING, then COMPLETED).
+_UPSERT_SPAN = (
+    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name, "
+    "kind = excluded.kind, status = excluded.status, started_at = excluded.started_at, "
+    "ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error"
+)
 
 
 def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
@@ -219,4 +234,6 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
             "generation = queue.generation + 1",
             _item_params(item),
         )
+    if changes.spans:
+        conn.executemany(_UPSERT_SPAN, [span_params(span) for span in changes.spans])
     return result

@@ -38,9 +38,9 @@ ENDED_RUNS = (
     "ORDER BY ended_at, run_id LIMIT ?"
 )
 DELETE_RUN_EVENT = "DELETE FROM run_events WHERE event_id = ? AND run_id = ?"
-# Each keyed by run_id through an index (steps' UNIQUE, queue_run, pauses_run).
+# Each keyed by run_id through an index (steps' UNIQUE, queue_run, pauses_run, spans' key).
 DELETE_BY_RUN = tuple(
-    f"DELETE FROM {table} WHERE run_id = ?" for table in ("steps", "queue", "pauses")
+    f"DELETE FROM {table} WHERE run_id = ?" for table in ("steps", "spans", "queue", "pauses")
 )
 DELETE_RUN = "DELETE FROM runs WHERE run_id = ? AND status IN (?, ?, ?)"
 

@@ -10,38 +10,20 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stepwell.ports.records import (
-    AppRecord,
-    ChangeSet,
-    CommitResult,
-    ItemKind,
-    Pause,
-    PauseKind,
-    QueueItem,
-    RunRecord,
-    StoredEvent,
-)
+from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, QueueItem
 from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
+from stepwell.store.dialect import SQLITE
 from stepwell.store.migrations import load_migrations
 from stepwell.store.pruning import prune_in_batches
-from stepwell.store.rows import (
-    ITEM_COLUMNS,
-    PAUSE_COLUMNS,
-    RUN_COLUMNS,
-    dumps,
-    event_from_row,
-    item_from_row,
-    pause_from_row,
-    run_from_row,
-)
+from stepwell.store.reads import Row, SqlReads
+from stepwell.store.rows import ITEM_COLUMNS, dumps, item_from_row
 from stepwell.store.sqlite.apply import apply_change_set
 from stepwell.store.sqlite.prune import SqlitePruneBatches
 from stepwell.store.sqlite.writer import GroupCommitWriter
@@ -60,7 +42,9 @@ def sqlite_path_from_url(url: str) -> str:
     raise ValueError(f"invalid SQLite URL {url!r}: expected sqlite:///path/to/file.db")
 
 
-class SqliteStore:
+class SqliteStore(SqlReads):
+    dialect = SQLITE
+
     def __init__(self, path: str, *, durability: str = "full") -> None:
         if durability not in _DURABILITY:
             raise ValueError(f"durability must be one of {sorted(_DURABILITY)}, got {durability!r}")
@@ -217,127 +201,11 @@ class SqliteStore:
         batches = SqlitePruneBatches(self._writer.submit)
         return await prune_in_batches(batches, older_than_ms=older_than_ms, batch_size=batch_size)
 
-    # -- reads -------------------------------------------------------------------------------
+    # -- reads (the queries are shared: ``stepwell.store.reads``) ------------------------------
 
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        row = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
-        found = row.fetchone()
-        return run_from_row(found) if found else None
-
-    async def list_runs(
-        self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
-    ) -> list[RunRecord]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if function_id is not None:
-            clauses.append("function_id = ?")
-            params.append(function_id)
-        if event_id is not None:
-            clauses.append("run_id IN (SELECT run_id FROM run_events WHERE event_id = ?)")
-            params.append(event_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._db.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY run_id DESC LIMIT ?",
-            (*params, limit),
-        ).fetchall()
-        return [run_from_row(row) for row in rows]
-
-    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
-        if not internal_ids:
-            return []
-        marks = ",".join("?" * len(internal_ids))
-        rows = self._db.execute(
-            f"SELECT internal_id, name, user_id, ts, received_at, body FROM events "
-            f"WHERE internal_id IN ({marks})",
-            internal_ids,
-        ).fetchall()
-        by_id = {row[0]: event_from_row(row) for row in rows}
-        return [by_id[i] for i in internal_ids if i in by_id]
-
-    async def list_events(
-        self,
-        *,
-        name: str | None = None,
-        limit: int = 100,
-        before_id: str | None = None,
-        received_after: int | None = None,
-        received_before: int | None = None,
-    ) -> list[StoredEvent]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("name = ?", name),
-            ("internal_id < ?", before_id),
-            ("received_at >= ?", received_after),
-            ("received_at < ?", received_before),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._db.execute(
-            f"SELECT internal_id, name, user_id, ts, received_at, body FROM events {where} "
-            "ORDER BY internal_id DESC LIMIT ?",
-            (*params, limit),
-        ).fetchall()
-        return [event_from_row(row) for row in rows]
-
-    async def load_memo(self, run_id: str) -> dict[str, Any]:
-        rows = self._db.execute(
-            "SELECT step_hash, value FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
-        ).fetchall()
-        return {row[0]: json.loads(row[1]) for row in rows}
-
-    async def find_pauses(
-        self,
-        event_name: str,
-        correlation_id: str | None = None,
-        kind: PauseKind = PauseKind.EVENT,
-    ) -> list[Pause]:
-        if correlation_id is not None:
-            sql = f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ? ORDER BY rowid"
-            params: tuple[Any, ...] = (correlation_id,)
-        else:
-            sql = (
-                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = ? "
-                "ORDER BY rowid"
-            )
-            params = (event_name, kind.value)
-        return [pause_from_row(row) for row in self._db.execute(sql, params).fetchall()]
-
-    async def get_item(self, item_id: str) -> QueueItem | None:
-        row = self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM queue WHERE item_id = ?", (item_id,)
-        ).fetchone()
-        return item_from_row(row) if row else None
-
-    async def list_apps(self) -> list[AppRecord]:
-        rows = self._db.execute(
-            "SELECT name, url, checksum, payload, app_uuid, synced_at FROM apps ORDER BY name"
-        ).fetchall()
-        return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
-
-    async def get_states(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
-        if not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        rows = self._db.execute(
-            f"SELECT key, value, version FROM flow_state WHERE key IN ({marks})", keys
-        ).fetchall()
-        return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
-
-    async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
-        rows = self._db.execute(
-            f"SELECT {ITEM_COLUMNS} FROM queue WHERE kind = ? ORDER BY item_id", (kind.value,)
-        ).fetchall()
-        return [item_from_row(row) for row in rows]
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        # WAL readers never wait for the writer, and these are index lookups: run inline.
+        return self._db.execute(sql, params).fetchall()
 
     async def ping(self) -> None:
         self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-
-    async def next_due_at(self) -> int | None:
-        row = self._db.execute("SELECT MIN(due_at) FROM queue WHERE lease_owner IS NULL").fetchone()
-        return None if row is None or row[0] is None else int(row[0])
-
-
-# -- row mapping ---------------------------------------------------------------------------------

@@ -1,0 +1,208 @@
+"""The read SQL of both SQL stores, written once.
+
+Both schemas hold the same values in the same columns (JSON as text, ``store/rows.py`` reads
+rows into records), so a read differs between SQLite and PostgreSQL only in narrow details,
+which each adapter supplies as a ``Dialect``: how a parameter is written, how a column is
+tested against a list of values, and which column keeps insertion order. Queries here are
+written with ``?`` parameters; ``Dialect.sql`` (``store/dialect.py``) turns them into the
+adapter's style.
+
+``SqlReads`` is the mixin both adapters inherit: it implements every read of the ``Store``
+port (the engine's, the catalog's and ``History``) on one hook, ``_fetch``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from stepwell.ports.history import RunPage, RunQuery, UnknownCursor
+from stepwell.ports.records import (
+    AppRecord,
+    ItemKind,
+    Pause,
+    PauseKind,
+    QueueItem,
+    RunRecord,
+    StepSpan,
+    StoredEvent,
+)
+from stepwell.store.dialect import Dialect
+from stepwell.store.rows import (
+    EVENT_COLUMNS,
+    ITEM_COLUMNS,
+    PAUSE_COLUMNS,
+    RUN_COLUMNS,
+    SPAN_COLUMNS,
+    event_from_row,
+    item_from_row,
+    pause_from_row,
+    run_from_row,
+    span_from_row,
+)
+from stepwell.store.run_query import count_sql, cursor_sql, page_sql
+
+Row = tuple[Any, ...]
+
+
+def _where(*pairs: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause of the conditions whose value is given (each with one ``?``)."""
+    given = [(clause, value) for clause, value in pairs if value is not None]
+    if not given:
+        return "", []
+    return "WHERE " + " AND ".join(c for c, _ in given), [v for _, v in given]
+
+
+class SqlReads:
+    """Every read of the Store port, on the ``_fetch`` hook an adapter supplies."""
+
+    dialect: Dialect
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Rows of ``sql`` (already in the dialect's style) with ``params``."""
+        raise NotImplementedError
+
+    async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._fetch(self.dialect.sql(sql), params)
+
+    # -- runs, events, memos (RecordReads) ----------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._query(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return run_from_row(rows[0]) if rows else None
+
+    async def list_runs(
+        self, *, function_id: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        where, params = _where(
+            ("function_id = ?", function_id),
+            ("run_id IN (SELECT run_id FROM run_events WHERE event_id = ?)", event_id),
+        )
+        rows = await self._query(
+            f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY run_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [run_from_row(row) for row in rows]
+
+    async def get_events(self, internal_ids: list[str]) -> list[StoredEvent]:
+        if not internal_ids:
+            return []
+        test, params = self.dialect.any_of("internal_id", internal_ids)
+        rows = await self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE {test}", params)
+        by_id = {row[0]: event_from_row(row) for row in rows}
+        return [by_id[i] for i in internal_ids if i in by_id]
+
+    async def list_events(
+        self,
+        *,
+        name: str | None = None,
+        limit: int = 100,
+        before_id: str | None = None,
+        received_after: int | None = None,
+        received_before: int | None = None,
+    ) -> list[StoredEvent]:
+        where, params = _where(
+            ("name = ?", name),
+            ("internal_id < ?", before_id),
+            ("received_at >= ?", received_after),
+            ("received_at < ?", received_before),
+        )
+        rows = await self._query(
+            f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY internal_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [event_from_row(row) for row in rows]
+
+    async def load_memo(self, run_id: str) -> dict[str, Any]:
+        rows = await self._query(
+            "SELECT step_hash, value FROM steps WHERE run_id = ? "
+            f"ORDER BY {self.dialect.insertion_order}",
+            (run_id,),
+        )
+        return {row[0]: json.loads(row[1]) for row in rows}
+
+    # -- History ------------------------------------------------------------------------------
+
+    async def query_runs(self, query: RunQuery) -> RunPage:
+        if query.first < 0:
+            raise ValueError(f"first: expected 0 or more, got {query.first}")
+        after_key: Any = None
+        if query.after is not None:
+            sql, params = cursor_sql(self.dialect, query)
+            found = await self._query(sql, params)
+            if not found:
+                raise UnknownCursor(f"{query.after!r} is not a cursor of these runs")
+            after_key = found[0][0]
+        sql, params = page_sql(self.dialect, query, after_key)
+        rows = await self._query(sql, params)
+        runs = [run_from_row(row) for row in rows[: query.first]]
+        return RunPage(
+            runs=runs,
+            end_cursor=runs[-1].run_id if runs else None,
+            has_more=len(rows) > query.first,
+        )
+
+    async def count_runs(self, query: RunQuery) -> int:
+        sql, params = count_sql(self.dialect, query)
+        rows = await self._query(sql, params)
+        return int(rows[0][0])
+
+    async def run_function_ids(self) -> list[str]:
+        rows = await self._query("SELECT DISTINCT function_id FROM runs")
+        return sorted(str(row[0]) for row in rows)
+
+    async def run_trace(self, run_id: str) -> list[StepSpan]:
+        rows = await self._query(
+            f"SELECT {SPAN_COLUMNS} FROM spans WHERE run_id = ? "
+            "ORDER BY started_at, attempt, step_hash",
+            (run_id,),
+        )
+        return [span_from_row(row) for row in rows]
+
+    # -- the engine's other reads -------------------------------------------------------------
+
+    async def find_pauses(
+        self,
+        event_name: str,
+        correlation_id: str | None = None,
+        kind: PauseKind = PauseKind.EVENT,
+    ) -> list[Pause]:
+        order = self.dialect.insertion_order
+        if correlation_id is not None:
+            sql = f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE correlation_id = ? ORDER BY {order}"
+            params: tuple[Any, ...] = (correlation_id,)
+        else:
+            sql = (
+                f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE event_name = ? AND kind = ? "
+                f"ORDER BY {order}"
+            )
+            params = (event_name, kind.value)
+        return [pause_from_row(row) for row in await self._query(sql, params)]
+
+    async def get_item(self, item_id: str) -> QueueItem | None:
+        rows = await self._query(f"SELECT {ITEM_COLUMNS} FROM queue WHERE item_id = ?", (item_id,))
+        return item_from_row(rows[0]) if rows else None
+
+    async def items_of_kind(self, kind: ItemKind) -> list[QueueItem]:
+        rows = await self._query(
+            f"SELECT {ITEM_COLUMNS} FROM queue WHERE kind = ? ORDER BY item_id", (kind.value,)
+        )
+        return [item_from_row(row) for row in rows]
+
+    async def get_states(self, keys: list[str]) -> dict[str, tuple[Any, int]]:
+        if not keys:
+            return {}
+        test, params = self.dialect.any_of("key", keys)
+        rows = await self._query(f"SELECT key, value, version FROM flow_state WHERE {test}", params)
+        return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
+
+    async def next_due_at(self) -> int | None:
+        rows = await self._query("SELECT min(due_at) FROM queue WHERE lease_owner IS NULL")
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    async def list_apps(self) -> list[AppRecord]:
+        rows = await self._query(
+            "SELECT name, url, checksum, payload, app_uuid, synced_at FROM apps ORDER BY name"
+        )
+        return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
