@@ -83,6 +83,24 @@ def format_duration(value: timedelta) -> str:
     return f"{ms}ms"
 
 
+_LARGEST_UNITS_MS = (
+    ("w", 604_800_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+)
+
+
+def largest_unit_duration(ms: int) -> str:
+    """A duration in one unit, the largest that divides it evenly (``"90s"``, ``"2h"``,
+    ``"1d"``): how the Python SDK writes a registration's durations (§3.3)."""
+    for suffix, unit in _LARGEST_UNITS_MS:
+        if ms >= unit and ms % unit == 0:
+            return f"{ms // unit}{suffix}"
+    return f"{ms}ms"  # under a second, or not whole seconds: Go's parser takes ms
+
+
 def parse_instant(text: str) -> datetime:
     """Parse an ISO-8601 instant; a naive one is taken as UTC."""
     try:

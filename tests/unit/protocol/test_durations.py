@@ -14,6 +14,7 @@ from stepwell.protocol.durations import (
     format_duration,
     format_instant,
     instant_from_ms,
+    largest_unit_duration,
     ms_from_instant,
     parse_duration,
     parse_instant,
@@ -243,3 +244,25 @@ def test_an_empty_sleep_is_no_wait() -> None:
 def test_sleep_target_rejects_garbage(name: str) -> None:
     with pytest.raises(DurationError):
         sleep_target_ms(name, NOW_MS)
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0, "0ms"),
+        (500, "500ms"),
+        (1500, "1500ms"),
+        (90_000, "90s"),
+        (120_000, "2m"),
+        (7_200_000, "2h"),
+        (86_400_000, "1d"),
+        (1_209_600_000, "2w"),
+    ],
+)
+def test_largest_unit_duration(ms: int, text: str) -> None:
+    assert largest_unit_duration(ms) == text
+
+
+@given(st.integers(min_value=0, max_value=10 * 366 * 86_400_000))
+def test_largest_unit_duration_reads_back(ms: int) -> None:
+    assert parse_duration(largest_unit_duration(ms)) == timedelta(milliseconds=ms)

@@ -2,7 +2,7 @@
 
 The spec holds them parsed (milliseconds, dataclasses); the server wants the registration keys
 back (``rateLimit``, ``batchEvents``, duration strings). Durations are written as the Python SDK
-writes them: one unit, the largest that divides evenly (``"90s"``, ``"2h"``, ``"1d"``).
+writes them (``protocol.durations.largest_unit_duration``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,7 @@ from typing import Any
 
 from stepwell.core.flow import Concurrency, FlowConfig, Throttle
 from stepwell.engine.registry import DEFAULT_CANCEL_TIMEOUT_MS, CancelOn
-
-_UNITS_MS = (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
-
-
-def duration(ms: int) -> str:
-    for suffix, unit in _UNITS_MS:
-        if ms >= unit and ms % unit == 0:
-            return f"{ms // unit}{suffix}"
-    return f"{ms}ms"  # under a second, or not whole seconds: Go's parser takes ms
+from stepwell.protocol.durations import largest_unit_duration as duration
 
 
 def flow_options(flow: FlowConfig, cancel_on: list[CancelOn]) -> dict[str, Any]:
