@@ -60,19 +60,23 @@ MAX_BODY_BYTES = MAX_RUN_STATE_BYTES + 8 * 1024 * 1024
 
 
 async def _body_within(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is known to be over ``limit`` (from its declared length, or
-    while reading it)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    """The body, or None once it is known to be over ``limit``: from its declared length
+    before anything is read, else by counting it as it streams (never holding more)."""
+    if _declared_length(request) > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
+    body = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return bytes(body)
+
+
+def _declared_length(request: Request) -> int:
+    """``Content-Length`` as a number; 0 when absent or not a plain number, whose body is
+    then only counted (the SDK answers what it can read, it does not police headers)."""
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isascii() and declared.isdigit() else 0
 
 
 class _Endpoint:
