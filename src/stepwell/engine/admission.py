@@ -8,23 +8,24 @@ being built, so several events of one send see one another, and written by compa
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stepwell.core.expressions import evaluate_key
 from stepwell.core.flow import clamp_priority
 from stepwell.core.rates import Gcra, SlidingLimit
+from stepwell.engine.keys import (
+    concurrency_key,
+    concurrency_scope,
+    expression_idempotency_key,
+    rate_limit_key,
+    singleton_key,
+    throttle_key,
+)
+from stepwell.engine.plan import Plan
+from stepwell.engine.registry import FunctionSpec
 from stepwell.ports.records import StatePut, StoredEvent
 from stepwell.ports.store import Store
-
-if TYPE_CHECKING:
-    from stepwell.engine.planner import Plan
-    from stepwell.engine.registry import FunctionSpec
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -68,8 +69,7 @@ def concurrency_keys(spec: FunctionSpec, wire: dict[str, Any]) -> list[list[Any]
     keys: list[list[Any]] = []
     for rule in spec.flow.concurrency:
         value = evaluate_key(rule.key, {"event": wire}) if rule.key else ""
-        scope = f"fn:{spec.slug}" if rule.scope == "fn" else rule.scope
-        keys.append([f"{scope}:{value}", rule.limit])
+        keys.append([concurrency_key(concurrency_scope(spec.slug, rule.scope), value), rule.limit])
     return keys
 
 
@@ -90,7 +90,7 @@ async def decide(
 
     if flow.rate_limit is not None:
         rule = flow.rate_limit
-        key = f"rate:{spec.slug}:{_digest(evaluate_key(rule.key, variables) if rule.key else '')}"
+        key = rate_limit_key(spec.slug, evaluate_key(rule.key, variables) if rule.key else "")
         recent, version = await state.get(key)
         admitted, remembered = SlidingLimit(rule.limit, rule.period_ms).admit(
             list(recent or []), now_ms
@@ -101,12 +101,12 @@ async def decide(
 
     if flow.idempotency:
         value = evaluate_key(flow.idempotency, variables)
-        admission.idempotency_key = f"{spec.slug}-idem-{_digest(value)}"
+        admission.idempotency_key = expression_idempotency_key(spec.slug, value)
 
     if flow.singleton is not None:
         rule_s = flow.singleton
         value = evaluate_key(rule_s.key, variables) if rule_s.key else ""
-        key = f"singleton:{spec.slug}:{_digest(value)}"
+        key = singleton_key(spec.slug, value)
         owner, version = await state.get(key)
         holder = owner.get("run_id") if isinstance(owner, dict) else None
         if holder is not None and await _active(store, plan, holder):
@@ -120,7 +120,7 @@ async def decide(
         start = now_ms
         for index, rule_t in enumerate(flow.throttles):
             value = evaluate_key(rule_t.key, variables) if rule_t.key else ""
-            key = f"throttle:{spec.slug}:{index}:{_digest(value)}"
+            key = throttle_key(spec.slug, index, value)
             gcra = Gcra(rule_t.limit, rule_t.period_ms, rule_t.burst)
             tat, version = await state.get(key)
             starts.append((key, gcra, tat, version))

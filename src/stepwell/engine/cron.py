@@ -8,12 +8,13 @@ earliest missed one); the schedule then carries on from the present.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from stepwell.core.cron import jitter_ms, parse_cron
 from stepwell.core.ids import new_ulid
-from stepwell.engine.planner import Plan, Planner
+from stepwell.engine.keys import cron_item_id, gate_owner
+from stepwell.engine.plan import Plan
+from stepwell.engine.planner import Planner
 from stepwell.engine.registry import CronTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, QueueItem, StoredEvent
@@ -21,10 +22,6 @@ from stepwell.ports.store import Store
 from stepwell.protocol import events as names
 from stepwell.protocol.durations import parse_duration, to_ms, whole_second_instant_from_ms
 from stepwell.protocol.events import Event
-
-
-def cron_item_id(slug: str, cron: str) -> str:
-    return f"cron:{slug}:{hashlib.sha1(cron.encode('utf-8')).hexdigest()[:12]}"
 
 
 def _rfc3339(ms: int) -> str:
@@ -45,7 +42,7 @@ class CronScheduler:
         jitter = jitter_ms(to_ms(parse_duration(trigger.jitter)) if trigger.jitter else 0)
         return QueueItem(
             item_id=cron_item_id(spec.slug, trigger.cron),
-            run_id=f"cron:{spec.slug}",
+            run_id=gate_owner("cron", spec.slug),
             kind=ItemKind.CRON,
             due_at=scheduled + jitter,
             payload={"function_id": spec.slug, "cron": trigger.cron, "scheduled_at": scheduled},

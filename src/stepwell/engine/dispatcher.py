@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, QueueItem
@@ -21,10 +21,15 @@ from stepwell.ports.store import Store
 log = logging.getLogger("stepwell.engine")
 
 
+class ItemRunner(Protocol):
+    """What runs one item (the executor)."""
+
+    async def run_item(self, handed: QueueItem) -> None: ...
+
+
 class Dispatcher:
     def __init__(
         self,
-        run_item: Callable[[QueueItem], Awaitable[None]],
         *,
         store: Store,
         clock: Clock,
@@ -32,7 +37,7 @@ class Dispatcher:
         lease_ms: int,
         poll_interval_s: float,
     ) -> None:
-        self._run_item = run_item
+        self._runner: ItemRunner | None = None
         self._store = store
         self._clock = clock
         self._owner = owner
@@ -46,6 +51,10 @@ class Dispatcher:
         self._next_wake_ms: int | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+
+    def attach(self, runner: ItemRunner) -> None:
+        """Every item, handed over or claimed, is run by ``runner`` (before any is handed)."""
+        self._runner = runner
 
     def start(self) -> None:
         self._loops = [
@@ -92,7 +101,7 @@ class Dispatcher:
 
     async def _execute(self, item: QueueItem) -> None:
         try:
-            await self._run_item(item)
+            await self._run(item)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -109,9 +118,14 @@ class Dispatcher:
                     del self._waiting[item.run_id]
                 self.submit(following)
 
+    async def _run(self, item: QueueItem) -> None:
+        if self._runner is None:
+            raise RuntimeError("the dispatcher has no runner attached")
+        await self._runner.run_item(item)
+
     async def _time_out(self, item: QueueItem) -> None:
         try:
-            await self._run_item(item)
+            await self._run(item)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -13,26 +13,27 @@ from typing import Any
 from stepwell.core.backoff import Backoff, TableBackoff
 from stepwell.core.ids import new_ulid
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES
-from stepwell.core.runs import RunStatus
+from stepwell.engine.committer import Committer
 from stepwell.engine.concurrency import ConcurrencyGate
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.dispatcher import Dispatcher
-from stepwell.engine.executor import Executor, PlanBuilder
+from stepwell.engine.endings import cancel_run
+from stepwell.engine.execution import Executions
+from stepwell.engine.executor import Executor
 from stepwell.engine.ingest import EventInput, validate_batch
 from stepwell.engine.lifecycle import Lifecycle
-from stepwell.engine.planner import Plan, Planner
+from stepwell.engine.plan import Lease, Plan
+from stepwell.engine.planner import Planner
 from stepwell.engine.registry import Registry
 from stepwell.engine.retention import RetentionTask
 from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.ports.clock import Clock, SystemClock
 from stepwell.ports.driver import Driver
 from stepwell.ports.history import History
-from stepwell.ports.records import QueueItem, RunRecord, StoredEvent
+from stepwell.ports.records import RunRecord, StoredEvent
 from stepwell.ports.retention import Pruner
-from stepwell.ports.store import Store, StoreConflict
+from stepwell.ports.store import Store
 from stepwell.protocol.events import Event
-
-CONFLICT_RETRIES = 5
 
 
 class Engine:
@@ -58,7 +59,7 @@ class Engine:
         self._clock = clock or SystemClock()
         self._max_event_bytes = max_event_bytes
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
-        self._planner = Planner(registry, store, owner=self.owner, lease_ms=lease_ms)
+        self._planner = Planner(registry, store, Lease(self.owner, lease_ms))
         self._cron = CronScheduler(registry, store, self._planner, self._clock)
         # Processes sharing a database (PostgreSQL) keep concurrency slots in it.
         self.concurrency: ConcurrencyGate | SharedConcurrencyGate = (
@@ -66,35 +67,46 @@ class Engine:
             if getattr(store, "shared", False)
             else ConcurrencyGate()
         )
-        self.lifecycle = Lifecycle(
-            store=store,
-            registry=registry,
-            planner=self._planner,
-            clock=self._clock,
-            commit=self.commit_plan,
-        )
-        self._executor = Executor(
-            store=store,
-            registry=registry,
-            planner=self._planner,
-            driver=driver,
-            clock=self._clock,
-            backoff=backoff or TableBackoff(),
-            commit=self.commit_plan,
-            max_event_bytes=max_event_bytes,
-            cron=self._cron,
-            gate=self.concurrency,
-            max_concurrency=max_concurrency,
-        )
         self._dispatcher = Dispatcher(
-            self._run_item,
             store=store,
             clock=self._clock,
             owner=self.owner,
             lease_ms=lease_ms,
             poll_interval_s=poll_interval,
         )
-        self._runs_ended = asyncio.Event()
+        self._committer = Committer(
+            store=store, planner=self._planner, clock=self._clock, handoff=self._dispatcher
+        )
+        self.lifecycle = Lifecycle(
+            store=store,
+            registry=registry,
+            planner=self._planner,
+            clock=self._clock,
+            committer=self._committer,
+        )
+        executions = Executions(
+            store=store,
+            registry=registry,
+            planner=self._planner,
+            driver=driver,
+            clock=self._clock,
+            backoff=backoff or TableBackoff(),
+            committer=self._committer,
+            max_event_bytes=max_event_bytes,
+            gate=self.concurrency,
+            max_concurrency=max_concurrency,
+        )
+        self._dispatcher.attach(
+            Executor(
+                store=store,
+                registry=registry,
+                planner=self._planner,
+                clock=self._clock,
+                committer=self._committer,
+                cron=self._cron,
+                executions=executions,
+            )
+        )
         self._started = False
         # With a window, ended runs and unneeded events older than it are pruned in the
         # background; without one (None) nothing is ever deleted.
@@ -223,7 +235,7 @@ class Engine:
             await self._planner.plan_events(stored, plan, self._clock.now_ms())
             return plan
 
-        await self.commit_plan(build)
+        await self._committer.commit(build)
 
     async def signal(self, signal: str, data: Any) -> str | None:
         """Deliver a signal to the run waiting for it; returns that run's id, or None."""
@@ -235,7 +247,7 @@ class Engine:
             resumed[0] = await self._planner.plan_signal(signal, data, plan, self._clock.now_ms())
             return plan
 
-        await self.commit_plan(build)
+        await self._committer.commit(build)
         return resumed[0]
 
     # -- runs --------------------------------------------------------------------------------
@@ -253,32 +265,18 @@ class Engine:
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run that has not ended. Returns False if it had already ended."""
         self._require_started()
+        cancelled = [False]
 
         async def build() -> Plan:
             plan = Plan()
             run = await self.store.get_run(run_id)
             if run is None:
                 raise LookupError(f"no run with id {run_id!r}")
-            if run.status.is_terminal:
-                return plan
-            events = [e.to_wire() for e in await self.store.get_events(run.event_ids)]
-            self._planner.plan_finish(
-                run,
-                events,
-                RunStatus.CANCELLED,
-                plan,
-                self._clock.now_ms(),
-                started=False,
-            )
+            cancelled[0] = await cancel_run(self.store, run, plan, self._clock.now_ms())
             return plan
 
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run with id {run_id!r}")
-        if run.status.is_terminal:
-            return False
-        await self.commit_plan(build)
-        return True
+        await self._committer.commit(build)
+        return cancelled[0]
 
     async def rerun(self, run_id: str, *, from_step: str | None = None) -> str:
         """Run the run's function again with the same events; returns the new run's id.
@@ -331,7 +329,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            ended = self._runs_ended
+            ended = self._committer.runs_ended
             runs = await self.store.list_runs(event_id=event_id)
             if runs and all(run.status.is_terminal for run in runs):
                 return sorted(runs, key=lambda run: run.run_id)
@@ -357,42 +355,4 @@ class Engine:
             await self._cron.reconcile(plan)
             return plan
 
-        await self.commit_plan(build)
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    async def commit_plan(self, build: PlanBuilder) -> None:
-        """Build a plan, commit it, and act on it; re-plan from fresh state on a lost race."""
-        for attempt in range(CONFLICT_RETRIES):
-            plan = await build()
-            if plan.follow_events:
-                await self._planner.plan_events(plan.follow_events, plan, self._clock.now_ms())
-            if not plan.changes:
-                return
-            try:
-                result = await self.store.commit(plan.changes)
-            except StoreConflict:
-                if attempt == CONFLICT_RETRIES - 1:
-                    raise
-                continue
-            self._after_commit(plan, result.skipped_runs)
-            return
-
-    def _after_commit(self, plan: Plan, skipped_runs: set[str]) -> None:
-        changes = plan.changes
-        puts = [put.item for put in changes.items_put if not put.delete]
-        for item in (*changes.items, *changes.items_rescheduled, *puts):
-            if item.lease_owner is None:
-                self._dispatcher.wake_at(item.due_at)
-        for item in plan.to_dispatch:
-            if item.run_id not in skipped_runs:
-                self._dispatcher.submit(item)
-        if plan.ended_runs:
-            ended, self._runs_ended = self._runs_ended, asyncio.Event()
-            ended.set()
-
-    async def _run_item(self, item: QueueItem) -> None:
-        fresh = await self.store.get_item(item.item_id)
-        if fresh is None:
-            return  # already done (a duplicate hand-off)
-        await self._executor.run_item(fresh)
+        await self._committer.commit(build)

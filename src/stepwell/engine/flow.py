@@ -7,26 +7,32 @@ compare-and-set on the item (``ItemPut``), so concurrent events never lose one a
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from stepwell.core.expressions import evaluate_bool, evaluate_key
 from stepwell.core.flow import batch_full, debounce_due
+from stepwell.engine.keys import batch_item_id, debounce_item_id, gate_owner
+from stepwell.engine.plan import Plan
+from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.records import ItemKind, ItemPut, QueueItem, StoredEvent
 from stepwell.ports.store import Store
 
-if TYPE_CHECKING:
-    from stepwell.engine.planner import Plan, Planner
-    from stepwell.engine.registry import FunctionSpec
 
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    """The gate's decision: start a run of ``spec`` for ``events`` now (the planner does)."""
 
-def _key_digest(value: str) -> str:
-    return hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
+    spec: FunctionSpec
+    events: list[StoredEvent]
+    idempotent: bool = True
 
 
 class FlowGate:
-    def __init__(self, planner: Planner, store: Store) -> None:
-        self._planner = planner
+    """Holds events back for debounce and batching; says when a run should start."""
+
+    def __init__(self, registry: Registry, store: Store) -> None:
+        self._registry = registry
         self._store = store
 
     async def admit(
@@ -36,12 +42,14 @@ class FlowGate:
         wire: dict[str, Any],
         plan: Plan,
         now_ms: int,
-    ) -> None:
-        """Route an event to a gated function: into its debounce or its batch."""
+    ) -> StartRun | None:
+        """Route an event to a gated function: into its debounce or its batch; returns the
+        run to start now, if any (a full batch, an event its batch condition leaves out)."""
         if spec.flow.batch is not None:
-            await self._batch(spec, event, wire, plan, now_ms)
-        elif spec.flow.debounce is not None:
+            return await self._batch(spec, event, wire, plan, now_ms)
+        if spec.flow.debounce is not None:
             await self._debounce(spec, event, wire, plan, now_ms)
+        return None
 
     async def _pending(self, item_id: str, plan: Plan) -> QueueItem | None:
         """The item as this plan last wrote it, else as stored (several events in one send)."""
@@ -71,7 +79,7 @@ class FlowGate:
         rule = spec.flow.debounce
         assert rule is not None
         key = evaluate_key(rule.key, {"event": wire}) if rule.key else ""
-        item_id = f"debounce:{spec.slug}:{_key_digest(key)}"
+        item_id = debounce_item_id(spec.slug, key)
         current = await self._pending(item_id, plan)
         payload = dict(current.payload or {}) if current else {}
         first = int(payload.get("first_at", now))
@@ -79,7 +87,7 @@ class FlowGate:
         ids.append(event.internal_id)  # the last event wins, unless all are asked for
         item = QueueItem(
             item_id=item_id,
-            run_id=f"debounce:{spec.slug}",
+            run_id=gate_owner("debounce", spec.slug),
             kind=ItemKind.DEBOUNCE,
             due_at=debounce_due(now, first, rule),
             payload={"function_id": spec.slug, "event_ids": ids, "first_at": first},
@@ -88,41 +96,39 @@ class FlowGate:
 
     async def _batch(
         self, spec: FunctionSpec, event: StoredEvent, wire: dict[str, Any], plan: Plan, now: int
-    ) -> None:
+    ) -> StartRun | None:
         rule = spec.flow.batch
         assert rule is not None
         if rule.condition and not evaluate_bool(rule.condition, {"event": wire}):
-            await self._planner.start_run(spec, [event], plan, now)  # not batched: alone
-            return
+            return StartRun(spec, [event])  # not batched: alone
         key = evaluate_key(rule.key, {"event": wire}) if rule.key else ""
-        item_id = f"batch:{spec.slug}:{_key_digest(key)}"
+        item_id = batch_item_id(spec.slug, key)
         current = await self._pending(item_id, plan)
         payload = dict(current.payload or {}) if current else {}
         ids = [*payload.get("event_ids", []), event.internal_id]
         item = QueueItem(
             item_id=item_id,
-            run_id=f"batch:{spec.slug}",
+            run_id=gate_owner("batch", spec.slug),
             kind=ItemKind.BATCH,
             due_at=current.due_at if current else now + rule.timeout_ms,
             payload={"function_id": spec.slug, "event_ids": ids},
         )
         if batch_full(len(ids), rule):
-            events = await self._events(ids, plan)
-            await self._planner.start_run(spec, events, plan, now, idempotent=False)
             self._put(plan, item, current, delete=True)
-        else:
-            self._put(plan, item, current)
+            return StartRun(spec, await self._events(ids, plan), idempotent=False)
+        self._put(plan, item, current)
+        return None
 
-    async def fire(self, item: QueueItem, plan: Plan, now_ms: int) -> None:
-        """A debounce period or a batch timeout ended: start the run."""
+    async def fire(self, item: QueueItem, plan: Plan, now_ms: int) -> StartRun | None:
+        """A debounce period or a batch timeout ended: the run to start (None: nothing left)."""
+        del now_ms  # the run starts when the planner plans it
         payload = item.payload or {}
-        spec = self._planner.registry.get(str(payload.get("function_id")))
+        spec = self._registry.get(str(payload.get("function_id")))
         self._put(plan, item, item, delete=True)
         if spec is None:
-            return
+            return None
         events = await self._events(list(payload.get("event_ids", [])), plan)
-        if events:
-            await self._planner.start_run(spec, events, plan, now_ms, idempotent=False)
+        return StartRun(spec, events, idempotent=False) if events else None
 
     async def _events(self, ids: list[str], plan: Plan) -> list[StoredEvent]:
         fresh = {e.internal_id: e for e in plan.changes.events}

@@ -5,22 +5,21 @@ Every operation is one plan committed atomically, like everything else the engin
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stepwell.core.expressions import evaluate_bool
-from stepwell.core.runs import RunStatus
-from stepwell.engine.planner import Plan, Planner
+from stepwell.engine.committer import Committer
+from stepwell.engine.endings import cancel_run
+from stepwell.engine.keys import paused_key
+from stepwell.engine.plan import Plan
+from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import StatePut, StepRow
 from stepwell.ports.store import Store
 from stepwell.protocol.step_ids import hash_step_id
 
-PAUSED_PREFIX = "paused:"
 MAX_SCAN = 100_000
-
-CommitPlan = Callable[[Callable[[], Awaitable[Plan]]], Awaitable[None]]
 
 
 class Lifecycle:
@@ -31,13 +30,13 @@ class Lifecycle:
         registry: Registry,
         planner: Planner,
         clock: Clock,
-        commit: CommitPlan,
+        committer: Committer,
     ) -> None:
         self._store = store
         self._registry = registry
         self._planner = planner
         self._clock = clock
-        self._commit = commit
+        self._commit = committer.commit
 
     def _spec(self, function_id: str) -> FunctionSpec:
         spec = self._registry.get(function_id)
@@ -115,15 +114,12 @@ class Lifecycle:
                     continue
                 if started_before is not None and run.created_at >= started_before:
                     continue
-                events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
-                if condition and not evaluate_bool(
-                    condition, {"event": events[0] if events else {}}
-                ):
-                    continue
-                self._planner.plan_finish(
-                    run, events, RunStatus.CANCELLED, plan, now, started=False
-                )
-                cancelled.append(run.run_id)
+                if condition:
+                    first = await self._store.get_events(run.event_ids[:1])
+                    if not evaluate_bool(condition, {"event": first[0].to_wire() if first else {}}):
+                        continue
+                if await cancel_run(self._store, run, plan, now):
+                    cancelled.append(run.run_id)
             return plan
 
         await self._commit(build)
@@ -131,15 +127,15 @@ class Lifecycle:
 
     async def load_paused(self) -> None:
         """Bring back which functions were paused (at start and after a sync)."""
-        found = await self._store.get_states([f"{PAUSED_PREFIX}{s.slug}" for s in self._registry])
+        found = await self._store.get_states([paused_key(s.slug) for s in self._registry])
         for spec in self._registry:
-            entry = found.get(f"{PAUSED_PREFIX}{spec.slug}")
+            entry = found.get(paused_key(spec.slug))
             spec.paused = bool(entry and entry[0].get("paused"))
 
     async def set_paused(self, function_id: str, paused: bool) -> None:
         """A paused function starts no runs; its events are kept (see ``replay``)."""
         spec = self._spec(function_id)
-        key = f"{PAUSED_PREFIX}{spec.slug}"
+        key = paused_key(spec.slug)
 
         async def build() -> Plan:
             plan = Plan()

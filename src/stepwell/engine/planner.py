@@ -6,8 +6,6 @@ one change set, so an acknowledged event has already done all it will ever do.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from typing import Any
 
 from stepwell.core.expressions import evaluate_bool
@@ -16,77 +14,43 @@ from stepwell.core.limits import IDEMPOTENCY_PERIOD_MS
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import decide
-from stepwell.engine.flow import FlowGate
+from stepwell.engine.endings import cancel_run
+from stepwell.engine.flow import FlowGate, StartRun
+from stepwell.engine.keys import (
+    cancel_pause_id,
+    cancel_step,
+    event_idempotency_key,
+    execute_item_id,
+    pause_timeout_item_id,
+)
+from stepwell.engine.plan import Lease, Plan
 from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.engine.run_timeouts import arm_start_timeout
+from stepwell.engine.trace import closed_span
 from stepwell.ports.records import (
-    ChangeSet,
     ItemKind,
     NewRun,
     Pause,
     PauseKind,
     QueueItem,
     RunRecord,
-    RunUpdate,
     StepRow,
     StoredEvent,
 )
 from stepwell.ports.store import Store
 from stepwell.protocol import events as names
-from stepwell.protocol.events import Event
-
-
-def execute_item_id(run_id: str) -> str:
-    """One execute item per run: a second request to run it re-arms the first."""
-    return f"{run_id}:exec"
-
-
-def sleep_item_id(run_id: str, step_hash: str) -> str:
-    return f"{run_id}:sleep:{step_hash}"
-
-
-def timeout_item_id(run_id: str, step_hash: str) -> str:
-    return f"{run_id}:timeout:{step_hash}"
-
-
-@dataclass(slots=True)
-class Plan:
-    """A change set plus what the engine should do locally once it is committed."""
-
-    changes: ChangeSet = field(default_factory=ChangeSet)
-    to_dispatch: list[QueueItem] = field(default_factory=list)
-    """Execute items leased to this process, to run as soon as the commit returns."""
-    follow_events: list[StoredEvent] = field(default_factory=list)
-    """Events this plan emits (system events, invocations): planned in before it commits."""
-    ended_runs: list[str] = field(default_factory=list)
 
 
 class Planner:
-    def __init__(self, registry: Registry, store: Store, *, owner: str, lease_ms: int) -> None:
-        self._flow = FlowGate(self, store)
+    def __init__(self, registry: Registry, store: Store, lease: Lease) -> None:
+        self._flow = FlowGate(registry, store)
         self._registry = registry
         self._store = store
-        self._owner = owner
-        self._lease_ms = lease_ms
+        self._lease = lease
 
     @property
-    def flow(self) -> FlowGate:
-        return self._flow
-
-    @property
-    def registry(self) -> Registry:
-        return self._registry
-
-    def execute_item(self, run_id: str, now_ms: int, attempt: int = 0) -> QueueItem:
-        """Due now and already leased to us, so no other process (nor our poller) takes it."""
-        return QueueItem(
-            item_id=execute_item_id(run_id),
-            run_id=run_id,
-            kind=ItemKind.EXECUTE,
-            due_at=now_ms,
-            attempt=attempt,
-            lease_owner=self._owner,
-            lease_until=now_ms + self._lease_ms,
-        )
+    def lease(self) -> Lease:
+        return self._lease
 
     async def plan_events(self, stored: list[StoredEvent], plan: Plan, now_ms: int) -> None:
         consumed: set[str] = set()
@@ -97,10 +61,22 @@ class Planner:
                 if spec.paused:
                     continue  # paused: no run; the event is kept for a replay
                 if spec.flow.gated and event.event.name != names.FUNCTION_INVOKED:
-                    await self._flow.admit(spec, event, wire, plan, now_ms)
+                    await self._start(
+                        await self._flow.admit(spec, event, wire, plan, now_ms), plan, now_ms
+                    )
                 else:
                     await self.start_run(spec, [event], plan, now_ms)
             await self._resume_pauses(event, wire, plan, now_ms, consumed)
+
+    async def plan_gate_fired(self, item: QueueItem, plan: Plan, now_ms: int) -> None:
+        """A debounce period or a batch timeout ended: start its run."""
+        await self._start(await self._flow.fire(item, plan, now_ms), plan, now_ms)
+
+    async def _start(self, start: StartRun | None, plan: Plan, now_ms: int) -> None:
+        if start is not None:
+            await self.start_run(
+                start.spec, start.events, plan, now_ms, idempotent=start.idempotent
+            )
 
     def _targets(self, event: StoredEvent, wire: dict[str, Any]) -> list[FunctionSpec]:
         if event.event.name == names.FUNCTION_INVOKED:
@@ -134,8 +110,7 @@ class Planner:
             correlation = (first.event.data.get("_inngest") or {}).get("correlation_id")
         key = admission.idempotency_key
         if key is None and idempotent and first.event.id:
-            digest = hashlib.sha1(first.event.id.encode("utf-8")).hexdigest()
-            key = f"{spec.slug}-{digest}"
+            key = event_idempotency_key(spec.slug, first.event.id)
         plan.changes.runs.append(
             NewRun(
                 record=RunRecord(
@@ -155,7 +130,7 @@ class Planner:
         # Priority moves the run in the queue: due earlier (or later) by that many seconds.
         due = admission.start_at - admission.priority_s * 1000
         if admission.start_at <= now_ms:
-            item = self.execute_item(run_id, now_ms)
+            item = self._lease.execute_item(run_id, now_ms)
             item.due_at = due
             plan.to_dispatch.append(item)
         else:  # throttled: the poller starts it when its time comes
@@ -163,26 +138,16 @@ class Planner:
                 item_id=execute_item_id(run_id), run_id=run_id, kind=ItemKind.EXECUTE, due_at=due
             )
         plan.changes.items.append(item)
-        timeouts = spec.flow.timeouts
-        if timeouts is not None and timeouts.start_ms is not None:
-            plan.changes.items.append(
-                QueueItem(
-                    item_id=f"{run_id}:start-timeout",
-                    run_id=run_id,
-                    kind=ItemKind.RUN_TIMEOUT,
-                    due_at=now_ms + timeouts.start_ms,
-                    payload={"timeout": "start"},
-                )
-            )
+        arm_start_timeout(plan, spec.flow, run_id, now_ms)
         if admission.replaces is not None:
-            await self._cancel_run(admission.replaces, plan, now_ms)
+            await cancel_run(self._store, admission.replaces, plan, now_ms)
         for index, cancel in enumerate(spec.cancel_on):
             # Matching events that arrive after the run exists end it (§3.4.2 cancel).
             plan.changes.pauses.append(
                 Pause(
-                    pause_id=f"cancel:{run_id}:{index}",
+                    pause_id=cancel_pause_id(run_id, index),
                     run_id=run_id,
-                    step_hash=f"cancel:{index}",
+                    step_hash=cancel_step(index),
                     kind=PauseKind.CANCEL,
                     event_name=cancel.event,
                     expires_at=now_ms + cancel.timeout_ms,
@@ -220,7 +185,7 @@ class Planner:
                     continue
                 value = wire
             consumed.add(pause.pause_id)
-            self._resume(pause, value, plan, now_ms)
+            await self._resume(pause, value, plan, now_ms)
         await self._cancel_matching(event, wire, plan, now_ms, consumed)
 
     async def _cancel_matching(
@@ -240,17 +205,7 @@ class Planner:
                 continue
             consumed.add(pause.pause_id)
             plan.changes.pauses_consumed.append(pause.pause_id)
-            await self._cancel_run(pause.run_id, plan, now_ms)
-
-    async def _cancel_run(self, run_id: str, plan: Plan, now_ms: int) -> None:
-        """End a run as Cancelled within this plan (no-op if it already ended)."""
-        if run_id in plan.ended_runs:
-            return
-        run = await self._store.get_run(run_id)
-        if run is None or run.status.is_terminal:
-            return
-        events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
-        self.plan_finish(run, events, RunStatus.CANCELLED, plan, now_ms, started=False)
+            await cancel_run(self._store, pause.run_id, plan, now_ms)
 
     async def plan_signal(self, signal: str, data: Any, plan: Plan, now_ms: int) -> str | None:
         """Resume the run waiting longest for ``signal``; returns its id (None: no waiter)."""
@@ -259,74 +214,18 @@ class Planner:
         if not live:
             return None
         pause = live[0]
-        self._resume(pause, wrap_data({"signal": signal, "data": data}), plan, now_ms)
+        await self._resume(pause, wrap_data({"signal": signal, "data": data}), plan, now_ms)
         return pause.run_id
 
-    def _resume(self, pause: Pause, value: Any, plan: Plan, now_ms: int) -> None:
+    async def _resume(self, pause: Pause, value: Any, plan: Plan, now_ms: int) -> None:
         """A waiting run got its value: store it as the step's result and run on at once."""
+        timeout_id = pause_timeout_item_id(pause.run_id, pause.step_hash)
         plan.changes.pauses_consumed.append(pause.pause_id)
         plan.changes.steps.append(StepRow(pause.run_id, pause.step_hash, value))
-        plan.changes.items_removed.append(timeout_item_id(pause.run_id, pause.step_hash))
-        item = self.execute_item(pause.run_id, now_ms)
-        plan.changes.items.append(item)
-        plan.to_dispatch.append(item)
-
-    def plan_finish(
-        self,
-        run: RunRecord,
-        trigger_events: list[dict[str, Any]],
-        status: RunStatus,
-        plan: Plan,
-        now_ms: int,
-        *,
-        output: Any = None,
-        error: dict[str, Any] | None = None,
-        started: bool = True,
-    ) -> None:
-        """End a run and emit its system events (§7)."""
-        plan.changes.run_updates.append(
-            RunUpdate(
-                run_id=run.run_id,
-                status=status,
-                expect=(RunStatus.QUEUED, RunStatus.RUNNING),
-                output=output,
-                error=error,
-                started_at=now_ms if started else None,
-                ended_at=now_ms,
-            )
-        )
-        plan.changes.ended_runs.append(run.run_id)
-        plan.ended_runs.append(run.run_id)
-        first = trigger_events[0] if trigger_events else {}
-        if first.get("name") in (names.FUNCTION_FINISHED, names.FUNCTION_FAILED):
-            return  # no system events about system-event handlers: no loops
-        data: dict[str, Any] = {
-            "function_id": run.function_id,
-            "run_id": run.run_id,
-            "event": first,
-            "events": trigger_events,
-            "_inngest": {"status": status.value},
-        }
-        if status is RunStatus.COMPLETED:
-            data["result"] = output
-        if error is not None:
-            data["error"] = error
-            data["result"] = error
-        if run.correlation_id:
-            data["correlation_id"] = run.correlation_id
-        emitted = plan.follow_events
-        emitted.append(self.system_event(names.FUNCTION_FINISHED, data, now_ms))
-        if status is RunStatus.FAILED:
-            emitted.append(self.system_event(names.FUNCTION_FAILED, data, now_ms, run.run_id))
-        elif status is RunStatus.CANCELLED:
-            emitted.append(self.system_event(names.FUNCTION_CANCELLED, data, now_ms, run.run_id))
-
-    @staticmethod
-    def system_event(
-        name: str, data: dict[str, Any], now_ms: int, user_id: str = ""
-    ) -> StoredEvent:
-        return StoredEvent(
-            internal_id=new_ulid(),
-            received_at=now_ms,
-            event=Event(name=name, data=dict(data), id=user_id, ts=now_ms),
-        )
+        plan.changes.items_removed.append(timeout_id)
+        # The pause's timeout item carries its waiting span: close it in the trace.
+        timer = await self._store.get_item(timeout_id)
+        span = closed_span(timer.payload if timer is not None else None, now_ms)
+        if span is not None:
+            plan.changes.spans.append(span)
+        self._lease.run_on(plan, pause.run_id, now_ms)

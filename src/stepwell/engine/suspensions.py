@@ -11,9 +11,21 @@ from stepwell.core.errors import error_payload
 from stepwell.core.expressions import evaluate_bool
 from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
 from stepwell.core.memo import wrap_error
-from stepwell.engine.planner import Plan, Planner, sleep_item_id, timeout_item_id
+from stepwell.engine.endings import system_event
+from stepwell.engine.keys import pause_id, pause_timeout_item_id, sleep_item_id
+from stepwell.engine.plan import Lease, Plan
 from stepwell.engine.registry import Registry
-from stepwell.ports.records import ItemKind, Pause, PauseKind, QueueItem, RunRecord, StepRow
+from stepwell.engine.trace import span_payload
+from stepwell.ports.records import (
+    ItemKind,
+    Pause,
+    PauseKind,
+    QueueItem,
+    RunRecord,
+    SpanStatus,
+    StepRow,
+    StepSpan,
+)
 from stepwell.ports.store import Store
 from stepwell.protocol import events as names
 from stepwell.protocol.durations import parse_duration, sleep_target_ms, to_ms
@@ -27,14 +39,22 @@ def timeout_ms(raw: Any, *, default_ms: int) -> int:
 
 
 class Suspensions:
-    def __init__(self, *, store: Store, registry: Registry, planner: Planner) -> None:
+    def __init__(self, *, store: Store, registry: Registry, lease: Lease) -> None:
         self._store = store
         self._registry = registry
-        self._planner = planner
+        self._lease = lease
 
     async def apply(
-        self, op: Op, plan: Plan, run: RunRecord, events: list[dict[str, Any]], now: int
+        self,
+        op: Op,
+        plan: Plan,
+        run: RunRecord,
+        events: list[dict[str, Any]],
+        now: int,
+        span: StepSpan | None = None,
     ) -> None:
+        """Plan what ``op`` waits on; ``span`` (its trace span, ``WAITING``) rides on the
+        timer that ends the wait, so whatever ends it can close the span."""
         changes = plan.changes
         if op.op is Opcode.SLEEP:
             wake = sleep_target_ms(str(op.opts.get("duration") or op.name), now)
@@ -47,16 +67,21 @@ class Suspensions:
                     kind=ItemKind.SLEEP,
                     due_at=wake,
                     step_hash=op.id,
+                    payload=span_payload(span) if span is not None else None,
                 )
             )
+            if span is not None:
+                changes.spans.append(span)
         elif op.op is Opcode.WAIT_FOR_EVENT:
             if await self._looked_back(op, plan, run, events, now):
+                self._ended_at_once(plan, span, now)
                 return
             expires = now + timeout_ms(op.opts.get("timeout"), default_ms=0)
             self._pause(
                 plan,
+                span,
                 Pause(
-                    pause_id=f"wait:{run.run_id}:{op.id}",
+                    pause_id=pause_id(PauseKind.EVENT, run.run_id, op.id),
                     run_id=run.run_id,
                     step_hash=op.id,
                     kind=PauseKind.EVENT,
@@ -67,15 +92,16 @@ class Suspensions:
                 ),
             )
         elif op.op is Opcode.INVOKE_FUNCTION:
-            await self._invoke(op, plan, run, now)
+            await self._invoke(op, plan, run, now, span)
         elif op.op is Opcode.WAIT_FOR_SIGNAL:
             # A signal is matched by its name alone: the pause's event name holds it.
             signal = str(op.opts.get("signal") or op.name)
             expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
             self._pause(
                 plan,
+                span,
                 Pause(
-                    pause_id=f"signal:{run.run_id}:{op.id}",
+                    pause_id=pause_id(PauseKind.SIGNAL, run.run_id, op.id),
                     run_id=run.run_id,
                     step_hash=op.id,
                     kind=PauseKind.SIGNAL,
@@ -106,29 +132,31 @@ class Suspensions:
             if expression and not evaluate_bool(expression, {"event": trigger, "async": wire}):
                 continue
             plan.changes.steps.append(StepRow(run.run_id, op.id, wire))
-            follow = self._planner.execute_item(run.run_id, now)
-            plan.changes.items.append(follow)
-            plan.to_dispatch.append(follow)
+            self._lease.run_on(plan, run.run_id, now)
             return True
         return False
 
-    async def _invoke(self, op: Op, plan: Plan, run: RunRecord, now: int) -> None:
+    async def _invoke(
+        self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None
+    ) -> None:
         """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""
         changes = plan.changes
         target = str(op.opts.get("function_id", ""))
         if self._registry.get(target) is None:
             error = error_payload("Error", f"could not find function with ID: {target}")
             changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
-            follow = self._planner.execute_item(run.run_id, now)
-            changes.items.append(follow)
-            plan.to_dispatch.append(follow)
+            if span is not None:
+                span.error = error
+            self._ended_at_once(plan, span, now, SpanStatus.FAILED)
+            self._lease.run_on(plan, run.run_id, now)
             return
         correlation = f"{run.run_id}.{op.id}"
         expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
         self._pause(
             plan,
+            span,
             Pause(
-                pause_id=f"invoke:{run.run_id}:{op.id}",
+                pause_id=pause_id(PauseKind.INVOKE, run.run_id, op.id),
                 run_id=run.run_id,
                 step_hash=op.id,
                 kind=PauseKind.INVOKE,
@@ -147,21 +175,34 @@ class Suspensions:
             "expire": expires,
             "name": op.name,
         }
-        invoked = self._planner.system_event(names.FUNCTION_INVOKED, data, now)
+        invoked = system_event(names.FUNCTION_INVOKED, data, now)
         invoked.event.v = payload.get("v")
         plan.follow_events.append(invoked)
 
     @staticmethod
-    def _pause(plan: Plan, pause: Pause) -> None:
+    def _ended_at_once(
+        plan: Plan, span: StepSpan | None, now: int, status: SpanStatus = SpanStatus.COMPLETED
+    ) -> None:
+        """A wait that had its value at once (lookback, an unknown invoke target)."""
+        if span is not None:
+            span.status = status
+            span.ended_at = now
+            plan.changes.spans.append(span)
+
+    @staticmethod
+    def _pause(plan: Plan, span: StepSpan | None, pause: Pause) -> None:
         """A pause and the item that ends it when it expires (value ``null`` or a timeout)."""
         plan.changes.pauses.append(pause)
         plan.changes.items.append(
             QueueItem(
-                item_id=timeout_item_id(pause.run_id, pause.step_hash),
+                item_id=pause_timeout_item_id(pause.run_id, pause.step_hash),
                 run_id=pause.run_id,
                 kind=ItemKind.PAUSE_TIMEOUT,
                 due_at=pause.expires_at,
                 step_hash=pause.step_hash,
                 pause_id=pause.pause_id,
+                payload=span_payload(span) if span is not None else None,
             )
         )
+        if span is not None:
+            plan.changes.spans.append(span)

@@ -1,8 +1,8 @@
 """FlowGate (engine/flow.py) against the debounce and batching models of the core tests.
 
-The real FlowGate decides; a small in-memory store applies its item writes compare-and-set, a
-recording planner stands in for run creation, and a controllable clock fires due items before
-an event arriving at the same millisecond. The runs it starts must be exactly the model's.
+The real FlowGate decides; a small in-memory store applies its item writes compare-and-set, the
+runs it says to start are recorded, and a controllable clock fires due items before an event
+arriving at the same millisecond. The runs it starts must be exactly the model's.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import cast
 from hypothesis import given, settings
 
 from stepwell.core.flow import Batch, Debounce, FlowConfig
-from stepwell.engine.flow import FlowGate
-from stepwell.engine.planner import Plan, Planner
+from stepwell.engine.flow import FlowGate, StartRun
+from stepwell.engine.plan import Plan
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.records import QueueItem, StoredEvent
 from stepwell.ports.store import Store
@@ -56,30 +56,17 @@ class ItemStore:
                 self.items[put.item.item_id] = replace(put.item, generation=generation)
 
 
-class RecordingPlanner:
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.registry = Registry()
-        self.registry.add(spec)
-        self.started: list[tuple[int, list[str]]] = []
-
-    async def start_run(
-        self,
-        spec: FunctionSpec,
-        events: list[StoredEvent],
-        plan: Plan,
-        now_ms: int,
-        *,
-        idempotent: bool = True,
-    ) -> str | None:
-        self.started.append((now_ms, [e.internal_id for e in events]))
-        return f"run-{len(self.started)}"
-
-
 async def drive(flow: FlowConfig, arrivals: list[tuple[int, str]]) -> list[tuple[int, list[str]]]:
     spec = FunctionSpec(app_id="app", local_id="fn", name="fn", flow=flow)
     store = ItemStore()
-    planner = RecordingPlanner(spec)
-    gate = FlowGate(cast(Planner, planner), cast(Store, store))
+    registry = Registry()
+    registry.add(spec)
+    gate = FlowGate(registry, cast(Store, store))
+    started: list[tuple[int, list[str]]] = []
+
+    def record(start: StartRun | None, now: int) -> None:
+        if start is not None:
+            started.append((now, [e.internal_id for e in start.events]))
 
     async def fire_due(now: int | None) -> None:
         while True:
@@ -88,7 +75,8 @@ async def drive(flow: FlowConfig, arrivals: list[tuple[int, str]]) -> list[tuple
                 return
             item = min(due, key=lambda i: i.due_at)
             plan = Plan()
-            await gate.fire(item, plan, item.due_at)  # the clock stands at the due time
+            # The clock stands at the due time.
+            record(await gate.fire(item, plan, item.due_at), item.due_at)
             store.commit(plan)
 
     for index, (now, key) in enumerate(arrivals):
@@ -96,11 +84,11 @@ async def drive(flow: FlowConfig, arrivals: list[tuple[int, str]]) -> list[tuple
         event = StoredEvent(f"e{index}", Event(name="test/flow", data={"k": key}), now)
         plan = Plan()
         plan.changes.events.append(event)
-        await gate.admit(spec, event, event.to_wire(), plan, now)
+        record(await gate.admit(spec, event, event.to_wire(), plan, now), now)
         store.commit(plan)
     await fire_due(None)
     assert not store.items
-    return planner.started
+    return started
 
 
 @SETTINGS

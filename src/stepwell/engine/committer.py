@@ -1,0 +1,79 @@
+"""The one write path: build a plan, commit it, re-plan on a lost race, hand on what follows.
+
+Every engine decision goes through ``Committer.commit``. A builder reads fresh state and fills a
+plan; the events the plan emits (system events, invocations) are planned into the same commit;
+a ``StoreConflict`` means another writer moved first, so the plan is built again from scratch.
+Once committed, work leased to this process goes straight to the hand-off (no poll), and timers
+others may claim wake the poller no later than they are due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from stepwell.engine.plan import Plan, PlanBuilder
+from stepwell.ports.clock import Clock
+from stepwell.ports.records import QueueItem, StoredEvent
+from stepwell.ports.store import Store, StoreConflict
+
+CONFLICT_RETRIES = 5
+
+
+class Handoff(Protocol):
+    """Where committed work goes to run in this process (the dispatcher)."""
+
+    def submit(self, item: QueueItem) -> None: ...
+
+    def wake_at(self, due_ms: int) -> None: ...
+
+
+class EventPlanner(Protocol):
+    async def plan_events(self, stored: list[StoredEvent], plan: Plan, now_ms: int) -> None: ...
+
+
+class Committer:
+    def __init__(
+        self, *, store: Store, planner: EventPlanner, clock: Clock, handoff: Handoff
+    ) -> None:
+        self._store = store
+        self._planner = planner
+        self._clock = clock
+        self._handoff = handoff
+        self._runs_ended = asyncio.Event()
+
+    @property
+    def runs_ended(self) -> asyncio.Event:
+        """Set (and replaced) each time a commit ends runs: a cheap wake-up for waiters."""
+        return self._runs_ended
+
+    async def commit(self, build: PlanBuilder) -> None:
+        """Build, commit and act on a plan; re-plan from fresh state on a lost race. Raises
+        ``StoreConflict`` if it keeps losing, and whatever the builder raises."""
+        for attempt in range(CONFLICT_RETRIES):
+            plan = await build()
+            if plan.follow_events:
+                await self._planner.plan_events(plan.follow_events, plan, self._clock.now_ms())
+            if not plan.changes:
+                return
+            try:
+                result = await self._store.commit(plan.changes)
+            except StoreConflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+                continue
+            self._hand_on(plan, result.skipped_runs)
+            return
+
+    def _hand_on(self, plan: Plan, skipped_runs: set[str]) -> None:
+        changes = plan.changes
+        puts = [put.item for put in changes.items_put if not put.delete]
+        for item in (*changes.items, *changes.items_rescheduled, *puts):
+            if item.lease_owner is None:
+                self._handoff.wake_at(item.due_at)
+        for item in plan.to_dispatch:
+            if item.run_id not in skipped_runs:
+                self._handoff.submit(item)
+        if plan.ended_runs:
+            ended, self._runs_ended = self._runs_ended, asyncio.Event()
+            ended.set()

@@ -1,0 +1,302 @@
+"""Executing a run (its ``execute`` item): call the driver, store each step, apply the end.
+
+Each finished step is checkpointed with one durable write while the execution goes on (its memo
+and its trace span together); the execution's end (return, raise, suspend, hand back) is
+applied in one more write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from stepwell.core.attempts import attempt_after_success, may_retry
+from stepwell.core.backoff import Backoff, clamp_retry_after
+from stepwell.core.errors import error_payload
+from stepwell.core.memo import wrap_data, wrap_error
+from stepwell.core.runs import RunStatus
+from stepwell.engine.admission import priority_seconds
+from stepwell.engine.committer import Committer
+from stepwell.engine.concurrency import ConcurrencyGate, GateClosed
+from stepwell.engine.endings import finish_run
+from stepwell.engine.ingest import validate_batch
+from stepwell.engine.plan import Plan, static_plan
+from stepwell.engine.planner import Planner
+from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.engine.run_timeouts import on_first_execution
+from stepwell.engine.shared_concurrency import SharedConcurrencyGate
+from stepwell.engine.suspensions import Suspensions
+from stepwell.engine.trace import ExecutionClock
+from stepwell.ports.clock import Clock
+from stepwell.ports.driver import (
+    Completed,
+    Driver,
+    Errored,
+    ExecutionRequest,
+    Outcome,
+    Released,
+    RunCancelled,
+)
+from stepwell.ports.records import (
+    ItemDone,
+    QueueItem,
+    RunRecord,
+    RunUpdate,
+    SpanStatus,
+    StepRow,
+    StepSpan,
+)
+from stepwell.ports.store import Store, StoreConflict
+from stepwell.protocol.ops import Op, Opcode
+
+log = logging.getLogger("stepwell.engine")
+
+
+@dataclass(slots=True)
+class _Execution:
+    """One call of the driver for a run, as it goes on."""
+
+    item: QueueItem
+    run: RunRecord
+    spec: FunctionSpec
+    events: list[dict[str, Any]]
+    started: bool
+    clock: ExecutionClock | None = None
+
+    @property
+    def attempt(self) -> int:
+        return self.item.attempt
+
+
+class Executions:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        planner: Planner,
+        driver: Driver,
+        clock: Clock,
+        backoff: Backoff,
+        committer: Committer,
+        max_event_bytes: int,
+        gate: ConcurrencyGate | SharedConcurrencyGate,
+        max_concurrency: int,
+    ) -> None:
+        self._store = store
+        self._planner = planner
+        self._driver = driver
+        self._clock = clock
+        self._backoff = backoff
+        self._committer = committer
+        self._max_event_bytes = max_event_bytes
+        self._suspensions = Suspensions(store=store, registry=registry, lease=planner.lease)
+        self._gate = gate
+        # Taken after the per-key gate: runs queued on a busy key hold no global slot.
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._background: set[asyncio.Future[None]] = set()
+
+    async def execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
+        events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+        state = _Execution(item, run, spec, events, started=run.status is RunStatus.RUNNING)
+        # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
+        # makes a run that many seconds older (protocol.md §3.4.2).
+        rank = run.created_at - 1000 * priority_seconds(spec, events[0] if events else {})
+        try:
+            async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
+                if waited and not await self._still_going(run.run_id, item):
+                    return  # ended while it waited (cancelled, timeouts.start): no call
+                # Read the memo once the run may execute: waiters hold no database work.
+                request = ExecutionRequest(
+                    run_id=run.run_id,
+                    function_id=spec.slug,
+                    attempt=item.attempt,
+                    max_attempts=spec.max_attempts,
+                    events=events,
+                    memo=await self._store.load_memo(run.run_id),
+                    url=spec.url,
+                    function_uuid=spec.uuid,
+                    item_id=item.item_id,
+                )
+                if not state.started:
+                    # Running once it executes: a run waiting for a slot is still queued.
+                    self._start_soon(run, spec)
+                    state.started = True
+                now = self._clock.now_ms()
+                state.clock = ExecutionClock(now, queued_ms=max(0, now - item.due_at))
+
+                async def checkpoint(op: Op) -> Any:
+                    return await self._checkpoint(state, op)
+
+                outcome = await self._driver.execute(request, checkpoint)
+        except (RunCancelled, GateClosed):
+            return  # cancelled, or stopping before it got a slot: it stays queued
+
+        async def build_outcome() -> Plan:
+            return await self._apply(outcome, state)
+
+        try:
+            await self._committer.commit(build_outcome)
+        except StoreConflict:
+            log.debug("run %s ended while executing; its outcome is dropped", run.run_id)
+
+    async def _checkpoint(self, state: _Execution, op: Op) -> Any:
+        """A step finished mid-execution: store it (with its span) before the run goes on."""
+        assert state.clock is not None
+        now_at_report = self._clock.now_ms()
+        failed = op.op is Opcode.STEP_FAILED
+        span = state.clock.span(
+            op,
+            run_id=state.run.run_id,
+            attempt=state.attempt,
+            status=SpanStatus.FAILED if failed else SpanStatus.COMPLETED,
+            now_ms=now_at_report,
+        )
+
+        async def build() -> Plan:
+            now = self._clock.now_ms()
+            plan = Plan()
+            if not state.started:
+                mark_started(plan, state.run, state.spec, now)
+            # Our SDK's send_event carries its events for us to send; an HTTP SDK's
+            # sendEvent (e.g. TS checkpointing it) already sent them: just store its ids.
+            if op.opts.get("type") == "step.sendEvent" and "events" in op.opts:
+                # The events and the step's memo land in one transaction: exactly once.
+                stored = validate_batch(
+                    op.opts["events"], now_ms=now, max_bytes=self._max_event_bytes
+                )
+                await self._planner.plan_events(stored, plan, now)
+                op.data = [e.internal_id for e in stored]
+            value = wrap_error(op.error or {}) if failed else wrap_data(op.data)
+            plan.changes.steps.append(StepRow(state.run.run_id, op.id, value))
+            if span is not None:
+                plan.changes.spans.append(span)
+            reset = attempt_after_success(state.attempt)
+            if state.attempt != reset and not failed:
+                # The next failure counts its attempts afresh (§5.8), also after a restart.
+                plan.changes.items_rescheduled.append(replace(state.item, attempt=reset))
+            return plan
+
+        try:
+            await self._committer.commit(build)
+        except StoreConflict as exc:
+            raise RunCancelled(str(exc)) from exc
+        state.started = True
+        if not failed:
+            state.item = replace(state.item, attempt=attempt_after_success(state.attempt))
+        return op.data
+
+    def _start_soon(self, run: RunRecord, spec: FunctionSpec) -> None:
+        """Show the run as Running without delaying its first step: the write is queued now
+        and the writer applies writes in order; if the run ends first, it is simply dropped."""
+
+        async def mark() -> None:
+            with contextlib.suppress(StoreConflict):
+                await self._committer.commit(
+                    static_plan(lambda plan: mark_started(plan, run, spec, self._clock.now_ms()))
+                )
+
+        task = asyncio.ensure_future(mark())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _still_going(self, run_id: str, item: QueueItem) -> bool:
+        """Whether the run has not ended; if it has, its item is dropped."""
+        run = await self._store.get_run(run_id)
+        if run is not None and not run.status.is_terminal:
+            return True
+        await self._committer.commit(
+            static_plan(lambda plan: plan.changes.items_removed.append(item.item_id))
+        )
+        return False
+
+    async def _apply(self, outcome: Outcome, state: _Execution) -> Plan:
+        now = self._clock.now_ms()
+        run, events, item = state.run, state.events, state.item
+        plan = Plan()
+        if isinstance(outcome, Released):
+            # Hand the work back (due now, unleased) for whichever process runs next.
+            plan.changes.items_rescheduled.append(
+                replace(item, due_at=now, lease_owner=None, lease_until=0)
+            )
+            return plan
+        if isinstance(outcome, Completed):
+            finish_run(run, events, RunStatus.COMPLETED, plan, now, output=outcome.output)
+            return plan
+        if isinstance(outcome, Errored):
+            if may_retry(item.attempt, state.spec.max_attempts, retriable=outcome.retriable):
+                self._retry(plan, state, now, outcome.retry_after_s)
+            else:
+                finish_run(run, events, RunStatus.FAILED, plan, now, error=outcome.error)
+            return plan
+        if not state.started:
+            mark_started(plan, run, state.spec, now)
+        retry = False
+        for op in outcome.ops:
+            errored = op.op is Opcode.STEP_ERROR
+            span = self._span(state, op, now, errored=errored)
+            if errored:
+                retry = True
+                if span is not None:
+                    plan.changes.spans.append(span)
+                continue
+            try:
+                await self._suspensions.apply(op, plan, run, events, now, span)
+            except ValueError as exc:  # an op we cannot act on: fail the run, say why
+                failed = Plan()
+                error = error_payload(
+                    "InvalidOpError", f"the function reported an invalid {op.op.value} op: {exc}"
+                )
+                finish_run(run, events, RunStatus.FAILED, failed, now, error=error)
+                return failed
+        if retry:
+            self._retry(plan, state, now, outcome.retry_after_s)
+        else:
+            plan.changes.items_done.append(ItemDone(item.item_id, item.generation))
+        return plan
+
+    @staticmethod
+    def _span(state: _Execution, op: Op, now: int, *, errored: bool) -> StepSpan | None:
+        if state.clock is None:
+            return None
+        return state.clock.span(
+            op,
+            run_id=state.run.run_id,
+            attempt=state.attempt,
+            status=SpanStatus.ERRORED if errored else SpanStatus.WAITING,
+            now_ms=now,
+            ended=errored,
+        )
+
+    def _retry(self, plan: Plan, state: _Execution, now: int, retry_after_s: float | None) -> None:
+        if not state.started:
+            mark_started(plan, state.run, state.spec, now)
+        if retry_after_s is not None:
+            delay = clamp_retry_after(retry_after_s)
+        else:
+            delay = self._backoff.delay_seconds(state.item.attempt)
+        plan.changes.items_rescheduled.append(
+            replace(
+                state.item,
+                attempt=state.item.attempt + 1,
+                due_at=now + int(delay * 1000),
+                lease_owner=None,
+                lease_until=0,
+            )
+        )
+
+
+def mark_started(plan: Plan, run: RunRecord, spec: FunctionSpec, now: int) -> None:
+    """The run's first execution: Running, and its run timeouts move on."""
+    plan.changes.run_updates.append(
+        RunUpdate(
+            run_id=run.run_id,
+            status=RunStatus.RUNNING,
+            expect=(RunStatus.QUEUED, RunStatus.RUNNING),
+            started_at=now,
+        )
+    )
+    on_first_execution(plan, spec.flow, run.run_id, now)

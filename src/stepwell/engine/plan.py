@@ -1,0 +1,66 @@
+"""A plan: what one engine decision writes, and what to do locally once it is committed.
+
+A leaf: planning modules fill a plan and return; the committer (``engine.committer``) commits it,
+plans its follow-up events in, and hands what it leased to this process to the dispatcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from stepwell.engine.keys import execute_item_id
+from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, StoredEvent
+
+
+@dataclass(slots=True)
+class Plan:
+    """A change set plus what the engine should do locally once it is committed."""
+
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    to_dispatch: list[QueueItem] = field(default_factory=list)
+    """Execute items leased to this process, to run as soon as the commit returns."""
+    follow_events: list[StoredEvent] = field(default_factory=list)
+    """Events this plan emits (system events, invocations): planned in before it commits."""
+    ended_runs: list[str] = field(default_factory=list)
+
+
+PlanBuilder = Callable[[], Awaitable[Plan]]
+"""Builds a plan from fresh reads; called again if its commit loses a race."""
+
+
+def static_plan(fill: Callable[[Plan], object]) -> PlanBuilder:
+    """A builder for a plan that needs no reads."""
+
+    async def build() -> Plan:
+        plan = Plan()
+        fill(plan)
+        return plan
+
+    return build
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """This process's claim on work it creates: leased at creation, so no poller takes it."""
+
+    owner: str
+    lease_ms: int
+
+    def execute_item(self, run_id: str, now_ms: int, attempt: int = 0) -> QueueItem:
+        """The run's execute item, due now and already leased to us."""
+        return QueueItem(
+            item_id=execute_item_id(run_id),
+            run_id=run_id,
+            kind=ItemKind.EXECUTE,
+            due_at=now_ms,
+            attempt=attempt,
+            lease_owner=self.owner,
+            lease_until=now_ms + self.lease_ms,
+        )
+
+    def run_on(self, plan: Plan, run_id: str, now_ms: int) -> None:
+        """The run got what it waited for: store its execute item and run it here at once."""
+        item = self.execute_item(run_id, now_ms)
+        plan.changes.items.append(item)
+        plan.to_dispatch.append(item)
