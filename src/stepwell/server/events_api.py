@@ -118,7 +118,7 @@ async def invoke_function(runtime: ServerRuntime, slug: str, data: Any, user: An
 
 
 def routes(runtime: ServerRuntime) -> list[Route]:
-    store = runtime.engine.store
+    history = runtime.engine.history
 
     async def receive(request: Request) -> Response:
         refused = _key_error(runtime, request.path_params.get("key", ""))
@@ -134,7 +134,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         ids = seeded_ids(request.headers.get("x-inngest-event-id-seed"), len(batch))
         if not batch:
             return json_response({"ids": [], "status": 200})
-        if ids is not None and (taken := await store.get_events(ids)):
+        if ids is not None and (taken := await history.get_events(ids)):
             if len(taken) == len(ids) and _same_events(taken, batch):
                 # An SDK retrying a send whose answer it lost: the events are in (§2.3).
                 return json_response({"ids": ids, "status": 200})
@@ -144,7 +144,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         except InvalidEventError as exc:
             return _refused(400, str(exc))
         except Exception:
-            if ids is not None and len(await store.get_events(ids)) == len(ids):
+            if ids is not None and len(await history.get_events(ids)) == len(ids):
                 return json_response({"ids": ids, "status": 200})  # a concurrent retry won
             raise
         return json_response({"ids": sent, "status": 200})

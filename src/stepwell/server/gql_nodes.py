@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLResolveInfo
@@ -18,6 +17,7 @@ from stepwell.core.runs import RunStatus
 from stepwell.engine.registry import FunctionSpec
 from stepwell.ports.records import AppRecord, RunRecord, StoredEvent
 from stepwell.protocol import events as names
+from stepwell.protocol.durations import DurationError, instant_from_ms, ms_from_instant
 from stepwell.server.runtime import ServerRuntime
 
 
@@ -39,10 +39,7 @@ def context(info: GraphQLResolveInfo[GqlContext]) -> GqlContext:
 
 def time_out(ms: int | None) -> str | None:
     """The ``Time`` scalar: ISO 8601 in UTC with milliseconds."""
-    if ms is None:
-        return None
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return None if ms is None else instant_from_ms(ms)
 
 
 def time_in(value: Any, field: str) -> int:
@@ -51,13 +48,9 @@ def time_in(value: Any, field: str) -> int:
         return value
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            return ms_from_instant(value)
+        except (DurationError, OverflowError):
             pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return int(moment.timestamp() * 1000)
     raise GqlError(f"{field}: expected an ISO 8601 time, got {value!r}")
 
 
@@ -252,7 +245,7 @@ class _RunEvents:
 
     async def load(self) -> list[StoredEvent]:
         if self._events is None:
-            self._events = await self._runtime.engine.store.get_events(self._run.event_ids)
+            self._events = await self._runtime.engine.history.get_events(self._run.event_ids)
         return self._events
 
     async def cron(self) -> str | None:

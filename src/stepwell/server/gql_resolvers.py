@@ -11,6 +11,8 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo
 
+from stepwell.core.runs import RunStatus
+from stepwell.ports.history import RunQuery, RunTime, UnknownCursor
 from stepwell.protocol.events import SCHEDULED_TIMER, is_internal_name
 from stepwell.server.events_api import invoke_function
 from stepwell.server.gql_nodes import (
@@ -25,6 +27,7 @@ from stepwell.server.gql_nodes import (
     StreamItemNode,
     context,
     function_uuid,
+    run_status,
     time_in,
     time_out,
     to_json,
@@ -36,8 +39,6 @@ from stepwell.server.syncer import normalise_url
 EVENTS_LIMIT = 1000
 STREAM_MAX_LIMIT = 500
 STREAM_SCAN_EVENTS = 20_000
-RUNS_WINDOW = 10_000
-"""The runs query filters and orders the newest this many runs."""
 RUNS_MAX_FIRST = 1000
 
 Resolver = Callable[..., Any]
@@ -81,7 +82,7 @@ async def q_event(
     _: None, info: GraphQLResolveInfo[GqlContext], query: dict[str, Any]
 ) -> EventNode | None:
     runtime = _runtime(info)
-    found = await runtime.engine.store.get_events([str(query["eventId"])])
+    found = await runtime.engine.history.get_events([str(query["eventId"])])
     return EventNode(runtime, found[0]) if found else None
 
 
@@ -89,7 +90,7 @@ async def q_events(
     _: None, info: GraphQLResolveInfo[GqlContext], query: dict[str, Any]
 ) -> list[EventNode]:
     runtime = _runtime(info)
-    found = await runtime.engine.store.list_events(
+    found = await runtime.engine.history.list_events(
         limit=EVENTS_LIMIT, before_id=query.get("lastEventId")
     )
     return [EventNode(runtime, stored) for stored in found]
@@ -97,7 +98,7 @@ async def q_events(
 
 async def q_event_v2(_: None, info: GraphQLResolveInfo[GqlContext], id: str) -> EventV2Node:
     runtime = _runtime(info)
-    found = await runtime.engine.store.get_events([id])
+    found = await runtime.engine.history.get_events([id])
     if not found:
         raise GqlError(f"no event with id {id!r}")
     return EventV2Node(runtime, found[0])
@@ -115,7 +116,7 @@ async def q_stream(
     cursor = query.get("before")
     scanned = 0
     while len(items) < limit and scanned < STREAM_SCAN_EVENTS:
-        page = await runtime.engine.store.list_events(limit=200, before_id=cursor)
+        page = await runtime.engine.history.list_events(limit=200, before_id=cursor)
         if not page:
             break
         scanned += len(page)
@@ -147,7 +148,56 @@ async def q_run(_: None, info: GraphQLResolveInfo[GqlContext], runID: str) -> Ru
     return RunV2Node(runtime, run) if run is not None else None
 
 
-_TIME_FIELDS = {"QUEUED_AT": "created_at", "STARTED_AT": "started_at", "ENDED_AT": "ended_at"}
+_TIME_FIELDS = {
+    "QUEUED_AT": RunTime.QUEUED,
+    "STARTED_AT": RunTime.STARTED,
+    "ENDED_AT": RunTime.ENDED,
+}
+_STATUSES = {run_status(status): status for status in RunStatus}
+
+
+async def _function_slugs(runtime: ServerRuntime, uuids: set[str]) -> tuple[str, ...]:
+    """The slugs of the functions named by UUID: registered ones, then any other function
+    that has runs (a UUID is derived from its slug, so it is found by deriving)."""
+    slugs = {spec.slug for spec in runtime.engine.registry if spec.uuid in uuids}
+    if len(slugs) < len(uuids):
+        for slug in await runtime.engine.history.run_function_ids():
+            if function_uuid(slug) in uuids:
+                slugs.add(slug)
+    return tuple(sorted(slugs))
+
+
+async def _run_query(
+    runtime: ServerRuntime,
+    first: int,
+    order_by: list[dict[str, str]],
+    filter: dict[str, Any],
+    after: str | None,
+) -> RunQuery:
+    if filter.get("query"):
+        raise GqlError("filter.query: CEL queries over runs are not supported")
+    if not 0 <= first <= RUNS_MAX_FIRST:
+        raise GqlError(f"first: expected 0 to {RUNS_MAX_FIRST}, got {first}")
+    since = time_in(filter["from"], "filter.from")
+    until = time_in(filter["until"], "filter.until") if filter.get("until") else None
+    statuses = filter.get("status")
+    function_ids = filter.get("functionIDs")
+    app_ids = filter.get("appIDs")
+    apps = runtime.catalog.apps()
+    order = order_by[0] if order_by else {"field": "QUEUED_AT", "direction": "DESC"}
+    return RunQuery(
+        since=since,
+        until=until,
+        time_field=_TIME_FIELDS[filter.get("timeField") or "QUEUED_AT"],
+        # An empty list filters nothing, as before; unknown ids match nothing.
+        statuses=tuple(_STATUSES[s] for s in statuses if s in _STATUSES) if statuses else None,
+        function_ids=await _function_slugs(runtime, set(function_ids)) if function_ids else None,
+        app_ids=tuple(app.name for app in apps if app.app_uuid in app_ids) if app_ids else None,
+        order_by=_TIME_FIELDS[order["field"]],
+        descending=order["direction"] == "DESC",
+        first=first,
+        after=after,
+    )
 
 
 async def q_runs(
@@ -158,53 +208,29 @@ async def q_runs(
     filter: dict[str, Any],
     after: str | None = None,
 ) -> dict[str, Any]:
-    """Runs of the newest ``RUNS_WINDOW``, filtered, ordered, one page of ``first``."""
+    """One page of the runs the filter matches, in order; paged and counted in the store."""
     runtime = _runtime(info)
-    if filter.get("query"):
-        raise GqlError("filter.query: CEL queries over runs are not supported")
-    if not 0 <= first <= RUNS_MAX_FIRST:
-        raise GqlError(f"first: expected 0 to {RUNS_MAX_FIRST}, got {first}")
-    since = time_in(filter["from"], "filter.from")
-    until = time_in(filter["until"], "filter.until") if filter.get("until") else None
-    time_field = _TIME_FIELDS[filter.get("timeField") or "QUEUED_AT"]
-    statuses = set(filter.get("status") or [])
-    function_ids = set(filter.get("functionIDs") or [])
-    app_ids = set(filter.get("appIDs") or [])
-    app_uuids = {app.name: app.app_uuid for app in runtime.catalog.apps()}
-    nodes: list[RunV2Node] = []
-    for run in await runtime.engine.list_runs(limit=RUNS_WINDOW):
-        moment = getattr(run, time_field)
-        if moment is None or moment < since or (until is not None and moment >= until):
-            continue
-        if statuses and run.status.value.upper() not in statuses:
-            continue
-        if function_ids and function_uuid(run.function_id) not in function_ids:
-            continue
-        if app_ids and app_uuids.get(run.app_id) not in app_ids:
-            continue
-        nodes.append(RunV2Node(runtime, run))
-    order = orderBy[0] if orderBy else {"field": "QUEUED_AT", "direction": "DESC"}
-    key = _TIME_FIELDS[order["field"]]
-    nodes.sort(
-        key=lambda node: (getattr(node.record, key) or 0, node.record.run_id),
-        reverse=order["direction"] == "DESC",
-    )
-    start = 0
-    if after is not None:
-        ids = [node.id for node in nodes]
-        if after not in ids:
-            raise GqlError(f"after: {after!r} is not a cursor of these runs")
-        start = ids.index(after) + 1
-    page = nodes[start : start + first]
+    query = await _run_query(runtime, first, orderBy, filter, after)
+    history = runtime.engine.history
+    try:
+        page = await history.query_runs(query)
+    except UnknownCursor:
+        raise GqlError(f"after: {after!r} is not a cursor of these runs") from None
+    nodes = [RunV2Node(runtime, run) for run in page.runs]
+
+    async def total_count(_: GraphQLResolveInfo[GqlContext]) -> int:
+        # Only counted when the query asks for it.
+        return await history.count_runs(query)
+
     return {
-        "edges": [{"node": node, "cursor": node.id} for node in page],
+        "edges": [{"node": node, "cursor": node.id} for node in nodes],
         "pageInfo": {
-            "hasNextPage": start + first < len(nodes),
-            "hasPreviousPage": start > 0,
-            "startCursor": page[0].id if page else None,
-            "endCursor": page[-1].id if page else None,
+            "hasNextPage": page.has_more,
+            "hasPreviousPage": after is not None,
+            "startCursor": nodes[0].id if nodes else None,
+            "endCursor": page.end_cursor,
         },
-        "totalCount": len(nodes),
+        "totalCount": total_count,
     }
 
 
@@ -215,7 +241,7 @@ async def q_run_trigger(
     run = await runtime.engine.get_run(runID)
     if run is None:
         raise GqlError(f"no run with id {runID!r}")
-    events = await runtime.engine.store.get_events(run.event_ids)
+    events = await runtime.engine.history.get_events(run.event_ids)
     first = events[0].event if events else None
     cron = first.data.get("cron") if first is not None and first.name == SCHEDULED_TIMER else None
     return {

@@ -67,7 +67,7 @@ def _pending_status(seen: StepSeen) -> str | None:
 
 
 async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
-    memo = await runtime.engine.store.load_memo(run.run_id)
+    memo = await runtime.engine.history.load_memo(run.run_id)
     seen = runtime.step_log.steps(run.run_id)
     spec = runtime.engine.registry.get(run.function_id)
     app = runtime.catalog.get(run.app_id)
@@ -148,7 +148,7 @@ async def span_output(runtime: ServerRuntime, output_id: str) -> dict[str, Any]:
         if not run.status.is_terminal:
             raise GqlError(f"run {run_id} has not ended: it has no output yet")
         return {"input": None, "data": to_json(run.output), "error": None}
-    memo = await runtime.engine.store.load_memo(run_id)
+    memo = await runtime.engine.history.load_memo(run_id)
     if step_hash not in memo:
         raise GqlError(f"no output with id {output_id!r}: run {run_id} has no step {step_hash!r}")
     decoded = decode_memo(memo[step_hash])

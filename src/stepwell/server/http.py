@@ -9,13 +9,13 @@ checked before the first byte, and the stream is counted when it is absent.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from stepwell.core import json_values
+from stepwell.protocol.durations import DurationError, ms_from_instant
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 MAX_SMALL_BODY_BYTES = 1024 * 1024
@@ -153,8 +153,8 @@ def time_ms(where: str, value: Any) -> int | None:
             ms = int(text)
         else:
             try:
-                ms = int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-            except (ValueError, OverflowError):
+                ms = ms_from_instant(text)  # naive times are UTC
+            except (DurationError, OverflowError):
                 shown = text[:60]
                 raise RequestRefused(f"{where}: expected an RFC 3339 time, got {shown!r}") from None
     else:

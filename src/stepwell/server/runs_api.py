@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -27,10 +27,17 @@ ENVIRONMENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:env:local"))
 ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:account:local"))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def iso(ms: int | None) -> str | None:
+    """RFC 3339 as this API has always written it: microseconds when the instant has a
+    fraction (``….123000Z``), none when it has not (``…:00Z``). Not ``instant_from_ms``
+    (always ``.mmmZ``), so clients parsing the old form see no change."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+    # In integers: fromtimestamp(ms / 1000) falls 1 ms short for some instants.
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z")
 
 
 def event_json(stored: StoredEvent) -> dict[str, Any]:
@@ -78,11 +85,11 @@ def _now_ms() -> int:
 
 def routes(runtime: ServerRuntime) -> list[Route]:
     engine = runtime.engine
-    store = engine.store
+    history = engine.history
 
     async def list_events(request: Request) -> Response:
         query = request.query_params
-        events = await store.list_events(
+        events = await history.list_events(
             name=query.get("name") or None,
             limit=query_limit(request),
             before_id=query.get("cursor") or None,
@@ -92,7 +99,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         return _envelope([event_json(e) for e in events])
 
     async def get_event(request: Request) -> Response:
-        found = await store.get_events([request.path_params["event_id"]])
+        found = await history.get_events([request.path_params["event_id"]])
         if not found:
             return error(404, "event not found")
         return _envelope(event_json(found[0]))
@@ -121,14 +128,14 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         run = await engine.get_run(request.path_params["run_id"])
         if run is None:
             return error(410, "run state is gone")
-        return json_response([e.to_wire() for e in await store.get_events(run.event_ids)])
+        return json_response([e.to_wire() for e in await history.get_events(run.event_ids)])
 
     async def run_actions(request: Request) -> Response:
         """The run's memo, for an SDK told ``use_api`` (§5.9)."""
         run = await engine.get_run(request.path_params["run_id"])
         if run is None:
             return error(410, "run state is gone")
-        return json_response(await store.load_memo(run.run_id))
+        return json_response(await history.load_memo(run.run_id))
 
     async def signal(request: Request) -> Response:
         body = await read_object(request)
