@@ -1,7 +1,8 @@
 """Run traces for the GraphQL API: a root span for the run, one child span per step.
 
-Steps come from the run's memo, in the order their results were stored; their names and
-kinds from what the server saw pass through the driver (``StepLog``). Output ids are
+Steps come from the run's memo, in the order their results were stored; their names, kinds,
+attempts and times from the run's spans (``History.run_trace``), kept in the database with
+the run, so a trace reads the same after a restart. Output ids are
 ``<runId>`` for the run and ``<runId>:<hashed step id>`` for a step.
 """
 
@@ -12,11 +13,9 @@ from typing import Any
 
 from stepwell.core.memo import decode_memo
 from stepwell.core.runs import RunStatus
-from stepwell.ports.records import RunRecord
-from stepwell.protocol.ops import Opcode
+from stepwell.ports.records import RunRecord, SpanStatus, StepSpan
 from stepwell.server.gql_nodes import GqlError, function_uuid, run_status, time_out, to_json
 from stepwell.server.runtime import ServerRuntime
-from stepwell.server.steplog import WAITING_OPS, StepSeen
 
 
 @dataclass(slots=True)
@@ -47,7 +46,8 @@ class SpanNode:
 
 
 def _guess_op(value: Any) -> str | None:
-    """A step's kind from its stored value alone (for steps this server did not see)."""
+    """A step's kind from its stored value alone (for steps with no span: stored before
+    spans were kept, or copied into a rerun)."""
     if isinstance(value, dict) and value and set(value) <= {"data", "error"}:
         return "RUN"
     if isinstance(value, dict) and "name" in value and "data" in value:
@@ -55,20 +55,40 @@ def _guess_op(value: Any) -> str | None:
     return None
 
 
-def _pending_status(seen: StepSeen) -> str | None:
-    """The status of a step that has no stored result yet, if it is worth showing."""
-    if seen.last_op in WAITING_OPS:
-        return "WAITING"
-    if seen.last_op is Opcode.STEP_ERROR:
-        return "RUNNING"  # waiting for its next attempt
-    if seen.last_op is Opcode.STEP_PLANNED:
-        return "QUEUED"
-    return None
+@dataclass(slots=True)
+class _Attempts:
+    """The spans of one step, in the order of ``History.run_trace``."""
+
+    spans: list[StepSpan]
+
+    @property
+    def last(self) -> StepSpan:
+        return self.spans[-1]
+
+    @property
+    def failed(self) -> int:
+        return sum(span.status in (SpanStatus.ERRORED, SpanStatus.FAILED) for span in self.spans)
+
+    def pending_status(self) -> str | None:
+        """The status of a step with no stored result yet, if it is worth showing."""
+        if self.last.status is SpanStatus.WAITING:
+            return "WAITING"
+        if self.last.status is SpanStatus.ERRORED:
+            return "RUNNING"  # waiting for its next attempt
+        return None
+
+
+def _by_step(spans: list[StepSpan]) -> dict[str, _Attempts]:
+    steps: dict[str, _Attempts] = {}
+    for span in spans:
+        steps.setdefault(span.step_hash, _Attempts([])).spans.append(span)
+    return steps
 
 
 async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
-    memo = await runtime.engine.history.load_memo(run.run_id)
-    seen = runtime.step_log.steps(run.run_id)
+    history = runtime.engine.history
+    memo = await history.load_memo(run.run_id)
+    steps = _by_step(await history.run_trace(run.run_id))
     spec = runtime.engine.registry.get(run.function_id)
     app = runtime.catalog.get(run.app_id)
     root = SpanNode(
@@ -87,11 +107,11 @@ async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
     if run.started_at is not None and run.ended_at is not None:
         root.duration = run.ended_at - run.started_at
 
-    def child(step_hash: str, status: str, info: StepSeen | None) -> SpanNode:
-        return SpanNode(
+    def child(step_hash: str, status: str, seen: _Attempts | None) -> SpanNode:
+        span = SpanNode(
             runID=run.run_id,
             spanID=f"{run.run_id}:{step_hash}",
-            name=info.name if info is not None else step_hash,
+            name=seen.last.name if seen is not None else step_hash,
             status=status,
             functionID=root.functionID,
             appID=root.appID,
@@ -99,24 +119,30 @@ async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
             stepID=step_hash,
             parentSpanID=root.spanID,
         )
+        if seen is not None:
+            span.stepOp = span.stepType = seen.last.kind.value
+            started, ended = seen.spans[0].started_at, seen.last.ended_at
+            span.startedAt, span.endedAt = time_out(started), time_out(ended)
+            span.duration = ended - started if ended is not None else None
+        return span
 
     for step_hash, value in memo.items():
-        info = seen.get(step_hash)
+        seen = steps.get(step_hash)
         failed = decode_memo(value).failed
-        span = child(step_hash, "FAILED" if failed else "COMPLETED", info)
+        span = child(step_hash, "FAILED" if failed else "COMPLETED", seen)
         span.outputID = f"{run.run_id}:{step_hash}"
-        span.stepOp = span.stepType = info.step_op if info is not None else _guess_op(value)
-        if info is not None:
-            span.attempts = max(1, info.failed_attempts + (0 if failed else 1))
+        if seen is None:
+            span.stepOp = span.stepType = _guess_op(value)
+        else:
+            span.attempts = max(1, seen.failed + (0 if failed else 1))
         root.childrenSpans.append(span)
     if not run.status.is_terminal:
-        for step_hash, info in seen.items():
-            status = _pending_status(info)
+        for step_hash, seen in steps.items():
+            status = seen.pending_status()
             if step_hash in memo or status is None:
                 continue
-            span = child(step_hash, status, info)
-            span.stepOp = span.stepType = info.step_op
-            span.attempts = info.failed_attempts or None
+            span = child(step_hash, status, seen)
+            span.attempts = seen.failed or None
             root.childrenSpans.append(span)
     if run.status is RunStatus.CANCELLED:
         for span in root.childrenSpans:

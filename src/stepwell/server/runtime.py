@@ -14,7 +14,6 @@ from stepwell.engine.registry import Registry
 from stepwell.ports.clock import SystemClock
 from stepwell.protocol import signing
 from stepwell.server.config import ServerConfig
-from stepwell.server.steplog import RecordingDriver, StepLog
 from stepwell.server.syncer import Syncer
 from stepwell.store import open_store
 
@@ -34,13 +33,10 @@ class ServerRuntime:
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
-        self.step_log = StepLog()
         self.engine = Engine(
             store=store,
             registry=registry,
-            driver=RecordingDriver(
-                RoutingDriver(inprocess=inprocess, http=self.http_driver), self.step_log
-            ),
+            driver=RoutingDriver(inprocess=inprocess, http=self.http_driver),
             clock=clock,
             backoff=backoff,
             max_event_bytes=config.max_event_bytes,
