@@ -185,6 +185,8 @@ class Executions:
         except StoreConflict as exc:
             raise RunCancelled(str(exc)) from exc
         state.started = True
+        # The next step can only begin once this one is stored: time it from here.
+        state.clock.boundary = self._clock.now_ms()
         if not failed:
             state.item = replace(state.item, attempt=attempt_after_success(state.attempt))
         return op.data

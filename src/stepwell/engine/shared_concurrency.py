@@ -21,6 +21,7 @@ from typing import Any
 
 from stepwell.core.ids import new_ulid
 from stepwell.engine.concurrency import GateClosed
+from stepwell.engine.keys import slots_key
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ChangeSet, StatePut
 from stepwell.ports.store import Store, StoreConflict
@@ -60,7 +61,7 @@ class SharedConcurrencyGate:
 
     @staticmethod
     def _state_key(key: str) -> str:
-        return f"slots:{key}"
+        return slots_key(key)
 
     @asynccontextmanager
     async def hold(self, keys: Sequence[Sequence[Any]], rank: int = 0) -> AsyncIterator[bool]:

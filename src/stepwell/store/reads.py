@@ -155,7 +155,8 @@ class SqlReads:
     async def run_trace(self, run_id: str) -> list[StepSpan]:
         rows = await self._query(
             f"SELECT {SPAN_COLUMNS} FROM spans WHERE run_id = ? "
-            "ORDER BY started_at, attempt, step_hash",
+            # Ties at the millisecond: the span that ended first (a wait, not ended, last).
+            "ORDER BY started_at, COALESCE(ended_at, 9223372036854775807), attempt, step_hash",
             (run_id,),
         )
         return [span_from_row(row) for row in rows]
