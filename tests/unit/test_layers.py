@@ -150,6 +150,47 @@ def test_the_sdk_has_no_import_cycle() -> None:
     assert _cycle(graph) is None
 
 
+def test_no_module_of_stepwell_is_in_an_import_cycle() -> None:
+    """Every import counts: at import time, under ``TYPE_CHECKING`` and inside functions. A
+    cycle hidden behind a lazy import is still two modules that cannot be read apart."""
+    graph = {m: {t for t in imports(m) if t in MODULES and t != m} for m in MODULES}
+    assert _cycle(graph) is None
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        name: count
+        for name, path in MODULES.items()
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"split these modules (at most {MAX_MODULE_LINES} lines each): {long}"
+
+
+def test_the_engine_s_plan_and_keys_are_leaves() -> None:
+    """Planning modules build on ``engine.plan`` and ``engine.keys``; those import no other
+    engine module but each other, so nothing reaches back up the write path through them."""
+    for leaf in ("stepwell.engine.plan", "stepwell.engine.keys"):
+        engine_imports = {t for t in imports(leaf) if _within(t, "stepwell.engine")}
+        assert engine_imports <= {"stepwell.engine.keys"}, (leaf, engine_imports)
+
+
+def test_the_server_and_the_sdk_import_no_store_adapter() -> None:
+    """Edges read history through the engine's read port, not a store adapter of their own
+    (``stepwell.store`` itself, which opens one from a URL, is allowed)."""
+    offending = {
+        module: sorted(
+            t
+            for t in imports(module)
+            if _within(t, "stepwell.store.sqlite") or _within(t, "stepwell.store.postgres")
+        )
+        for module in [*_in_package("stepwell.server"), *_in_package("stepwell.sdk")]
+    }
+    assert {m: found for m, found in offending.items() if found} == {}
+
+
 def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None

@@ -1,13 +1,14 @@
 """Attempts and retries (protocol.md §5.8): the one place that says when a failure is final.
 
 Attempts count from 0. A run or a step may try ``max_attempts`` times in all; once a step has
-succeeded, the next failure counts its attempts afresh from 0.
+settled (its result stored, or its final error, which the code may catch), the next step's
+failures count their attempts afresh from 0.
 """
 
 from __future__ import annotations
 
 FIRST_ATTEMPT = 0
-"""The attempt number of a first try, and of the next try after any success."""
+"""The attempt number of a first try, and of the next try after any settled step."""
 
 
 def is_final_attempt(attempt: int, max_attempts: int) -> bool:
@@ -21,6 +22,6 @@ def may_retry(attempt: int, max_attempts: int, *, retriable: bool = True) -> boo
 
 
 def attempt_after_success(attempt: int) -> int:
-    """A success resets the count: the next failure starts again from the first attempt."""
+    """A settled step resets the count: the next failure starts again from the first attempt."""
     del attempt  # the count restarts whatever it was
     return FIRST_ATTEMPT

@@ -14,8 +14,9 @@ import contextlib
 import logging
 from typing import Protocol
 
+from stepwell.engine.run_timeouts import is_run_timeout
 from stepwell.ports.clock import Clock
-from stepwell.ports.records import ItemKind, QueueItem
+from stepwell.ports.records import QueueItem
 from stepwell.ports.store import Store
 
 log = logging.getLogger("stepwell.engine")
@@ -82,7 +83,7 @@ class Dispatcher:
     def submit(self, item: QueueItem) -> None:
         if self._stopping:
             return
-        if item.kind is ItemKind.RUN_TIMEOUT:
+        if is_run_timeout(item):
             # Not queued behind the run's execution: that may be waiting for a slot.
             if item.item_id not in self._timeouts:
                 self._timeouts[item.item_id] = asyncio.create_task(self._time_out(item))

@@ -175,8 +175,9 @@ class Executions:
             if span is not None:
                 plan.changes.spans.append(span)
             reset = attempt_after_success(state.attempt)
-            if state.attempt != reset and not failed:
-                # The next failure counts its attempts afresh (§5.8), also after a restart.
+            if state.attempt != reset:
+                # A step settled (its result or its final error is stored): the next step's
+                # failures count their attempts afresh (§5.8), also after a restart.
                 plan.changes.items_rescheduled.append(replace(state.item, attempt=reset))
             return plan
 
@@ -187,8 +188,7 @@ class Executions:
         state.started = True
         # The next step can only begin once this one is stored: time it from here.
         state.clock.boundary = self._clock.now_ms()
-        if not failed:
-            state.item = replace(state.item, attempt=attempt_after_success(state.attempt))
+        state.item = replace(state.item, attempt=attempt_after_success(state.attempt))
         return op.data
 
     def _start_soon(self, run: RunRecord, spec: FunctionSpec) -> None:

@@ -18,7 +18,7 @@ from stepwell.engine.execution import Executions
 from stepwell.engine.plan import Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import Registry
-from stepwell.engine.run_timeouts import plan_timeout
+from stepwell.engine.run_timeouts import is_run_timeout, plan_timeout
 from stepwell.engine.timers import Timers
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, QueueItem
@@ -65,7 +65,7 @@ class Executor:
                     lambda plan: self._planner.plan_gate_fired(item, plan, self._clock.now_ms())
                 )
             return
-        if item.kind is ItemKind.RUN_TIMEOUT:
+        if is_run_timeout(item):
             await self._commit_with(
                 lambda plan: plan_timeout(self._store, item, plan, self._clock.now_ms())
             )

@@ -14,6 +14,12 @@ from stepwell.ports.records import ItemKind, QueueItem
 from stepwell.ports.store import Store
 
 
+def is_run_timeout(item: QueueItem) -> bool:
+    """A run timeout ends the run whatever it is doing (waiting for a concurrency slot
+    included), so it is never queued behind the run's own execution."""
+    return item.kind is ItemKind.RUN_TIMEOUT
+
+
 def _item(run_id: str, kind: RunTimeoutKind, due_at: int) -> QueueItem:
     return QueueItem(
         item_id=run_timeout_item_id(run_id, kind),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from datetime import timedelta
@@ -177,3 +178,32 @@ async def test_fixed_retry_interval_overrides_the_backoff_table(db_url: str) -> 
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 2
     assert all(0.19 <= gap < 5 for gap in gaps)  # not the 15 s of the default table
+
+
+async def test_a_caught_final_step_failure_leaves_the_next_step_its_own_retries(
+    db_url: str,
+) -> None:
+    """A step that failed for good has settled: the next step counts its attempts from 0."""
+    app = stepwell.App("rs")
+    tries = {"a": 0, "b": 0}
+
+    def always_fails() -> None:
+        tries["a"] += 1
+        raise RuntimeError("a is broken")
+
+    def fails_once() -> str:
+        tries["b"] += 1
+        if tries["b"] == 1:
+            raise RuntimeError("b hiccups")
+        return "b ok"
+
+    @app.function("f", trigger=stepwell.on_event("rs/go"), retries=1)
+    async def f(ctx: Context) -> str:
+        with contextlib.suppress(stepwell.StepError):
+            await ctx.step.run("a", always_fails)
+        return str(await ctx.step.run("b", fails_once))
+
+    run = await _run_one(app, db_url, "rs/go")
+    assert run.status is stepwell.RunStatus.COMPLETED
+    assert run.output == "b ok"
+    assert tries == {"a": 2, "b": 2}
