@@ -1,12 +1,11 @@
 """The Store port's contract: every adapter must pass this same suite.
 
-Each test speaks only the port (``stepwell.ports``), against a real database.
+Each test speaks only the port (``stepwell.ports``), against a real database (the ``store``
+fixture of ``conftest.py``). The read queries have their own files: ``test_run_queries.py``,
+``test_store_reads.py``.
 """
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -27,23 +26,8 @@ from stepwell.ports.records import (
 )
 from stepwell.ports.store import Store, StoreConflict
 from stepwell.protocol.events import Event
-from stepwell.store import open_store
 
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture(params=["sqlite-file", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    opened = open_store(url)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def _run(run_id: str, status: RunStatus = RunStatus.QUEUED) -> RunRecord:
