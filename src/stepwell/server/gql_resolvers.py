@@ -11,8 +11,6 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo
 
-from stepwell.core.runs import RunStatus
-from stepwell.ports.history import RunQuery, RunTime, UnknownCursor
 from stepwell.protocol.events import SCHEDULED_TIMER, is_internal_name
 from stepwell.server.events_api import invoke_function
 from stepwell.server.gql_nodes import (
@@ -26,12 +24,10 @@ from stepwell.server.gql_nodes import (
     RunV2Node,
     StreamItemNode,
     context,
-    function_uuid,
-    run_status,
-    time_in,
     time_out,
     to_json,
 )
+from stepwell.server.gql_runs import q_runs
 from stepwell.server.gql_trace import SpanNode, build_trace, span_output
 from stepwell.server.runtime import ServerRuntime
 from stepwell.server.syncer import normalise_url
@@ -39,7 +35,6 @@ from stepwell.server.syncer import normalise_url
 EVENTS_LIMIT = 1000
 STREAM_MAX_LIMIT = 500
 STREAM_SCAN_EVENTS = 20_000
-RUNS_MAX_FIRST = 1000
 
 Resolver = Callable[..., Any]
 
@@ -146,92 +141,6 @@ async def q_run(_: None, info: GraphQLResolveInfo[GqlContext], runID: str) -> Ru
     runtime = _runtime(info)
     run = await runtime.engine.get_run(runID)
     return RunV2Node(runtime, run) if run is not None else None
-
-
-_TIME_FIELDS = {
-    "QUEUED_AT": RunTime.QUEUED,
-    "STARTED_AT": RunTime.STARTED,
-    "ENDED_AT": RunTime.ENDED,
-}
-_STATUSES = {run_status(status): status for status in RunStatus}
-
-
-async def _function_slugs(runtime: ServerRuntime, uuids: set[str]) -> tuple[str, ...]:
-    """The slugs of the functions named by UUID: registered ones, then any other function
-    that has runs (a UUID is derived from its slug, so it is found by deriving)."""
-    slugs = {spec.slug for spec in runtime.engine.registry if spec.uuid in uuids}
-    if len(slugs) < len(uuids):
-        for slug in await runtime.engine.history.run_function_ids():
-            if function_uuid(slug) in uuids:
-                slugs.add(slug)
-    return tuple(sorted(slugs))
-
-
-async def _run_query(
-    runtime: ServerRuntime,
-    first: int,
-    order_by: list[dict[str, str]],
-    filter: dict[str, Any],
-    after: str | None,
-) -> RunQuery:
-    if filter.get("query"):
-        raise GqlError("filter.query: CEL queries over runs are not supported")
-    if not 0 <= first <= RUNS_MAX_FIRST:
-        raise GqlError(f"first: expected 0 to {RUNS_MAX_FIRST}, got {first}")
-    since = time_in(filter["from"], "filter.from")
-    until = time_in(filter["until"], "filter.until") if filter.get("until") else None
-    statuses = filter.get("status")
-    function_ids = filter.get("functionIDs")
-    app_ids = filter.get("appIDs")
-    apps = runtime.catalog.apps()
-    order = order_by[0] if order_by else {"field": "QUEUED_AT", "direction": "DESC"}
-    return RunQuery(
-        since=since,
-        until=until,
-        time_field=_TIME_FIELDS[filter.get("timeField") or "QUEUED_AT"],
-        # An empty list filters nothing, as before; unknown ids match nothing.
-        statuses=tuple(_STATUSES[s] for s in statuses if s in _STATUSES) if statuses else None,
-        function_ids=await _function_slugs(runtime, set(function_ids)) if function_ids else None,
-        app_ids=tuple(app.name for app in apps if app.app_uuid in app_ids) if app_ids else None,
-        order_by=_TIME_FIELDS[order["field"]],
-        descending=order["direction"] == "DESC",
-        first=first,
-        after=after,
-    )
-
-
-async def q_runs(
-    _: None,
-    info: GraphQLResolveInfo[GqlContext],
-    first: int,
-    orderBy: list[dict[str, str]],
-    filter: dict[str, Any],
-    after: str | None = None,
-) -> dict[str, Any]:
-    """One page of the runs the filter matches, in order; paged and counted in the store."""
-    runtime = _runtime(info)
-    query = await _run_query(runtime, first, orderBy, filter, after)
-    history = runtime.engine.history
-    try:
-        page = await history.query_runs(query)
-    except UnknownCursor:
-        raise GqlError(f"after: {after!r} is not a cursor of these runs") from None
-    nodes = [RunV2Node(runtime, run) for run in page.runs]
-
-    async def total_count(_: GraphQLResolveInfo[GqlContext]) -> int:
-        # Only counted when the query asks for it.
-        return await history.count_runs(query)
-
-    return {
-        "edges": [{"node": node, "cursor": node.id} for node in nodes],
-        "pageInfo": {
-            "hasNextPage": page.has_more,
-            "hasPreviousPage": after is not None,
-            "startCursor": nodes[0].id if nodes else None,
-            "endCursor": page.end_cursor,
-        },
-        "totalCount": total_count,
-    }
 
 
 async def q_run_trigger(
