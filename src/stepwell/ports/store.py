@@ -1,4 +1,10 @@
-"""The Store port: what the engine needs from durable storage, named in its own terms."""
+"""The Store port: what the engine needs from durable storage, named in its own terms.
+
+Split by role, as each caller needs it: ``EngineStore`` (commit, claim, and the reads planning
+makes), ``AppStore`` (the catalog of synced apps), ``Notifier`` (wake-ups from other
+processes), ``Lifecycle`` (open, close, ping) and ``History`` (``ports/history.py``: what
+presentation reads). ``Store`` combines them all: what an adapter implements.
+"""
 
 from __future__ import annotations
 
