@@ -25,7 +25,7 @@ from stepwell.engine.keys import (
 from stepwell.engine.plan import Plan
 from stepwell.engine.registry import FunctionSpec
 from stepwell.ports.records import StatePut, StoredEvent
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 
 
 @dataclass(slots=True)
@@ -41,7 +41,7 @@ class Admission:
 class StateView:
     """Flow state as the plan will leave it: pending writes first, then the store."""
 
-    def __init__(self, store: Store, plan: Plan) -> None:
+    def __init__(self, store: EngineStore, plan: Plan) -> None:
         self._store = store
         self._plan = plan
 
@@ -77,7 +77,7 @@ async def decide(
     spec: FunctionSpec,
     events: list[StoredEvent],
     plan: Plan,
-    store: Store,
+    store: EngineStore,
     now_ms: int,
     run_id: str,
 ) -> Admission | None:
@@ -149,7 +149,7 @@ def _evaluate_number(source: str, variables: dict[str, Any]) -> Any:
         return 0
 
 
-async def _active(store: Store, plan: Plan, run_id: str) -> bool:
+async def _active(store: EngineStore, plan: Plan, run_id: str) -> bool:
     if run_id in plan.ended_runs:
         return False
     if any(new.record.run_id == run_id for new in plan.changes.runs):

@@ -28,7 +28,7 @@ from stepwell.engine.registry import (
 )
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import AppRecord
-from stepwell.ports.store import Store
+from stepwell.ports.store import AppStore
 from stepwell.protocol.durations import DurationError, parse_duration, to_ms
 from stepwell.protocol.registration import (
     AppRegistration,
@@ -106,7 +106,7 @@ class AppCatalog:
     def __init__(
         self,
         registry: Registry,
-        store: Store,
+        store: AppStore,
         clock: Clock,
         on_change: Callable[[], Awaitable[None]] | None = None,
     ) -> None:

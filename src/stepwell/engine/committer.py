@@ -15,7 +15,7 @@ from typing import Protocol
 from stepwell.engine.plan import Plan, PlanBuilder
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem, StoredEvent
-from stepwell.ports.store import Store, StoreConflict
+from stepwell.ports.store import EngineStore, StoreConflict
 
 CONFLICT_RETRIES = 5
 
@@ -34,7 +34,7 @@ class EventPlanner(Protocol):
 
 class Committer:
     def __init__(
-        self, *, store: Store, planner: EventPlanner, clock: Clock, handoff: Handoff
+        self, *, store: EngineStore, planner: EventPlanner, clock: Clock, handoff: Handoff
     ) -> None:
         self._store = store
         self._planner = planner

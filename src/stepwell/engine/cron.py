@@ -18,7 +18,7 @@ from stepwell.engine.planner import Planner
 from stepwell.engine.registry import CronTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, QueueItem, StoredEvent
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 from stepwell.protocol import events as names
 from stepwell.protocol.durations import parse_duration, to_ms, whole_second_instant_from_ms
 from stepwell.protocol.events import Event
@@ -31,7 +31,9 @@ def _rfc3339(ms: int) -> str:
 
 
 class CronScheduler:
-    def __init__(self, registry: Registry, store: Store, planner: Planner, clock: Clock) -> None:
+    def __init__(
+        self, registry: Registry, store: EngineStore, planner: Planner, clock: Clock
+    ) -> None:
         self._registry = registry
         self._store = store
         self._planner = planner

@@ -17,7 +17,7 @@ from typing import Protocol
 from stepwell.engine.run_timeouts import is_run_timeout
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 
 log = logging.getLogger("stepwell.engine")
 
@@ -32,7 +32,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EngineStore,
         clock: Clock,
         owner: str,
         lease_ms: int,

@@ -13,7 +13,7 @@ from stepwell.core.ids import new_ulid
 from stepwell.core.runs import RunStatus
 from stepwell.engine.plan import Plan
 from stepwell.ports.records import RunRecord, RunUpdate, StoredEvent
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 from stepwell.protocol import events as names
 from stepwell.protocol.events import Event
 
@@ -80,7 +80,7 @@ def finish_run(
 
 
 async def cancel_run(
-    store: Store,
+    store: EngineStore,
     run: RunRecord | str,
     plan: Plan,
     now_ms: int,

@@ -49,7 +49,7 @@ from stepwell.ports.records import (
     StepRow,
     StepSpan,
 )
-from stepwell.ports.store import Store, StoreConflict
+from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.protocol.ops import Op, Opcode
 
 log = logging.getLogger("stepwell.engine")
@@ -75,7 +75,7 @@ class Executions:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EngineStore,
         registry: Registry,
         planner: Planner,
         driver: Driver,

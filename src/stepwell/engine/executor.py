@@ -22,7 +22,7 @@ from stepwell.engine.run_timeouts import is_run_timeout, plan_timeout
 from stepwell.engine.timers import Timers
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, QueueItem
-from stepwell.ports.store import Store, StoreConflict
+from stepwell.ports.store import EngineStore, StoreConflict
 
 log = logging.getLogger("stepwell.engine")
 
@@ -33,7 +33,7 @@ class Executor:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EngineStore,
         registry: Registry,
         planner: Planner,
         clock: Clock,

@@ -16,7 +16,7 @@ from stepwell.engine.keys import batch_item_id, debounce_item_id, gate_owner
 from stepwell.engine.plan import Plan
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.records import ItemKind, ItemPut, QueueItem, StoredEvent
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class StartRun:
 class FlowGate:
     """Holds events back for debounce and batching; says when a run should start."""
 
-    def __init__(self, registry: Registry, store: Store) -> None:
+    def __init__(self, registry: Registry, store: EngineStore) -> None:
         self._registry = registry
         self._store = store
 

@@ -16,7 +16,7 @@ from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import StatePut, StepRow
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 from stepwell.protocol.step_ids import hash_step_id
 
 MAX_SCAN = 100_000
@@ -26,7 +26,7 @@ class Lifecycle:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EngineStore,
         registry: Registry,
         planner: Planner,
         clock: Clock,

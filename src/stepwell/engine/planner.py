@@ -37,12 +37,12 @@ from stepwell.ports.records import (
     StepRow,
     StoredEvent,
 )
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 from stepwell.protocol import events as names
 
 
 class Planner:
-    def __init__(self, registry: Registry, store: Store, lease: Lease) -> None:
+    def __init__(self, registry: Registry, store: EngineStore, lease: Lease) -> None:
         self._flow = FlowGate(registry, store)
         self._registry = registry
         self._store = store

@@ -11,7 +11,7 @@ from stepwell.engine.endings import cancel_run
 from stepwell.engine.keys import RunTimeoutKind, run_timeout_item_id
 from stepwell.engine.plan import Plan
 from stepwell.ports.records import ItemKind, QueueItem
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 
 
 def is_run_timeout(item: QueueItem) -> bool:
@@ -48,7 +48,7 @@ def on_first_execution(plan: Plan, flow: FlowConfig, run_id: str, now_ms: int) -
         plan.changes.items.append(_item(run_id, "finish", now_ms + timeouts.finish_ms))
 
 
-async def plan_timeout(store: Store, item: QueueItem, plan: Plan, now_ms: int) -> None:
+async def plan_timeout(store: EngineStore, item: QueueItem, plan: Plan, now_ms: int) -> None:
     """A run timeout fired: cancel the run (``start``: only if it is still queued)."""
     plan.changes.items_removed.append(item.item_id)
     kind = (item.payload or {}).get("timeout")

@@ -24,7 +24,7 @@ from stepwell.engine.concurrency import GateClosed
 from stepwell.engine.keys import slots_key
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ChangeSet, StatePut
-from stepwell.ports.store import Store, StoreConflict
+from stepwell.ports.store import EngineStore, StoreConflict
 
 log = logging.getLogger("stepwell.engine")
 
@@ -32,7 +32,7 @@ RETRY_S = 0.02
 
 
 class SharedConcurrencyGate:
-    def __init__(self, store: Store, clock: Clock, *, lease_ms: int) -> None:
+    def __init__(self, store: EngineStore, clock: Clock, *, lease_ms: int) -> None:
         self._closed = False
         self._store = store
         self._clock = clock

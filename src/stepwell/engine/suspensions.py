@@ -26,7 +26,7 @@ from stepwell.ports.records import (
     StepRow,
     StepSpan,
 )
-from stepwell.ports.store import Store
+from stepwell.ports.store import EngineStore
 from stepwell.protocol import events as names
 from stepwell.protocol.durations import parse_duration, sleep_target_ms, to_ms
 from stepwell.protocol.ops import Op, Opcode
@@ -39,7 +39,7 @@ def timeout_ms(raw: Any, *, default_ms: int) -> int:
 
 
 class Suspensions:
-    def __init__(self, *, store: Store, registry: Registry, lease: Lease) -> None:
+    def __init__(self, *, store: EngineStore, registry: Registry, lease: Lease) -> None:
         self._store = store
         self._registry = registry
         self._lease = lease
