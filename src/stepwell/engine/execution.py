@@ -66,10 +66,6 @@ class _Execution:
     started: bool
     clock: ExecutionClock | None = None
 
-    @property
-    def attempt(self) -> int:
-        return self.item.attempt
-
 
 class Executions:
     def __init__(
@@ -146,19 +142,24 @@ class Executions:
     async def _checkpoint(self, state: _Execution, op: Op) -> Any:
         """A step finished mid-execution: store it (with its span) before the run goes on."""
         assert state.clock is not None
-        now_at_report = self._clock.now_ms()
+        # One reading of the clock per step (this is the hot path): the step's end, and the
+        # time its commit plans with.
+        now = self._clock.now_ms()
+        run_id = state.run.run_id
+        attempt = state.item.attempt
         failed = op.op is Opcode.STEP_FAILED
         span = state.clock.span(
             op,
-            run_id=state.run.run_id,
-            attempt=state.attempt,
+            run_id=run_id,
+            attempt=attempt,
             status=SpanStatus.FAILED if failed else SpanStatus.COMPLETED,
-            now_ms=now_at_report,
+            now_ms=now,
         )
+        reset = attempt_after_success(attempt)
 
         async def build() -> Plan:
-            now = self._clock.now_ms()
             plan = Plan()
+            changes = plan.changes
             if not state.started:
                 mark_started(plan, state.run, state.spec, now)
             # Our SDK's send_event carries its events for us to send; an HTTP SDK's
@@ -171,14 +172,13 @@ class Executions:
                 await self._planner.plan_events(stored, plan, now)
                 op.data = [e.internal_id for e in stored]
             value = wrap_error(op.error or {}) if failed else wrap_data(op.data)
-            plan.changes.steps.append(StepRow(state.run.run_id, op.id, value))
+            changes.steps.append(StepRow(run_id, op.id, value))
             if span is not None:
-                plan.changes.spans.append(span)
-            reset = attempt_after_success(state.attempt)
-            if state.attempt != reset:
+                changes.spans.append(span)
+            if attempt != reset:
                 # A step settled (its result or its final error is stored): the next step's
                 # failures count their attempts afresh (§5.8), also after a restart.
-                plan.changes.items_rescheduled.append(replace(state.item, attempt=reset))
+                changes.items_rescheduled.append(replace(state.item, attempt=reset))
             return plan
 
         try:
@@ -186,9 +186,8 @@ class Executions:
         except StoreConflict as exc:
             raise RunCancelled(str(exc)) from exc
         state.started = True
-        # The next step can only begin once this one is stored: time it from here.
-        state.clock.boundary = self._clock.now_ms()
-        state.item = replace(state.item, attempt=attempt_after_success(state.attempt))
+        if attempt != reset:
+            state.item = replace(state.item, attempt=reset)
         return op.data
 
     def _start_soon(self, run: RunRecord, spec: FunctionSpec) -> None:
@@ -267,7 +266,7 @@ class Executions:
         return state.clock.span(
             op,
             run_id=state.run.run_id,
-            attempt=state.attempt,
+            attempt=state.item.attempt,
             status=SpanStatus.ERRORED if errored else SpanStatus.WAITING,
             now_ms=now,
             ended=errored,

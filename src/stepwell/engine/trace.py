@@ -32,22 +32,17 @@ SPAN_KINDS: dict[Opcode, SpanKind] = {
 SPAN_PAYLOAD_KEY = "span"
 
 
-def step_name(op: Op) -> str:
-    """The step's id as the user wrote it, when the SDK says; else its hashed id."""
-    return op.display_name or op.name or op.id
+_FAILED = frozenset({SpanStatus.FAILED, SpanStatus.ERRORED})
 
 
 @dataclass(slots=True)
 class ExecutionClock:
-    """When the execution began, how late that was, and where its last step ended."""
+    """When the execution's last step ended, and the queue delay not yet reported."""
 
-    started_at: int
+    boundary: int
+    """When the execution began, then when its last step ended."""
     queued_ms: int
-    boundary: int = 0
-    queue_delay_reported: bool = False
-
-    def __post_init__(self) -> None:
-        self.boundary = self.started_at
+    """How late the execution began; reported on its first span only, then 0."""
 
     def span(
         self,
@@ -63,23 +58,23 @@ class ExecutionClock:
         kind = SPAN_KINDS.get(op.op)
         if kind is None or not op.id:
             return None
-        queued = 0 if self.queue_delay_reported else self.queued_ms
-        self.queue_delay_reported = True
-        span = StepSpan(
-            run_id=run_id,
-            step_hash=op.id,
-            name=step_name(op),
-            kind=kind,
-            attempt=attempt,
-            status=status,
-            started_at=min(self.boundary, now_ms),
-            ended_at=now_ms if ended else None,
-            queued_ms=queued,
-            error=op.error if status in (SpanStatus.FAILED, SpanStatus.ERRORED) else None,
-        )
+        queued, self.queued_ms = self.queued_ms, 0
+        started = self.boundary if self.boundary < now_ms else now_ms
         if ended:
             self.boundary = now_ms
-        return span
+        # Positional: this runs for every step, and keywords cost more than they say here.
+        return StepSpan(
+            run_id,
+            op.id,
+            op.display_name or op.name or op.id,  # as the user wrote it, else its hash
+            kind,
+            attempt,
+            status,
+            started,
+            now_ms if ended else None,
+            queued,
+            op.error if status in _FAILED else None,
+        )
 
 
 def span_payload(span: StepSpan) -> dict[str, Any]:

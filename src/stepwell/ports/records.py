@@ -214,7 +214,11 @@ class ChangeSet:
 
     def __bool__(self) -> bool:
         # Derived from the fields, so a field added later counts without anyone listing it.
-        return any(getattr(self, f.name) for f in fields(self))
+        return any(getattr(self, name) for name in _CHANGE_SET_FIELDS)
+
+
+_CHANGE_SET_FIELDS = tuple(f.name for f in fields(ChangeSet))
+"""Read once: ``fields()`` on every commit costs more than the check itself."""
 
 
 @dataclass(slots=True)

@@ -16,6 +16,9 @@ class Dialect:
     arrays: bool
     """Whether a list can be one parameter (``col = ANY (%s)``), or is spelled out
     (``col IN (?, ?, …)``)."""
+    spans_in_steps: bool = False
+    """Whether a settled step's span is kept in its ``steps`` row (``store/sqlite/spans.py``)
+    rather than in ``spans``: reads then merge the two."""
 
     def sql(self, text: str) -> str:
         """``text``, written with ``?`` parameters, in this dialect's style."""
@@ -32,5 +35,5 @@ class Dialect:
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
-SQLITE = Dialect(placeholder="?", insertion_order="rowid", arrays=False)
+SQLITE = Dialect(placeholder="?", insertion_order="rowid", arrays=False, spans_in_steps=True)
 POSTGRES = Dialect(placeholder="%s", insertion_order="seq", arrays=True)

@@ -54,6 +54,20 @@ def _where(*pairs: tuple[str, Any]) -> tuple[str, list[Any]]:
     return "WHERE " + " AND ".join(c for c, _ in given), [v for _, v in given]
 
 
+_SPANS_OF_RUN = f"SELECT {SPAN_COLUMNS} FROM spans WHERE run_id = ?"
+# Ties at the millisecond: the span that ended first (a wait, not ended, last).
+_TRACE_ORDER = "ORDER BY started_at, COALESCE(ended_at, 9223372036854775807), attempt, step_hash"
+# Where a settled step keeps its span in its steps row (SQLite), a key in both is the row's.
+_TRACE_WITH_STEPS = (
+    f"SELECT * FROM ({_SPANS_OF_RUN} AND NOT EXISTS (SELECT 1 FROM steps t "
+    "WHERE t.run_id = spans.run_id AND t.step_hash = spans.step_hash "
+    "AND t.span_attempt = spans.attempt) "
+    "UNION ALL SELECT run_id, step_hash, span_attempt, span_name, span_kind, span_status, "
+    "span_started_at, span_ended_at, span_queued_ms, span_error FROM steps "
+    f"WHERE run_id = ? AND span_kind IS NOT NULL) AS trace {_TRACE_ORDER}"
+)
+
+
 class SqlReads:
     """Every read of the Store port, on the ``_fetch`` hook an adapter supplies."""
 
@@ -153,12 +167,10 @@ class SqlReads:
         return sorted(str(row[0]) for row in rows)
 
     async def run_trace(self, run_id: str) -> list[StepSpan]:
-        rows = await self._query(
-            f"SELECT {SPAN_COLUMNS} FROM spans WHERE run_id = ? "
-            # Ties at the millisecond: the span that ended first (a wait, not ended, last).
-            "ORDER BY started_at, COALESCE(ended_at, 9223372036854775807), attempt, step_hash",
-            (run_id,),
-        )
+        if self.dialect.spans_in_steps:
+            rows = await self._query(_TRACE_WITH_STEPS, (run_id, run_id))
+        else:
+            rows = await self._query(f"{_SPANS_OF_RUN} {_TRACE_ORDER}", (run_id,))
         return [span_from_row(row) for row in rows]
 
     # -- the engine's other reads -------------------------------------------------------------

@@ -13,6 +13,7 @@ from stepwell.ports.records import (
     SpanKind,
     SpanStatus,
     StatePut,
+    StepRow,
     StepSpan,
     StoredEvent,
 )
@@ -134,3 +135,43 @@ async def test_events_are_listed_newest_first_in_pages(store: Store) -> None:
     window = await store.list_events(received_after=NOW + 20, received_before=NOW + 50)
     assert [e.internal_id for e in window] == ["E4", "E3", "E2"]
     assert [e.internal_id for e in await store.get_events(["E3", "nope", "E1"])] == ["E3", "E1"]
+
+
+async def test_a_span_written_with_its_step_reads_like_any_other(store: Store) -> None:
+    """Stores may keep a settled step's span with its result (SQLite does); the port's rules
+    hold all the same: one span a key, the last write shown."""
+    await store.commit(ChangeSet(runs=[NewRun(_run("R1"))]))
+    waiting = StepSpan(
+        "R1", "h-wait", "approval", SpanKind.WAIT_FOR_EVENT, 0, SpanStatus.WAITING, 10
+    )
+    await store.commit(ChangeSet(spans=[waiting]))
+    resumed = StepSpan(
+        "R1", "h-wait", "approval", SpanKind.WAIT_FOR_EVENT, 0, SpanStatus.COMPLETED, 10, 70
+    )
+    ran = _span("charge card", 0, NOW)
+    await store.commit(
+        ChangeSet(
+            steps=[StepRow("R1", "h-wait", {"name": "ok"}), StepRow("R1", "h-charge card", 1)],
+            spans=[resumed, ran],
+        )
+    )
+    assert await store.run_trace("R1") == [resumed, ran]
+    assert await store.load_memo("R1") == {"h-wait": {"name": "ok"}, "h-charge card": 1}
+    # Written again without its step: what it shows is replaced.
+    rewritten = StepSpan(
+        "R1",
+        "h-charge card",
+        "charge card",
+        SpanKind.RUN,
+        0,
+        SpanStatus.FAILED,
+        NOW,
+        NOW + 9,
+        error={"name": "Error", "message": "late"},
+    )
+    await store.commit(ChangeSet(spans=[rewritten]))
+    assert await store.run_trace("R1") == [resumed, rewritten]
+    # Another attempt of the same step is a span of its own.
+    retried = _span("charge card", 1, NOW + 20)
+    await store.commit(ChangeSet(spans=[retried]))
+    assert await store.run_trace("R1") == [resumed, rewritten, retried]

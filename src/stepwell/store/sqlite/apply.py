@@ -9,14 +9,8 @@ from typing import Any
 from stepwell.core.runs import RunStatus
 from stepwell.ports.records import ChangeSet, CommitResult, ItemPut, QueueItem, StatePut
 from stepwell.ports.store import StoreConflict
-from stepwell.store.rows import (
-    ITEM_COLUMNS,
-    PAUSE_COLUMNS,
-    RUN_COLUMNS,
-    SPAN_COLUMNS,
-    dumps,
-    span_params,
-)
+from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps
+from stepwell.store.sqlite import spans
 
 
 def _item_params(item: QueueItem) -> tuple[Any, ...]:
@@ -90,14 +84,6 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
 
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
-# Writing a span's key again replaces the row (a sleep's span: WAITING, then COMPLETED).
-_UPSERT_SPAN = (
-    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name, "
-    "kind = excluded.kind, status = excluded.status, started_at = excluded.started_at, "
-    "ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error"
-)
-
 
 def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
     result = CommitResult()
@@ -166,12 +152,14 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         ).rowcount
         if changed == 0:
             raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
+    settling = spans.settling_spans(changes.spans) if changes.spans else {}
+    in_steps: set[int] = set()
     for step in changes.steps:
+        span = settling.get((step.run_id, step.step_hash)) if settling else None
+        if span is not None:
+            in_steps.add(id(span))
         stored_rows = conn.execute(
-            "INSERT INTO steps (run_id, step_hash, value) SELECT ?, ?, ? WHERE EXISTS "
-            "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
-            "ON CONFLICT (run_id, step_hash) DO NOTHING",
-            (step.run_id, step.step_hash, dumps(step.value), step.run_id, *_ACTIVE),
+            spans.INSERT_STEP, spans.step_params(step, span, _ACTIVE)
         ).rowcount
         if stored_rows == 0:
             raise StoreConflict(f"step {step.step_hash} of run {step.run_id} not stored")
@@ -235,5 +223,6 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
             _item_params(item),
         )
     if changes.spans:
-        conn.executemany(_UPSERT_SPAN, [span_params(span) for span in changes.spans])
+        # The rest in the change set's order: a key written twice ends as its last write.
+        spans.write_spans(conn, [s for s in changes.spans if id(s) not in in_steps])
     return result

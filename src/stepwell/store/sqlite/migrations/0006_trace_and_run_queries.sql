@@ -14,6 +14,18 @@ CREATE TABLE spans (
     PRIMARY KEY (run_id, step_hash, attempt)
 ) WITHOUT ROWID;
 
+-- A settled step's span (the attempt that stored its result) is kept in its memo row, so the
+-- hot path writes one row a step, not two; failed attempts and waits still going are in
+-- spans. A key in both is the steps row's (it was written last).
+ALTER TABLE steps ADD COLUMN span_attempt INTEGER;
+ALTER TABLE steps ADD COLUMN span_name TEXT;
+ALTER TABLE steps ADD COLUMN span_kind TEXT;
+ALTER TABLE steps ADD COLUMN span_status TEXT;
+ALTER TABLE steps ADD COLUMN span_started_at INTEGER;
+ALTER TABLE steps ADD COLUMN span_ended_at INTEGER;
+ALTER TABLE steps ADD COLUMN span_queued_ms INTEGER;
+ALTER TABLE steps ADD COLUMN span_error TEXT;
+
 -- Runs queried by time window and paged by keyset on (time, run_id), with or without a
 -- function filter. Ended runs by (ended_at, run_id) use runs_ended (0005).
 CREATE INDEX runs_created ON runs (created_at, run_id);

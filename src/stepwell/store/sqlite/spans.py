@@ -1,0 +1,65 @@
+"""Spans in SQLite: a settled step's span rides in the step's own memo row.
+
+Each finished step is one commit on the hot path; keeping the span that settled it (the
+attempt whose result or final error is stored) in the ``steps`` row it writes anyway saves a
+second B-tree insert and a dirty page per step. Failed attempts and waits not yet over go to
+``spans``. A key found in both is the ``steps`` row's: it is written last. Reads merge the two
+(``store/reads.py``, ``Dialect.spans_in_steps``); the port's rule holds either way: writing a
+span's key again replaces what it shows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from stepwell.ports.records import SpanStatus, StepRow, StepSpan
+from stepwell.store.rows import SPAN_COLUMNS, dumps, span_params
+
+SETTLED = frozenset({SpanStatus.COMPLETED, SpanStatus.FAILED})
+
+INSERT_STEP = (
+    "INSERT INTO steps (run_id, step_hash, value, span_attempt, span_name, span_kind, "
+    "span_status, span_started_at, span_ended_at, span_queued_ms, span_error) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+    "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
+    "ON CONFLICT (run_id, step_hash) DO NOTHING"
+)
+
+# Parameters: the shown values in SPAN_COLUMNS order, then the key.
+_UPDATE_STEP_SPAN = (
+    "UPDATE steps SET span_name = ?, span_kind = ?, span_status = ?, span_started_at = ?, "
+    "span_ended_at = ?, span_queued_ms = ?, span_error = ? "
+    "WHERE run_id = ? AND step_hash = ? AND span_attempt = ?"
+)
+
+# Writing a span's key again replaces the row (a sleep's span: WAITING, then COMPLETED).
+_UPSERT_SPAN = (
+    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name, "
+    "kind = excluded.kind, status = excluded.status, started_at = excluded.started_at, "
+    "ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error"
+)
+
+_NO_SPAN = (None,) * 8
+
+
+def settling_spans(spans: list[StepSpan]) -> dict[tuple[str, str], StepSpan]:
+    """The span that settles each step (by run and step hash): the last settled one."""
+    return {(s.run_id, s.step_hash): s for s in spans if s.status in SETTLED}
+
+
+def step_params(step: StepRow, span: StepSpan | None, active: tuple[str, str]) -> tuple[Any, ...]:
+    """``INSERT_STEP``'s values: the memo row, with its settling span if there is one."""
+    traced = _NO_SPAN if span is None else span_params(span)[2:]
+    return (step.run_id, step.step_hash, dumps(step.value), *traced, step.run_id, *active)
+
+
+def write_spans(conn: sqlite3.Connection, spans: list[StepSpan]) -> None:
+    """Spans not stored with a step in this change set: into the step's row if it holds
+    that attempt already, else into ``spans``."""
+    for span in spans:
+        params = span_params(span)  # run_id, step_hash, attempt, then the shown values
+        changed = conn.execute(_UPDATE_STEP_SPAN, (*params[3:], *params[:3])).rowcount
+        if changed == 0:
+            conn.execute(_UPSERT_SPAN, params)
