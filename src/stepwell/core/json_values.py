@@ -106,7 +106,8 @@ def dumps(value: Any) -> str:
     NaN and infinities, lone surrogates, values that are not JSON at all."""
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")
+        if not text.isascii():  # only non-ASCII text can hold a lone surrogate
+            text.encode("utf-8")
     except RecursionError:
         raise JsonValueError("the value is nested too deeply to be JSON") from None
     except UnicodeEncodeError as exc:
@@ -123,4 +124,9 @@ def dumps(value: Any) -> str:
 
 def encoded_size(value: Any) -> int:
     """Bytes of the value as compact UTF-8 JSON; raises ``JsonValueError`` if it is not JSON."""
-    return len(dumps(value).encode("utf-8"))
+    return utf8_size(dumps(value))
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (ASCII, the common case, without encoding it)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepwell.core.json_values import JsonValueError, encoded_size
+from stepwell.core.json_values import JsonValueError, dumps, utf8_size
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -23,13 +23,22 @@ MAX_EVENT_NAME_LENGTH = 512
 
 def step_output_problem(step_id: str, value: Any) -> str | None:
     """Why a step's result cannot be stored (not strict JSON, over 4 MiB), or None."""
+    return checked_step_output(step_id, value)[1]
+
+
+def checked_step_output(step_id: str, value: Any) -> tuple[str | None, str | None]:
+    """``(the result as compact JSON, None)`` if it can be stored, else ``(None, why not)``.
+
+    The JSON is the form stores write, so a caller that keeps it need not encode it again.
+    """
     try:
-        size = encoded_size(value)
+        text = dumps(value)
     except JsonValueError as exc:
-        return f"step {step_id!r} returned a value that is not JSON serialisable: {exc}"
+        return None, f"step {step_id!r} returned a value that is not JSON serialisable: {exc}"
+    size = utf8_size(text)
     if size > MAX_STEP_OUTPUT_BYTES:
-        return (
+        return None, (
             f"step {step_id!r} returned {size} bytes, over the limit of "
             f"{MAX_STEP_OUTPUT_BYTES} bytes"
         )
-    return None
+    return text, None

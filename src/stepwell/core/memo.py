@@ -14,6 +14,11 @@ def wrap_data(value: Any) -> dict[str, Any]:
     return {"data": value}
 
 
+def wrap_data_json(encoded: str) -> str:
+    """``wrap_data`` of a value already written as compact JSON, as compact JSON."""
+    return f'{{"data":{encoded}}}'
+
+
 def wrap_error(error: dict[str, Any]) -> dict[str, Any]:
     return {"error": error}
 

@@ -22,7 +22,7 @@ import jcs
 from stepwell.core.attempts import attempt_after_success, is_final_attempt, may_retry
 from stepwell.core.errors import error_payload
 from stepwell.core.ids import new_ulid
-from stepwell.core.limits import MAX_RUN_STATE_BYTES, step_output_problem
+from stepwell.core.limits import MAX_RUN_STATE_BYTES, checked_step_output, step_output_problem
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.drivers.gateway import perform_ai_request, perform_fetch
 from stepwell.drivers.http_response import SdkResponse, classify_response
@@ -69,7 +69,8 @@ class _Run:
 
     async def store(self, op: Op) -> None:
         if op.op is not Opcode.STEP_FAILED:
-            problem = step_output_problem(op.name or op.id, op.data)
+            encoded, problem = checked_step_output(op.name or op.id, op.data)
+            op.encoded_data = encoded  # checked once here, stored as it is
             if problem is not None:
                 # Refused like an in-process step's result: a step error the code may catch,
                 # not a stored blob that breaks every later read of the run.

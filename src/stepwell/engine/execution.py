@@ -16,7 +16,7 @@ from typing import Any
 from stepwell.core.attempts import attempt_after_success, may_retry
 from stepwell.core.backoff import Backoff, clamp_retry_after
 from stepwell.core.errors import error_payload
-from stepwell.core.memo import wrap_data, wrap_error
+from stepwell.core.memo import wrap_data, wrap_data_json, wrap_error
 from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import priority_seconds
 from stepwell.engine.committer import Committer
@@ -171,8 +171,11 @@ class Executions:
                 )
                 await self._planner.plan_events(stored, plan, now)
                 op.data = [e.internal_id for e in stored]
-            value = wrap_error(op.error or {}) if failed else wrap_data(op.data)
-            changes.steps.append(StepRow(run_id, op.id, value))
+                op.encoded_data = None
+            if failed:
+                changes.steps.append(StepRow(run_id, op.id, wrap_error(op.error or {})))
+            else:
+                changes.steps.append(StepRow(run_id, op.id, wrap_data(op.data), _memo_json(op)))
             if span is not None:
                 changes.spans.append(span)
             if attempt != reset:
@@ -288,6 +291,11 @@ class Executions:
                 lease_until=0,
             )
         )
+
+
+def _memo_json(op: Op) -> str | None:
+    """The stored memo of a result as JSON, from the op's own encoding when it has one."""
+    return None if op.encoded_data is None else wrap_data_json(op.encoded_data)
 
 
 def mark_started(plan: Plan, run: RunRecord, spec: FunctionSpec, now: int) -> None:

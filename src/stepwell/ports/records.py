@@ -105,6 +105,8 @@ class StepRow:
     run_id: str
     step_hash: str
     value: Any
+    encoded: str | None = None
+    """``value`` as compact JSON if already made (what a store may write as it is)."""
 
 
 class SpanKind(StrEnum):

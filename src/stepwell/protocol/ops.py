@@ -46,6 +46,9 @@ class Op:
     opts: dict[str, Any] = field(default_factory=dict)
     data: Any = None
     error: dict[str, Any] | None = None
+    encoded_data: str | None = field(default=None, compare=False, repr=False)
+    """``data`` as compact JSON, when whoever made the op already encoded it (our SDK, in
+    process): not on the wire; it spares the store a second encoding of every result."""
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {

@@ -28,7 +28,7 @@ from stepwell.core.errors import (
     StepOutputError,
     error_from_exception,
 )
-from stepwell.core.limits import step_output_problem
+from stepwell.core.limits import checked_step_output
 from stepwell.core.memo import MemoValue, decode_memo, wrap_data, wrap_error
 from stepwell.ports.driver import (
     Checkpoint,
@@ -67,10 +67,16 @@ class Interrupt(BaseException):  # not an error: a controlled unwind
 
 def encode_output(step_id: str, value: Any) -> Any:
     """Check that a result can be stored; return it unchanged."""
-    problem = step_output_problem(step_id, value)
+    step_result_op(Opcode.STEP_RUN, step_id, step_id, value)
+    return value
+
+
+def step_result_op(opcode: Opcode, hashed: str, unique: str, value: Any) -> Op:
+    """The op reporting a step's result, checked (``StepOutputError``) and encoded once."""
+    encoded, problem = checked_step_output(unique, value)
     if problem is not None:
         raise StepOutputError(problem)
-    return value
+    return Op(opcode, hashed, name=unique, display_name=unique, data=value, encoded_data=encoded)
 
 
 class StepSession:
@@ -178,11 +184,9 @@ class StepSession:
                 result = body()
                 if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                     result = await result
-                value = encode_output(unique, result)
+                op = step_result_op(Opcode.STEP_RUN, hashed, unique, result)
             except Exception as exc:
                 op = self.settle_failure(unique, hashed, exc)
-            else:
-                op = Op(Opcode.STEP_RUN, hashed, name=unique, display_name=unique, data=value)
             finally:
                 _inside_step.reset(token)
             return await self._record(unique, op)
@@ -222,11 +226,9 @@ class StepSession:
             self.call_soon(self._gate(_planned(hashed, unique, unique)))
         token = _inside_step.set(unique)
         try:
-            value = encode_output(unique, body())
+            op = step_result_op(Opcode.STEP_RUN, hashed, unique, body())
         except Exception as exc:
             op = self.settle_failure(unique, hashed, exc)
-        else:
-            op = Op(Opcode.STEP_RUN, hashed, name=unique, display_name=unique, data=value)
         finally:
             _inside_step.reset(token)
         return self.call_soon(self._record(unique, op))

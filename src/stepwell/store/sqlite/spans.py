@@ -52,7 +52,8 @@ def settling_spans(spans: list[StepSpan]) -> dict[tuple[str, str], StepSpan]:
 def step_params(step: StepRow, span: StepSpan | None, active: tuple[str, str]) -> tuple[Any, ...]:
     """``INSERT_STEP``'s values: the memo row, with its settling span if there is one."""
     traced = _NO_SPAN if span is None else span_params(span)[2:]
-    return (step.run_id, step.step_hash, dumps(step.value), *traced, step.run_id, *active)
+    value = step.encoded if step.encoded is not None else dumps(step.value)
+    return (step.run_id, step.step_hash, value, *traced, step.run_id, *active)
 
 
 def write_spans(conn: sqlite3.Connection, spans: list[StepSpan]) -> None:
