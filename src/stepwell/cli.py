@@ -216,7 +216,12 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
         )
         routes.append(Mount(path, served))
         config.sdk_urls.append(f"{config.origin}{path}/")
-    app = create_app(ServerRuntime(config), extra_routes=routes)
+    from stepwell.dashboard import DashboardContext, dashboard_routes
+
+    runtime = ServerRuntime(config)
+    # The dashboard checks its own sessions (production), so the API's Bearer guard passes it.
+    routes.extend(dashboard_routes(DashboardContext.serving(runtime)))
+    app = create_app(runtime, extra_routes=routes)
     kind = "dev server" if config.dev else "server"
     print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", lifespan="on")

@@ -42,6 +42,8 @@ class ServerConfig:
     discovery: bool = True
     signing_key: str | None = None
     signing_key_fallback: str | None = None
+    dashboard_key: str | None = None
+    """What the dashboard asks for in production instead of the signing key, when set."""
     """A second accepted key, so keys rotate with no downtime (calls signed with either pass)."""
     event_keys: list[str] = field(default_factory=list)
     max_event_bytes: int = 3 * 1024 * 1024
