@@ -1,4 +1,11 @@
 # Shared by scripts/test and scripts/dev: a project-local virtualenv with pinned dependencies.
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own download is not used):
+# install it when missing and we may (root, as in CI).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
