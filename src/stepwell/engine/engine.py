@@ -21,6 +21,7 @@ from stepwell.engine.endings import cancel_run
 from stepwell.engine.execution import Executions
 from stepwell.engine.executor import Executor
 from stepwell.engine.ingest import EventInput, validate_batch
+from stepwell.engine.keys import paused_key
 from stepwell.engine.lifecycle import Lifecycle
 from stepwell.engine.plan import Lease, Plan
 from stepwell.engine.planner import Planner
@@ -313,6 +314,13 @@ class Engine:
     async def resume_function(self, function_id: str) -> None:
         self._require_started()
         await self.lifecycle.set_paused(function_id, False)
+
+    async def paused_since(self, function_id: str) -> int | None:
+        """When the function was paused (ms since the epoch); None while it is not paused."""
+        self._require_started()
+        key = paused_key(function_id)
+        entry = (await self.store.get_states([key])).get(key)
+        return int(entry[0].get("since") or 0) if entry and entry[0].get("paused") else None
 
     async def replay(
         self, function_id: str, *, received_after: int, received_before: int | None = None
