@@ -54,6 +54,25 @@ class RunPage:
     """Whether runs follow this page."""
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityBucket:
+    """Runs of one slice of time: created in it, and ended in it by how they ended."""
+
+    start: int
+    started: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Due work nobody holds: queue items due by now and not leased (or their lease ran out)."""
+
+    due: int
+    oldest_due_at: int | None
+
+
 class UnknownCursor(ValueError):
     """``RunQuery.after`` names no run the query matches."""
 
@@ -112,4 +131,30 @@ class History(RecordReads, Protocol):
 
     async def run_trace(self, run_id: str) -> list[StepSpan]:
         """The run's step spans, by start time then attempt."""
+        ...
+
+    async def runs_fingerprint(self) -> str:
+        """Changes whenever a run is created, starts or ends: read from indexes only, so a
+        live page can ask every second without scanning runs."""
+        ...
+
+    async def run_activity(self, since: int, until: int, bucket_ms: int) -> list[ActivityBucket]:
+        """Runs created and ended in ``[since, until)``, counted in buckets of ``bucket_ms``
+        (every bucket, empty ones too, oldest first)."""
+        ...
+
+    async def backlog(self, now: int) -> Backlog:
+        """Queue items due by ``now`` that no process holds."""
+        ...
+
+    async def steps_ended(self, since: int, runs_since: int) -> int:
+        """Step attempts that ended at ``since`` or later, among runs created at
+        ``runs_since`` or later or ended at ``since`` or later (bounded: never every run)."""
+        ...
+
+    async def correlated_runs(
+        self, correlation_ids: list[str], created_since: int
+    ) -> list[RunRecord]:
+        """Runs with one of ``correlation_ids`` (an invoked run's is ``<parent>.<step
+        hash>``) created at ``created_since`` or later, oldest first."""
         ...

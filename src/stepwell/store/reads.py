@@ -17,7 +17,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from stepwell.ports.history import RunPage, RunQuery, UnknownCursor
+from stepwell.core.runs import RunStatus
+from stepwell.ports.history import ActivityBucket, Backlog, RunPage, RunQuery, UnknownCursor
 from stepwell.ports.records import (
     AppRecord,
     ItemKind,
@@ -41,7 +42,15 @@ from stepwell.store.rows import (
     run_from_row,
     span_from_row,
 )
-from stepwell.store.run_query import count_sql, cursor_sql, page_sql
+from stepwell.store.run_query import (
+    FINGERPRINT_SQL,
+    count_sql,
+    created_buckets_sql,
+    cursor_sql,
+    ended_buckets_sql,
+    page_sql,
+    steps_ended_sql,
+)
 
 Row = tuple[Any, ...]
 
@@ -172,6 +181,53 @@ class SqlReads:
         else:
             rows = await self._query(f"{_SPANS_OF_RUN} {_TRACE_ORDER}", (run_id,))
         return [span_from_row(row) for row in rows]
+
+    async def runs_fingerprint(self) -> str:
+        rows = await self._query(FINGERPRINT_SQL)
+        return ":".join("" if value is None else str(value) for value in rows[0])
+
+    async def run_activity(self, since: int, until: int, bucket_ms: int) -> list[ActivityBucket]:
+        if bucket_ms <= 0 or until <= since:
+            raise ValueError("run_activity: expected since < until and a positive bucket")
+        count = -(-(until - since) // bucket_ms)
+        tallies = [
+            dict.fromkeys(("started", "completed", "failed", "cancelled"), 0) for _ in range(count)
+        ]
+        for index, started in await self._query(*created_buckets_sql(since, until, bucket_ms)):
+            tallies[int(index)]["started"] += int(started)
+        ended = {RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value}
+        for index, status, number in await self._query(*ended_buckets_sql(since, until, bucket_ms)):
+            if status in ended:
+                tallies[int(index)][RunStatus(status).name.lower()] += int(number)
+        return [
+            ActivityBucket(start=since + i * bucket_ms, **tally) for i, tally in enumerate(tallies)
+        ]
+
+    async def backlog(self, now: int) -> Backlog:
+        rows = await self._query(
+            "SELECT count(*), min(due_at) FROM queue WHERE due_at <= ? "
+            "AND (lease_owner IS NULL OR lease_until < ?)",
+            (now, now),
+        )
+        due, oldest = rows[0]
+        return Backlog(due=int(due), oldest_due_at=None if oldest is None else int(oldest))
+
+    async def steps_ended(self, since: int, runs_since: int) -> int:
+        rows = await self._query(*steps_ended_sql(self.dialect, since, runs_since))
+        return int(rows[0][0] or 0)
+
+    async def correlated_runs(
+        self, correlation_ids: list[str], created_since: int
+    ) -> list[RunRecord]:
+        if not correlation_ids:
+            return []
+        test, params = self.dialect.any_of("correlation_id", correlation_ids)
+        rows = await self._query(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE created_at >= ? AND {test} "
+            "ORDER BY created_at, run_id",
+            (created_since, *params),
+        )
+        return [run_from_row(row) for row in rows]
 
     # -- the engine's other reads -------------------------------------------------------------
 

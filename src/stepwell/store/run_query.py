@@ -1,4 +1,5 @@
-"""SQL for ``History.query_runs`` and ``count_runs``: filters, a time window, keyset paging.
+"""SQL for ``History.query_runs`` and ``count_runs``: filters, a time window, keyset paging;
+and the overview's counts (``run_activity``, ``runs_fingerprint``), all on indexes of runs.
 
 Pages are found by keyset on (order key, run_id), never by OFFSET, so a page costs the same
 however deep it is and runs added meanwhile neither repeat nor hide others. The cursor is
@@ -77,3 +78,49 @@ def page_sql(dialect: Dialect, query: RunQuery, after_key: Any) -> tuple[str, li
         f"ORDER BY {key} {direction}, run_id {direction} LIMIT ?"
     )
     return sql, [*params, query.first + 1]
+
+
+# Each part is an index lookup (the primary key, runs_started, runs_ended): a run created,
+# started or ended moves one of them, even when two share a millisecond (the counts).
+FINGERPRINT_SQL = (
+    "SELECT m.r, m.s, m.e, (SELECT count(*) FROM runs WHERE started_at = m.s), "
+    "(SELECT count(*) FROM runs WHERE ended_at = m.e) FROM (SELECT "
+    "(SELECT max(run_id) FROM runs) AS r, "
+    "(SELECT max(started_at) FROM runs WHERE started_at IS NOT NULL) AS s, "
+    "(SELECT max(ended_at) FROM runs WHERE ended_at IS NOT NULL) AS e) AS m"
+)
+
+
+def created_buckets_sql(since: int, until: int, bucket_ms: int) -> tuple[str, list[Any]]:
+    return (
+        "SELECT (created_at - ?) / ?, count(*) FROM runs "
+        "WHERE created_at >= ? AND created_at < ? GROUP BY 1",
+        [since, bucket_ms, since, until],
+    )
+
+
+def ended_buckets_sql(since: int, until: int, bucket_ms: int) -> tuple[str, list[Any]]:
+    return (
+        "SELECT (ended_at - ?) / ?, status, count(*) FROM runs "
+        "WHERE ended_at >= ? AND ended_at < ? GROUP BY 1, 2",
+        [since, bucket_ms, since, until],
+    )
+
+
+def steps_ended_sql(dialect: Dialect, since: int, runs_since: int) -> tuple[str, list[Any]]:
+    """Spans ended since ``since`` of recent runs only: spans have no index on their end, so
+    the runs (found on their indexes) bound the scan."""
+    recent = (
+        "SELECT run_id FROM runs WHERE created_at >= ? "
+        "UNION SELECT run_id FROM runs WHERE ended_at >= ?"
+    )
+    spans = f"SELECT count(*) FROM spans WHERE ended_at >= ? AND run_id IN ({recent})"
+    if not dialect.spans_in_steps:
+        return spans, [since, runs_since, since]
+    # A key in both tables is the steps row's (store/sqlite/spans.py): count it once.
+    sql = (
+        f"SELECT ({spans} AND NOT EXISTS (SELECT 1 FROM steps t WHERE t.run_id = spans.run_id "
+        "AND t.step_hash = spans.step_hash AND t.span_attempt = spans.attempt)) + "
+        f"(SELECT count(*) FROM steps WHERE span_ended_at >= ? AND run_id IN ({recent}))"
+    )
+    return sql, [since, runs_since, since, since, runs_since, since]
