@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.e2e.browser.conftest import Server, screenshot
 
-NARROW = {"width": 390, "height": 844}
-WIDE = {"width": 1280, "height": 900}
+NARROW: ViewportSize = {"width": 390, "height": 844}
+WIDE: ViewportSize = {"width": 1280, "height": 900}
 
 
 def shoot_all(page: Page, name: str) -> None:
