@@ -8,11 +8,12 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from stepwell.dashboard import live
 from stepwell.dashboard.context import DashboardContext
+from stepwell.dashboard.forms import FormError, form_fields, lead_to
 from stepwell.dashboard.templating import render
 from stepwell.dashboard.timeline import build_timeline
 from stepwell.ports.records import RunRecord
@@ -128,9 +129,12 @@ def routes(ctx: DashboardContext) -> list[BaseRoute]:
             if action == "cancel":
                 await engine.cancel(run.run_id)
             else:
-                form = await request.form()
-                step = form.get("step") if action == "rerun-from" else None
-                if action == "rerun-from" and (not isinstance(step, str) or not step):
+                try:
+                    fields = await form_fields(request)
+                except FormError as exc:
+                    return refused(request, exc.status, str(exc))
+                step = fields.get("step", "").strip() if action == "rerun-from" else None
+                if action == "rerun-from" and not step:
                     return refused(request, 400, "Rerun from: choose a step to start from")
                 target = await engine.rerun(
                     run.run_id, from_step=step if isinstance(step, str) else None
@@ -139,10 +143,7 @@ def routes(ctx: DashboardContext) -> list[BaseRoute]:
             return refused(request, 404, str(exc).strip("'\""))
         except RuntimeError as exc:
             return refused(request, 409, str(exc))
-        location = f"/runs/{target}"
-        if request.headers.get("HX-Request"):
-            return Response(status_code=204, headers={"HX-Redirect": location})
-        return RedirectResponse(location, status_code=303)
+        return lead_to(request, f"/runs/{target}")
 
     async def cancel(request: Request) -> Response:
         return await act(request, "cancel")
