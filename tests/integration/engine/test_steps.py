@@ -86,7 +86,9 @@ async def test_step_output_over_4_mib_is_refused(db_url: str) -> None:
 
 async def test_sleep_accepts_timedelta_and_strings_and_sleep_until(db_url: str) -> None:
     app = stepwell.App("sleep")
-    until = datetime.now(UTC) + timedelta(milliseconds=300)
+    # Measured from before ``until`` is fixed, so the run cannot take less than 300 ms of it.
+    started = datetime.now(UTC)
+    until = started + timedelta(milliseconds=300)
 
     @app.function("f", trigger=stepwell.on_event("sleep/go"))
     async def f(ctx: Context) -> str:
@@ -95,7 +97,6 @@ async def test_sleep_accepts_timedelta_and_strings_and_sleep_until(db_url: str) 
         await ctx.step.sleep_until("c", until)
         return datetime.now(UTC).isoformat()
 
-    started = datetime.now(UTC)
     run, memo = await _run_with_memo(app, db_url, "sleep/go")
     assert run.status is stepwell.RunStatus.COMPLETED
     finished = datetime.fromisoformat(run.output)
