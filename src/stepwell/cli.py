@@ -124,6 +124,19 @@ def _start_options(parser: argparse.ArgumentParser) -> None:
         help="an accepted event key (repeatable; $STEPWELL_EVENT_KEY or $INNGEST_EVENT_KEY, "
         "comma-separated)",
     )
+    parser.add_argument(
+        "--dashboard-key",
+        default=None,
+        help="what the dashboard asks for to log in, instead of the signing key "
+        "($STEPWELL_DASHBOARD_KEY; at least 16 characters)",
+    )
+    parser.add_argument(
+        "--dashboard-session-ttl",
+        default=None,
+        metavar="DURATION",
+        help="how long a dashboard login lasts, e.g. 12h ($STEPWELL_DASHBOARD_SESSION_TTL; "
+        "default 12h)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +233,9 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
 
     runtime = ServerRuntime(config)
     # The dashboard checks its own sessions (production), so the API's Bearer guard passes it.
-    routes.extend(dashboard_routes(DashboardContext.serving(runtime)))
+    dashboard = DashboardContext.serving(runtime)
+    dashboard.session_ttl_s = config.dashboard_session_ttl_s
+    routes.extend(dashboard_routes(dashboard))
     app = create_app(runtime, extra_routes=routes)
     kind = "dev server" if config.dev else "server"
     print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)

@@ -44,6 +44,8 @@ class ServerConfig:
     signing_key_fallback: str | None = None
     dashboard_key: str | None = None
     """What the dashboard asks for in production instead of the signing key, when set."""
+    dashboard_session_ttl_s: int = 12 * 3600
+    """How long a dashboard login lasts (production)."""
     """A second accepted key, so keys rotate with no downtime (calls signed with either pass)."""
     event_keys: list[str] = field(default_factory=list)
     max_event_bytes: int = 3 * 1024 * 1024

@@ -7,8 +7,9 @@ like the flag's destination (``--sdk-url`` → ``sdk_urls``). The file holds the
 level or under a ``[server]`` table. A list given in one layer replaces the lists of the layers
 below it; it is not merged with them.
 
-Secrets (``signing_key``, ``event_keys``) never have to be on the command line, where other
-users of the machine can read them in the process list.
+Secrets (``signing_key``, ``event_keys``, ``dashboard_key``) never have to be on the command
+line, where other users of the machine can read them in the process list. How each kind of value
+is read is in ``setting_kinds``.
 """
 
 from __future__ import annotations
@@ -20,35 +21,28 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from stepwell.protocol import signing
 from stepwell.protocol.durations import DurationError, parse_duration, to_ms
 from stepwell.server.config import ServerConfig
+from stepwell.server.setting_kinds import (
+    KIND_NAMES,
+    Kind,
+    SettingsError,
+    Value,
+    from_env,
+    has_kind,
+    toml_type,
+)
+
+__all__ = ["SETTINGS", "Setting", "SettingsError", "Value", "config_path", "load", "read_file"]
 
 CONFIG_FILE = "stepwell.toml"
 MAX_EVENT = 16 * 1024 * 1024  # what one request body may hold
 CONFIG_ENV = "STEPWELL_CONFIG"
+MIN_DASHBOARD_KEY = 16
+MAX_SESSION_TTL_S = 30 * 24 * 3600
 SERVER_TABLE = "server"
-
-Kind = Literal["str", "int", "float", "bool", "list", "duration"]
-Value = str | int | float | bool | list[str]
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-_KIND_NAMES: dict[Kind, str] = {
-    "str": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "list": "a list of strings",
-    "duration": 'a duration string such as "30d"',
-}
-
-
-class SettingsError(ValueError):
-    """A setting that is missing, malformed or out of range; the message says where it came
-    from (the flag, the environment variable, or the key and the file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +88,16 @@ SETTINGS: tuple[Setting, ...] = (
         "--event-key",
         ("STEPWELL_EVENT_KEY", "INNGEST_EVENT_KEY"),
         "list",
+        start_only=True,
+    ),
+    Setting(
+        "dashboard_key", "--dashboard-key", ("STEPWELL_DASHBOARD_KEY",), "str", start_only=True
+    ),
+    Setting(
+        "dashboard_session_ttl",
+        "--dashboard-session-ttl",
+        ("STEPWELL_DASHBOARD_SESSION_TTL",),
+        "duration",
         start_only=True,
     ),
 )
@@ -192,6 +196,10 @@ def server_config(
     if not keys:
         raise SettingsError(_missing(BY_KEY["event_keys"], "at least one event key", file_name))
     config.event_keys = keys
+    if "dashboard_key" in found:
+        config.dashboard_key = _dashboard_key(found["dashboard_key"])
+    if "dashboard_session_ttl" in found:
+        config.dashboard_session_ttl_s = _session_ttl(found["dashboard_session_ttl"])
     return config
 
 
@@ -227,10 +235,10 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Value], str]:
         if setting is None:
             known = ", ".join(s.key for s in SETTINGS)
             raise SettingsError(f"unknown key {prefix + key!r} in {path} (known keys: {known})")
-        if not _has_kind(raw, setting.kind):
+        if not has_kind(raw, setting.kind):
             raise SettingsError(
-                f"{prefix + key!r} in {path} must be {_KIND_NAMES[setting.kind]}, "
-                f"got {_toml_type(raw)}"
+                f"{prefix + key!r} in {path} must be {KIND_NAMES[setting.kind]}, "
+                f"got {toml_type(raw)}"
             )
         values[key] = raw
     return values, prefix
@@ -252,7 +260,7 @@ def _lookup(
     for name in setting.env:
         text = _env(environ, name)
         if text is not None:
-            return _Found(_from_env(text, setting.kind, name), name)
+            return _Found(from_env(text, setting.kind, name), name)
     if setting.key in file_values:
         prefix, file_name = file_source
         return _Found(file_values[setting.key], f"{prefix + setting.key!r} in {file_name}")
@@ -263,51 +271,6 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
     """A variable's text; set but empty counts as not set."""
     text = environ.get(name, "").strip()
     return text or None
-
-
-def _from_env(text: str, kind: Kind, name: str) -> Value:
-    if kind == "int":
-        try:
-            return int(text)
-        except ValueError:
-            raise SettingsError(f"{name} must be an integer, got {text!r}") from None
-    if kind == "float":
-        try:
-            return float(text)
-        except ValueError:
-            raise SettingsError(f"{name} must be a number of seconds, got {text!r}") from None
-    if kind == "bool":
-        lowered = text.lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
-        raise SettingsError(f"{name} must be one of {'/'.join(_TRUE + _FALSE)}, got {text!r}")
-    if kind == "list":
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return text
-
-
-def _has_kind(raw: object, kind: Kind) -> bool:
-    if kind in ("str", "duration"):
-        return isinstance(raw, str)
-    if kind == "int":
-        return isinstance(raw, int) and not isinstance(raw, bool)
-    if kind == "float":
-        return isinstance(raw, int | float) and not isinstance(raw, bool)
-    if kind == "bool":
-        return isinstance(raw, bool)
-    return isinstance(raw, list) and all(isinstance(item, str) for item in raw)
-
-
-def _toml_type(raw: object) -> str:
-    if isinstance(raw, bool):
-        return f"the boolean {str(raw).lower()}"
-    if isinstance(raw, int | float | str):
-        return f"{type(raw).__name__} {raw!r}"
-    if isinstance(raw, list):
-        return "a list with items that are not strings"
-    if isinstance(raw, dict):
-        return "a table"
-    return type(raw).__name__
 
 
 # -- checking values ----------------------------------------------------------------------------
@@ -383,6 +346,29 @@ def _signing_key(found: _Found) -> str:
             "'signkey-<env>-' prefix"
         ) from None
     return key
+
+
+def _dashboard_key(found: _Found) -> str:
+    key = str(found.value).strip()
+    if len(key) < MIN_DASHBOARD_KEY:
+        raise SettingsError(
+            f"{found.source} must be at least {MIN_DASHBOARD_KEY} characters (a long random "
+            "string: it is all that stands between the network and the dashboard)"
+        )
+    return key
+
+
+def _session_ttl(found: _Found) -> int:
+    text = str(found.value)
+    try:
+        ms = to_ms(parse_duration(text))
+    except DurationError as exc:
+        raise SettingsError(f"{found.source}: {exc}") from None
+    if not 1000 <= ms <= MAX_SESSION_TTL_S * 1000:
+        raise SettingsError(
+            f"{found.source} must be a duration from 1s to 30d such as '12h', got {text!r}"
+        )
+    return ms // 1000
 
 
 def _missing(setting: Setting, what: str, file_name: str) -> str:

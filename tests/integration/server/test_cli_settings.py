@@ -136,3 +136,25 @@ async def test_start_without_a_signing_key_anywhere_exits_2_saying_where_to_set_
     message = stderr.decode()
     for part in ("--signing-key", "STEPWELL_SIGNING_KEY", "INNGEST_SIGNING_KEY", "'signing_key'"):
         assert part in message
+
+
+async def test_start_asks_the_dashboard_key_from_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    dashboard_key = "the dashboard key, long enough"
+    env = clean_env(
+        STEPWELL_PORT=str(port),
+        STEPWELL_DATABASE_URL=f"sqlite:///{tmp_path / 'start.db'}",
+        STEPWELL_SIGNING_KEY=KEY,
+        STEPWELL_EVENT_KEY=EVENT_KEY,
+        STEPWELL_DASHBOARD_KEY=dashboard_key,
+        STEPWELL_DASHBOARD_SESSION_TTL="5m",
+    )
+    async with stepwell_start(tmp_path, env, port) as client:
+        page = await client.get("/")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=%2F"
+        refused = await client.post("/login", data={"key": KEY, "next": "/"})
+        assert refused.status_code == 401  # the dedicated key replaces the signing key
+        accepted = await client.post("/login", data={"key": dashboard_key, "next": "/"})
+        assert accepted.status_code == 303, accepted.text
+        assert "Max-Age=300" in accepted.headers["set-cookie"]

@@ -435,3 +435,38 @@ def test_max_event_bytes_comes_from_any_layer_and_is_range_checked() -> None:
     assert server_config(flagged, env, None, dev=True).max_event_bytes == 2048
     with pytest.raises(SettingsError, match="STEPWELL_MAX_EVENT_BYTES"):
         server_config(args, {"STEPWELL_MAX_EVENT_BYTES": "10"}, None, dev=True)
+
+
+def test_the_dashboard_key_and_session_ttl_come_from_any_layer(tmp_path: Path) -> None:
+    assert start(env=KEYS).dashboard_key is None
+    assert start(env=KEYS).dashboard_session_ttl_s == 12 * 3600
+    env = {**KEYS, "STEPWELL_DASHBOARD_KEY": "k" * 16, "STEPWELL_DASHBOARD_SESSION_TTL": "90m"}
+    from_env = start(env=env)
+    assert (from_env.dashboard_key, from_env.dashboard_session_ttl_s) == ("k" * 16, 5400)
+    flagged = start("--dashboard-key", "f" * 20, "--dashboard-session-ttl", "2s", env=env)
+    assert (flagged.dashboard_key, flagged.dashboard_session_ttl_s) == ("f" * 20, 2)
+    path = toml(tmp_path, 'dashboard_key = "from the file, long"\ndashboard_session_ttl = "1d"\n')
+    from_file = start(env=KEYS, path=path)
+    assert (from_file.dashboard_key, from_file.dashboard_session_ttl_s) == (
+        "from the file, long",
+        86_400,
+    )
+    # stepwell dev asks for no login, wherever the key is set.
+    assert not hasattr(parse("dev"), "dashboard_key")
+    assert dev(env=env, path=path).dashboard_key is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STEPWELL_DASHBOARD_KEY": "short"}, r"^STEPWELL_DASHBOARD_KEY must be at least 16"),
+        ({"STEPWELL_DASHBOARD_SESSION_TTL": "0s"}, r"^STEPWELL_DASHBOARD_SESSION_TTL must be"),
+        ({"STEPWELL_DASHBOARD_SESSION_TTL": "400d"}, r"^STEPWELL_DASHBOARD_SESSION_TTL must be"),
+        ({"STEPWELL_DASHBOARD_SESSION_TTL": "soon"}, r"^STEPWELL_DASHBOARD_SESSION_TTL: "),
+    ],
+)
+def test_bad_dashboard_settings_are_refused_naming_their_source(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        start(env={**KEYS, **env})
