@@ -7,8 +7,8 @@ import re
 
 from stepwell.ports.records import ChangeSet, SpanKind, SpanStatus, StepSpan
 from stepwell.protocol.step_ids import hash_step_id
-from tests.waiting import eventually
 from tests.integration.dashboard.conftest import Dash
+from tests.waiting import eventually
 
 
 def _bar(html: str, step: str) -> tuple[float, float]:
