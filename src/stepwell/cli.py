@@ -1,4 +1,5 @@
-"""The ``stepwell`` command: ``dev``, ``start``, ``send``, ``migrate``, ``version``."""
+"""The ``stepwell`` command: ``dev``, ``start``, ``send``, ``migrate``, ``prune``, ``ui``,
+``version``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import httpx
 
 import stepwell
+from stepwell import ui
 from stepwell.server import settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
@@ -174,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--batch-size", type=int, default=500, metavar="N", help="rows per transaction"
     )
+    ui.add_parser(commands)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -332,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return migrate(args)
     if args.command == "prune":
         return prune(args)
+    if args.command == "ui":
+        return ui.run(args, database_from(args))
     serve(config_from(args, dev=args.command == "dev"), args.apps)
     return 0
 

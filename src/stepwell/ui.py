@@ -1,0 +1,116 @@
+"""``stepwell ui``: the dashboard over any Stepwell database, without a server of its own.
+
+For apps on the embedded engine, which has no server and so no dashboard. On a SQLite file it
+reads read-only without the owner's lock (``store/sqlite/readonly.py``) and turns actions off:
+the engine that owns the file may run at any time, and one SQLite file has one writer. On
+PostgreSQL processes coordinate through the database, so it runs a whole server runtime there
+(no apps of its own, no discovery) and the dashboard acts through it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from stepwell.dashboard import DashboardContext, dashboard_routes
+from stepwell.server.config import DEFAULT_PORT, ServerConfig
+from stepwell.server.settings import MIN_DASHBOARD_KEY
+
+DASHBOARD_KEY_ENV = "STEPWELL_DASHBOARD_KEY"
+OWNED = "another process owns this SQLite file; actions are off"
+NOT_OWNED = (
+    "stepwell ui opens SQLite files read-only (the engine that owns this file may start at any "
+    "time); actions are off"
+)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ui = commands.add_parser(
+        "ui", help="serve the dashboard over a Stepwell database (e.g. an embedded engine's)"
+    )
+    ui.add_argument(
+        "--database",
+        default=None,
+        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    ui.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    ui.add_argument(
+        "--dashboard-key",
+        default=None,
+        help=f"ask for this key to log in (${DASHBOARD_KEY_ENV}; default: no login)",
+    )
+
+
+def build_app(database: str, *, login_key: str | None) -> tuple[Starlette, DashboardContext]:
+    """The dashboard's ASGI app over ``database`` (opened and closed by its lifespan)."""
+    if database.startswith("sqlite:"):
+        from stepwell.store.sqlite.readonly import ReadOnlySqliteHistory, is_locked
+        from stepwell.store.sqlite.store import sqlite_path_from_url
+
+        path = sqlite_path_from_url(database)
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such SQLite file")
+        history = ReadOnlySqliteHistory(path)
+        reason = OWNED if is_locked(path) else NOT_OWNED
+        ctx = DashboardContext(
+            history=history, apps_store=history, read_only_reason=reason, login_key=login_key
+        )
+
+        @asynccontextmanager
+        async def read_only(app: Starlette) -> AsyncIterator[None]:
+            await history.open()
+            try:
+                yield
+            finally:
+                await history.close()
+
+        return Starlette(routes=dashboard_routes(ctx), lifespan=read_only), ctx
+
+    from stepwell.server.runtime import ServerRuntime
+
+    runtime = ServerRuntime(ServerConfig(dev=True, database=database, discovery=False))
+    ctx = DashboardContext.serving(runtime)
+    ctx.login_key = login_key
+
+    @asynccontextmanager
+    async def serving(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return Starlette(routes=dashboard_routes(ctx), lifespan=serving), ctx
+
+
+def run(args: argparse.Namespace, database: str) -> int:
+    import uvicorn
+
+    key = (args.dashboard_key or os.environ.get(DASHBOARD_KEY_ENV) or "").strip() or None
+    if key is not None and len(key) < MIN_DASHBOARD_KEY:
+        print(
+            f"stepwell: --dashboard-key must be at least {MIN_DASHBOARD_KEY} characters",
+            file=sys.stderr,
+        )
+        return 2
+    if not 1 <= args.port <= 65535:
+        print("stepwell: --port must be from 1 to 65535", file=sys.stderr)
+        return 2
+    try:
+        app, ctx = build_app(database, login_key=key)
+    except ValueError as exc:
+        print(f"stepwell: {exc}", file=sys.stderr)
+        return 1
+    mode = f"read only: {ctx.read_only_reason}" if ctx.read_only_reason else "actions on"
+    print(
+        f"stepwell ui on http://{args.host}:{args.port} (database {database}; {mode})", flush=True
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    return 0

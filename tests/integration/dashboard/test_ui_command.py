@@ -1,0 +1,110 @@
+"""``stepwell ui`` as a real process over an embedded engine's database, while the engine runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+import stepwell
+from stepwell import Context
+from tests.waiting import eventually
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+
+app = stepwell.App("embedded-shop")
+
+
+@app.function("pack", trigger=stepwell.on_event("shop/pack"))
+async def pack(ctx: Context) -> dict[str, object]:
+    box = await ctx.step.run("box", lambda: f"box-{ctx.event.data['n']}")
+    return {"box": box}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def stepwell_ui(database: str, cwd: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """``python -m stepwell ui --database …`` on a free port; a client once ``/`` answers."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STEPWELL_", "INNGEST_"))}
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "stepwell", "ui", "--database", database, "--port", str(port)),
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(SRC)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as client:
+
+            async def up() -> bool:
+                if process.returncode is not None:
+                    output = await process.stdout.read() if process.stdout else b""
+                    raise AssertionError(f"stepwell ui exited early: {output.decode()}")
+                try:
+                    return (await client.get("/")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, timeout=30, interval=0.1, what="stepwell ui listening")
+            yield client
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode in (0, -signal.SIGTERM), output.decode()
+
+
+async def _runs(engine: stepwell.Engine, count: int) -> list[str]:
+    ids = await engine.send([stepwell.Event(name="shop/pack", data={"n": n}) for n in range(count)])
+    run_ids = []
+    for event_id in ids:
+        [run] = await engine.wait_for_runs(event_id, timeout=20)
+        assert run.status == "Completed", run
+        run_ids.append(run.run_id)
+    return run_ids
+
+
+async def test_ui_reads_a_sqlite_file_the_engine_holds_and_is_read_only(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with app.embedded(sqlite_url) as engine:
+        run_ids = await _runs(engine, 3)
+        async with stepwell_ui(sqlite_url, tmp_path) as client:
+            page = await client.get("/")
+            assert page.status_code == 200
+            for run_id in run_ids:
+                assert f"/runs/{run_id}" in page.text
+            assert "Read only: another process owns this SQLite file; actions are off" in page.text
+            assert "Send event" not in page.text
+            run = await client.get(f"/runs/{run_ids[0]}")
+            assert run.status_code == 200
+            assert "box" in run.text
+            # The engine still owns and writes its file while the dashboard reads it.
+            [later] = await _runs(engine, 1)
+            assert f"/runs/{later}" in (await client.get("/")).text
+
+
+async def test_ui_on_postgres_can_act(pg_url: str, tmp_path: Path) -> None:
+    async with app.embedded(pg_url) as engine:
+        run_ids = await _runs(engine, 2)
+        async with stepwell_ui(pg_url, tmp_path) as client:
+            page = await client.get("/")
+            assert page.status_code == 200
+            for run_id in run_ids:
+                assert f"/runs/{run_id}" in page.text
+            assert "Read only" not in page.text
+            assert "Send event" in page.text
