@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,7 +211,9 @@ class HttpDriver:
         race = any(op.opts.get("parallelMode") == "race" for op in planned)
 
         async def one(op: Op) -> None:
+            began = time.monotonic()
             response = await self._call(run, step_id=op.id, force_plan=True)
+            elapsed_ms = int((time.monotonic() - began) * 1000)
             if response.outcome is not None:
                 outcome = response.outcome
                 if isinstance(outcome, Errored) and outcome.retriable:
@@ -223,6 +226,8 @@ class HttpDriver:
                     run.outcome = outcome
                 return
             for result in response.ops:
+                # Its own call's time: parallel steps then show side by side in the trace.
+                result.duration_ms = elapsed_ms
                 if result.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
                     if result.id not in run.request.memo:
                         await run.store(result)

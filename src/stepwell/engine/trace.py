@@ -1,8 +1,10 @@
 """The run's trace: one ``StepSpan`` per attempt of each step, written with the step itself.
 
-A span is timed from the execution's last boundary (the call began, or the previous step was
-stored) to the moment its result reached the engine: for an SDK that reports one step per call
-that is the step's call; for steps reported mid-call it is the time since the previous one.
+A span ends when its result reached the engine. It begins when the step's work began, if its
+runner measured that (our SDK in process; the HTTP driver's targeted call of a parallel step),
+so steps that ran side by side overlap; otherwise at the execution's last boundary (the call
+began, or the previous step was stored): for an SDK that reports one step per call, that is
+the step's call.
 A sleep, wait, invoke or signal is written ``WAITING`` when it begins; its timer item carries
 the span, so whichever ends the wait (its event, its timeout, the sleep's end) closes it.
 """
@@ -37,12 +39,19 @@ _FAILED = frozenset({SpanStatus.FAILED, SpanStatus.ERRORED})
 
 @dataclass(slots=True)
 class ExecutionClock:
-    """When the execution's last step ended, and the queue delay not yet reported."""
+    """When the execution began, where its last step ended, and the queue delay not yet
+    reported."""
 
     boundary: int
     """When the execution began, then when its last step ended."""
     queued_ms: int
     """How late the execution began; reported on its first span only, then 0."""
+    began: int = -1
+    """When the execution began (no step of it started earlier)."""
+
+    def __post_init__(self) -> None:
+        if self.began < 0:
+            self.began = self.boundary
 
     def span(
         self,
@@ -54,12 +63,16 @@ class ExecutionClock:
         now_ms: int,
         ended: bool = True,
     ) -> StepSpan | None:
-        """A span for ``op`` from the last boundary to now (None for ops that are not steps)."""
+        """A span for ``op`` ending now: from when it began if its runner measured that,
+        else from the last boundary (None for ops that are not steps)."""
         kind = SPAN_KINDS.get(op.op)
         if kind is None or not op.id:
             return None
         queued, self.queued_ms = self.queued_ms, 0
-        started = self.boundary if self.boundary < now_ms else now_ms
+        if op.duration_ms is not None and ended:
+            started = max(self.began, now_ms - op.duration_ms)
+        else:
+            started = self.boundary if self.boundary < now_ms else now_ms
         if ended:
             self.boundary = now_ms
         # Positional: this runs for every step, and keywords cost more than they say here.

@@ -49,6 +49,10 @@ class Op:
     encoded_data: str | None = field(default=None, compare=False, repr=False)
     """``data`` as compact JSON, when whoever made the op already encoded it (our SDK, in
     process): not on the wire; it spares the store a second encoding of every result."""
+    duration_ms: int | None = field(default=None, compare=False, repr=False)
+    """How long the step's work took, when whoever ran it measured it (our SDK in process,
+    the HTTP driver's targeted call of a parallel step): not on the wire; the trace draws
+    steps that ran side by side as overlapping."""
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {

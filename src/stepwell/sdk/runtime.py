@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,10 @@ def encode_output(step_id: str, value: Any) -> Any:
     """Check that a result can be stored; return it unchanged."""
     step_result_op(Opcode.STEP_RUN, step_id, step_id, value)
     return value
+
+
+def _elapsed_ms(began: float) -> int:
+    return int((time.monotonic() - began) * 1000)
 
 
 def step_result_op(opcode: Opcode, hashed: str, unique: str, value: Any) -> Op:
@@ -180,6 +185,7 @@ class StepSession:
         self._enter()
         try:
             token = _inside_step.set(unique)
+            began = time.monotonic()
             try:
                 result = body()
                 if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
@@ -189,6 +195,7 @@ class StepSession:
                 op = self.settle_failure(unique, hashed, exc)
             finally:
                 _inside_step.reset(token)
+            op.duration_ms = _elapsed_ms(began)
             return await self._record(unique, op)
         finally:
             self._leave()
@@ -225,12 +232,14 @@ class StepSession:
         if self._gate is not None:
             self.call_soon(self._gate(_planned(hashed, unique, unique)))
         token = _inside_step.set(unique)
+        began = time.monotonic()
         try:
             op = step_result_op(Opcode.STEP_RUN, hashed, unique, body())
         except Exception as exc:
             op = self.settle_failure(unique, hashed, exc)
         finally:
             _inside_step.reset(token)
+        op.duration_ms = _elapsed_ms(began)
         return self.call_soon(self._record(unique, op))
 
     def call_soon(self, coro: Awaitable[Any]) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import stepwell
 from stepwell import Context
 from stepwell.ports.records import SpanKind, SpanStatus
@@ -74,3 +76,31 @@ async def test_a_run_s_trace_shows_every_step_attempt_and_wait_and_survives_a_re
 
 async def _any_run(engine: stepwell.Engine, event_id: str) -> bool:
     return bool(await engine.list_runs(event_id=event_id))
+
+
+async def test_steps_run_side_by_side_overlap_in_the_trace(db_url: str) -> None:
+    app = stepwell.App("par")
+
+    async def nap(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "rested"
+
+    @app.function("f", trigger=stepwell.on_event("par/go"))
+    async def f(ctx: Context) -> list[str]:
+        return list(
+            await asyncio.gather(ctx.step.run("left", nap, 0.08), ctx.step.run("right", nap, 0.08))
+        )
+
+    async with app.embedded(db_url) as engine:
+        [event_id] = await engine.send("par/go", {})
+        [run] = await engine.wait_for_runs(event_id, timeout=15)
+        trace = {s.name: s for s in await engine.history.run_trace(run.run_id)}
+    assert run.output == ["rested", "rested"]
+    left, right = trace["left"], trace["right"]
+    assert left.ended_at is not None
+    assert right.ended_at is not None
+    assert left.ended_at - left.started_at >= 80
+    assert right.ended_at - right.started_at >= 80
+    # Each began before the other ended: drawn side by side, not one after the other.
+    assert right.started_at < left.ended_at
+    assert left.started_at < right.ended_at

@@ -105,3 +105,21 @@ def _payload() -> dict[str, object]:
     raw = span_payload(span)["span"]
     assert isinstance(raw, dict)
     return raw
+
+
+def test_a_measured_step_begins_when_its_work_began_so_parallel_steps_overlap() -> None:
+    clock = ExecutionClock(1_000, queued_ms=0)
+    left = Op(Opcode.STEP_RUN, "h1", "left", duration_ms=60)
+    right = Op(Opcode.STEP_RUN, "h2", "right", duration_ms=58)
+    first = clock.span(left, run_id="R", attempt=0, status=SpanStatus.COMPLETED, now_ms=1_061)
+    second = clock.span(right, run_id="R", attempt=0, status=SpanStatus.COMPLETED, now_ms=1_062)
+    assert first is not None
+    assert second is not None
+    assert (first.started_at, first.ended_at) == (1_001, 1_061)
+    assert (second.started_at, second.ended_at) == (1_004, 1_062)
+    assert second.started_at < first.ended_at  # side by side
+    # Never before the execution itself began.
+    late = Op(Opcode.STEP_RUN, "h3", "long", duration_ms=10_000)
+    third = clock.span(late, run_id="R", attempt=0, status=SpanStatus.COMPLETED, now_ms=1_100)
+    assert third is not None
+    assert third.started_at == 1_000
