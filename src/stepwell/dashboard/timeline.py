@@ -74,6 +74,9 @@ class Row:
     links: list[tuple[str, str]] = field(default_factory=list)
     """(label, href): a wait's event, an invoked run, events a step sent."""
     note: str = ""
+    waited: dict[str, Any] = field(default_factory=dict)
+    """What a wait waited for (``StepSpan.detail``): ``wake_at``, ``event``, ``signal``,
+    ``if``, ``timeout_at``, ``function_id``."""
 
     @property
     def css(self) -> str:
@@ -206,6 +209,7 @@ async def build_timeline(history: History, run: RunRecord, now_ms: int) -> Timel
 
 
 def _describe(row: Row, last: StepSpan, value: Any) -> None:
+    row.waited = {k: v for k, v in (last.detail or {}).items() if v not in (None, "")}
     if row.kind == "sleep":
         row.note = "woke" if last.ended_at is not None else "sleeping"
     elif row.kind == "wait for event":

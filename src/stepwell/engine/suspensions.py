@@ -60,6 +60,8 @@ class Suspensions:
             wake = sleep_target_ms(str(op.opts.get("duration") or op.name), now)
             if wake - now > MAX_SLEEP_MS:
                 raise ValueError("sleeps longer than 366 days are not supported")
+            if span is not None:
+                span.detail = {"wake_at": wake}
             changes.items.append(
                 QueueItem(
                     item_id=sleep_item_id(run.run_id, op.id),
@@ -142,6 +144,8 @@ class Suspensions:
         """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""
         changes = plan.changes
         target = str(op.opts.get("function_id", ""))
+        if span is not None:
+            span.detail = {"function_id": target}
         if self._registry.get(target) is None:
             error = error_payload("Error", f"could not find function with ID: {target}")
             changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
@@ -192,6 +196,15 @@ class Suspensions:
     @staticmethod
     def _pause(plan: Plan, span: StepSpan | None, pause: Pause) -> None:
         """A pause and the item that ends it when it expires (value ``null`` or a timeout)."""
+        if span is not None:
+            # What the trace shows of the wait: what it waits for, and until when.
+            waited = "signal" if pause.kind is PauseKind.SIGNAL else "event"
+            span.detail = {
+                **(span.detail or {}),
+                waited: pause.event_name,
+                "if": pause.expression,
+                "timeout_at": pause.expires_at,
+            }
         plan.changes.pauses.append(pause)
         plan.changes.items.append(
             QueueItem(

@@ -151,6 +151,10 @@ class StepSpan:
     """How long the execution that ran it waited after it was due (0 for later steps of
     the same execution)."""
     error: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None
+    """What a wait waited for, as JSON: a sleep's ``wake_at``; a wait's ``event``, ``if``
+    and ``timeout_at``; an invoke's ``function_id`` and ``timeout_at``; a signal's
+    ``signal`` and ``timeout_at`` (instants in ms)."""
 
 
 @dataclass(slots=True)

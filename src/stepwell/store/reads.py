@@ -72,7 +72,7 @@ _TRACE_WITH_STEPS = (
     "WHERE t.run_id = spans.run_id AND t.step_hash = spans.step_hash "
     "AND t.span_attempt = spans.attempt) "
     "UNION ALL SELECT run_id, step_hash, span_attempt, span_name, span_kind, span_status, "
-    "span_started_at, span_ended_at, span_queued_ms, span_error FROM steps "
+    "span_started_at, span_ended_at, span_queued_ms, span_error, span_detail FROM steps "
     f"WHERE run_id = ? AND span_kind IS NOT NULL) AS trace {_TRACE_ORDER}"
 )
 

@@ -34,7 +34,7 @@ PAUSE_COLUMNS = (
 )
 EVENT_COLUMNS = "internal_id, name, user_id, ts, received_at, body"
 SPAN_COLUMNS = (
-    "run_id, step_hash, attempt, name, kind, status, started_at, ended_at, queued_ms, error"
+    "run_id, step_hash, attempt, name, kind, status, started_at, ended_at, queued_ms, error, detail"
 )
 
 
@@ -119,6 +119,7 @@ def span_from_row(row: tuple[Any, ...]) -> StepSpan:
         ended_at=row[7],
         queued_ms=row[8],
         error=loads_opt(row[9]),
+        detail=loads_opt(row[10]),
     )
 
 
@@ -135,6 +136,7 @@ def span_params(span: StepSpan) -> tuple[Any, ...]:
         span.ended_at,
         span.queued_ms,
         None if span.error is None else dumps(span.error),
+        None if span.detail is None else dumps(span.detail),
     )
 
 

@@ -98,6 +98,8 @@ async def test_cancel_a_sleeping_run(dash: Dash) -> None:
     page = await dash.client.get(f"/runs/{run.run_id}")
     assert ">Cancel</button>" in page.text
     assert ">Confirm</button>" in page.text
+    # A sleep still going says when it wakes.
+    assert "Wakes at" in page.text.split('data-step="long nap"')[1]
     assert f'sse-connect="/ui/live/runs/{run.run_id}"' in page.text
     done = await dash.client.post(f"/runs/{run.run_id}/cancel", data={"token": ""})
     assert done.status_code == 303

@@ -69,6 +69,15 @@ async def test_a_run_s_trace_shows_every_step_attempt_and_wait_and_survives_a_re
     assert nap.ended_at is not None
     assert nap.ended_at - nap.started_at >= 20
     assert all(s.queued_ms >= 0 for s in trace)
+    # What each wait waited for stays with it: a sleep's wake time, a wait's event and deadline.
+    assert nap.detail is not None
+    assert nap.detail["wake_at"] >= nap.started_at + 20
+    approval, never = trace[4], trace[5]
+    assert approval.detail is not None
+    assert approval.detail["event"] == "tr/approved"
+    assert approval.detail["timeout_at"] >= approval.started_at + 30_000
+    assert never.detail is not None
+    assert never.detail["event"] == "tr/never"
 
     async with _app(failures).embedded(db_url) as reopened:
         assert await reopened.history.run_trace(run.run_id) == trace

@@ -117,6 +117,7 @@ def test_a_measured_step_begins_when_its_work_began_so_parallel_steps_overlap() 
     assert second is not None
     assert (first.started_at, first.ended_at) == (1_001, 1_061)
     assert (second.started_at, second.ended_at) == (1_004, 1_062)
+    assert first.ended_at is not None
     assert second.started_at < first.ended_at  # side by side
     # Never before the execution itself began.
     late = Op(Opcode.STEP_RUN, "h3", "long", duration_ms=10_000)

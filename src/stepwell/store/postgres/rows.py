@@ -43,6 +43,7 @@ def span_doc(span: StepSpan) -> dict[str, Any]:
         "ended_at": span.ended_at,
         "queued_ms": span.queued_ms,
         "error": _dumps_opt(span.error),
+        "detail": _dumps_opt(span.detail),
     }
 
 

@@ -20,8 +20,8 @@ SETTLED = frozenset({SpanStatus.COMPLETED, SpanStatus.FAILED})
 
 INSERT_STEP = (
     "INSERT INTO steps (run_id, step_hash, value, span_attempt, span_name, span_kind, "
-    "span_status, span_started_at, span_ended_at, span_queued_ms, span_error) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+    "span_status, span_started_at, span_ended_at, span_queued_ms, span_error, span_detail) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
     "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
     "ON CONFLICT (run_id, step_hash) DO NOTHING"
 )
@@ -29,19 +29,20 @@ INSERT_STEP = (
 # Parameters: the shown values in SPAN_COLUMNS order, then the key.
 _UPDATE_STEP_SPAN = (
     "UPDATE steps SET span_name = ?, span_kind = ?, span_status = ?, span_started_at = ?, "
-    "span_ended_at = ?, span_queued_ms = ?, span_error = ? "
+    "span_ended_at = ?, span_queued_ms = ?, span_error = ?, span_detail = ? "
     "WHERE run_id = ? AND step_hash = ? AND span_attempt = ?"
 )
 
 # Writing a span's key again replaces the row (a sleep's span: WAITING, then COMPLETED).
 _UPSERT_SPAN = (
-    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name, "
     "kind = excluded.kind, status = excluded.status, started_at = excluded.started_at, "
-    "ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error"
+    "ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error, "
+    "detail = excluded.detail"
 )
 
-_NO_SPAN = (None,) * 8
+_NO_SPAN = (None,) * 9
 
 
 def settling_spans(spans: list[StepSpan]) -> dict[tuple[str, str], StepSpan]:

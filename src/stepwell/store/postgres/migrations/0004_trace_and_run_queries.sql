@@ -1,5 +1,6 @@
 -- The run trace: one row per attempt of a step, upserted by (run_id, step_hash, attempt) in
--- the commit that ran it; error is JSON as TEXT. Pruned with its run.
+-- the commit that ran it; error and detail (what a wait waited for) are JSON as TEXT. Pruned
+-- with its run.
 CREATE TABLE spans (
     run_id     TEXT COLLATE "C" NOT NULL,
     step_hash  TEXT COLLATE "C" NOT NULL,
@@ -11,6 +12,7 @@ CREATE TABLE spans (
     ended_at   BIGINT,
     queued_ms  BIGINT NOT NULL DEFAULT 0,
     error      TEXT,
+    detail     TEXT,
     PRIMARY KEY (run_id, step_hash, attempt)
 );
 
@@ -29,15 +31,16 @@ BEGIN
     outcome := stepwell_apply_v1(cs);
     IF cs ? 'spans' THEN
         INSERT INTO spans AS s (run_id, step_hash, attempt, name, kind, status, started_at,
-                                ended_at, queued_ms, error)
+                                ended_at, queued_ms, error, detail)
         SELECT x.run_id, x.step_hash, x.attempt, x.name, x.kind, x.status, x.started_at,
-               x.ended_at, x.queued_ms, x.error
+               x.ended_at, x.queued_ms, x.error, x.detail
         FROM jsonb_to_recordset(cs->'spans') AS x(
             run_id text, step_hash text, attempt integer, name text, kind text, status text,
-            started_at bigint, ended_at bigint, queued_ms bigint, error text)
+            started_at bigint, ended_at bigint, queued_ms bigint, error text, detail text)
         ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name,
             kind = excluded.kind, status = excluded.status, started_at = excluded.started_at,
-            ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error;
+            ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error,
+            detail = excluded.detail;
     END IF;
     RETURN outcome;
 END

@@ -11,6 +11,7 @@ CREATE TABLE spans (
     ended_at   INTEGER,
     queued_ms  INTEGER NOT NULL DEFAULT 0,
     error      TEXT,
+    detail     TEXT,
     PRIMARY KEY (run_id, step_hash, attempt)
 ) WITHOUT ROWID;
 
@@ -25,6 +26,7 @@ ALTER TABLE steps ADD COLUMN span_started_at INTEGER;
 ALTER TABLE steps ADD COLUMN span_ended_at INTEGER;
 ALTER TABLE steps ADD COLUMN span_queued_ms INTEGER;
 ALTER TABLE steps ADD COLUMN span_error TEXT;
+ALTER TABLE steps ADD COLUMN span_detail TEXT;
 
 -- Runs queried by time window and paged by keyset on (time, run_id), with or without a
 -- function filter. Ended runs by (ended_at, run_id) use runs_ended (0005).
