@@ -3,8 +3,9 @@
 For apps on the embedded engine, which has no server and so no dashboard. On a SQLite file it
 reads read-only without the owner's lock (``store/sqlite/readonly.py``) and turns actions off:
 the engine that owns the file may run at any time, and one SQLite file has one writer. On
-PostgreSQL processes coordinate through the database, so it runs a whole server runtime there
-(no apps of its own, no discovery) and the dashboard acts through it.
+PostgreSQL processes coordinate through the database, so it runs a server runtime there that
+executes nothing (no apps of its own, no discovery, no claims, no crons) and the dashboard acts
+through it: the processes that own the functions pick up what it commits.
 """
 
 from __future__ import annotations
@@ -75,7 +76,11 @@ def build_app(database: str, *, login_key: str | None) -> tuple[Starlette, Dashb
 
     from stepwell.server.runtime import ServerRuntime
 
-    runtime = ServerRuntime(ServerConfig(dev=True, database=database, discovery=False))
+    # It executes nothing: the processes that own the functions run the work; this one only
+    # commits what its actions decide (cancel, rerun, send, pause ...), which they pick up.
+    runtime = ServerRuntime(
+        ServerConfig(dev=True, database=database, discovery=False), executes=False
+    )
     ctx = DashboardContext.serving(runtime)
     ctx.login_key = login_key
 

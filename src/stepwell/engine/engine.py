@@ -52,15 +52,19 @@ class Engine:
         max_concurrency: int = 1000,
         shutdown_grace: float = 10.0,
         retention_ms: int | None = None,
+        executes: bool = True,
     ) -> None:
         self.store = store
+        # A process that only looks and acts (a dashboard on a shared database) executes
+        # nothing: it claims no work, leases none to itself and schedules no crons.
+        self.executes = executes
         self._driver = driver
         self._shutdown_grace = shutdown_grace
         self.registry = registry
         self._clock = clock or SystemClock()
         self._max_event_bytes = max_event_bytes
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
-        self._planner = Planner(registry, store, Lease(self.owner, lease_ms))
+        self._planner = Planner(registry, store, Lease(self.owner if executes else None, lease_ms))
         self._cron = CronScheduler(registry, store, self._planner, self._clock)
         # Processes sharing a database (PostgreSQL) keep concurrency slots in it.
         self.concurrency: ConcurrencyGate | SharedConcurrencyGate = (
@@ -127,14 +131,16 @@ class Engine:
     async def start(self, on_open: Callable[[], Awaitable[None]] | None = None) -> None:
         """Open the store, run ``on_open`` (e.g. load synced apps), then start executing."""
         await self.store.open()
-        # Other processes' commits of due work wake our poller at once (PostgreSQL NOTIFY).
-        await self.store.listen(self._dispatcher.wake_at)
+        if self.executes:
+            # Other processes' commits of due work wake our poller at once (PostgreSQL NOTIFY).
+            await self.store.listen(self._dispatcher.wake_at)
         if on_open is not None:
             await on_open()
         await self.lifecycle.load_paused()
         self._started = True
         await self.reconcile_crons()
-        self._dispatcher.start()
+        if self.executes:
+            self._dispatcher.start()
         if self.retention is not None:
             self.retention.start()
 
@@ -355,8 +361,11 @@ class Engine:
         await self.reconcile_crons()
 
     async def reconcile_crons(self) -> None:
-        """Schedule the cron triggers of the registered functions (after any sync)."""
+        """Schedule the cron triggers of the registered functions (after any sync). Not in a
+        process that executes nothing: its registry need not hold every app's functions."""
         self._require_started()
+        if not self.executes:
+            return
 
         async def build() -> Plan:
             plan = Plan()

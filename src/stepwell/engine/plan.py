@@ -42,13 +42,17 @@ def static_plan(fill: Callable[[Plan], object]) -> PlanBuilder:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """This process's claim on work it creates: leased at creation, so no poller takes it."""
+    """This process's claim on work it creates: leased at creation, so no poller takes it.
 
-    owner: str
+    A process that executes nothing (``owner`` None: a dashboard acting on a shared database)
+    leaves new work unleased, for the processes that do.
+    """
+
+    owner: str | None
     lease_ms: int
 
     def execute_item(self, run_id: str, now_ms: int, attempt: int = 0) -> QueueItem:
-        """The run's execute item, due now and already leased to us."""
+        """The run's execute item, due now and (if we execute) already leased to us."""
         return QueueItem(
             item_id=execute_item_id(run_id),
             run_id=run_id,
@@ -56,11 +60,16 @@ class Lease:
             due_at=now_ms,
             attempt=attempt,
             lease_owner=self.owner,
-            lease_until=now_ms + self.lease_ms,
+            lease_until=now_ms + self.lease_ms if self.owner is not None else 0,
         )
 
+    def start_here(self, plan: Plan, item: QueueItem) -> None:
+        """Run ``item`` in this process as soon as the plan commits, if this process executes."""
+        if self.owner is not None:
+            plan.to_dispatch.append(item)
+
     def run_on(self, plan: Plan, run_id: str, now_ms: int) -> None:
-        """The run got what it waited for: store its execute item and run it here at once."""
+        """The run got what it waited for: store its execute item and run it at once."""
         item = self.execute_item(run_id, now_ms)
         plan.changes.items.append(item)
-        plan.to_dispatch.append(item)
+        self.start_here(plan, item)

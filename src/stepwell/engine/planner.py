@@ -132,7 +132,7 @@ class Planner:
         if admission.start_at <= now_ms:
             item = self._lease.execute_item(run_id, now_ms)
             item.due_at = due
-            plan.to_dispatch.append(item)
+            self._lease.start_here(plan, item)
         else:  # throttled: the poller starts it when its time comes
             item = QueueItem(
                 item_id=execute_item_id(run_id), run_id=run_id, kind=ItemKind.EXECUTE, due_at=due

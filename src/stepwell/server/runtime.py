@@ -19,7 +19,15 @@ from stepwell.store import open_store
 
 
 class ServerRuntime:
-    def __init__(self, config: ServerConfig, *, inprocess: InProcessDriver | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        inprocess: InProcessDriver | None = None,
+        executes: bool = True,
+    ) -> None:
+        """``executes=False``: look and act only (``stepwell ui`` on a shared database); the
+        processes that serve the apps run the work."""
         self.config = config
         clock = SystemClock()
         registry = Registry()
@@ -42,6 +50,7 @@ class ServerRuntime:
             max_event_bytes=config.max_event_bytes,
             lease_ms=int(config.lease_s * 1000),
             retention_ms=config.retention_ms,
+            executes=executes,
         )
         self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.after_sync)
         self.syncer = Syncer(config, self.catalog, self.client)

@@ -108,3 +108,45 @@ async def test_ui_on_postgres_can_act(pg_url: str, tmp_path: Path) -> None:
                 assert f"/runs/{run_id}" in page.text
             assert "Read only" not in page.text
             assert "Send event" in page.text
+
+
+@app.function("nap", trigger=stepwell.on_event("shop/nap"))
+async def nap(ctx: Context) -> str:
+    await ctx.step.sleep("long nap", "1h")
+    return "rested"
+
+
+async def test_ui_on_postgres_acts_and_leaves_the_work_to_the_engine(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A cancel from `stepwell ui` is committed there and ends the engine's sleeping run; an
+    action that needs the function's code (a rerun of an embedded function the dashboard's
+    process does not define) is refused with the reason, and changes nothing."""
+    async with app.embedded(pg_url, poll_interval=0.05) as engine:
+        [run_id] = await _runs(engine, 1)
+        [nap_event] = await engine.send("shop/nap", {})
+
+        async def sleeping() -> bool:
+            runs = await engine.list_runs(event_id=nap_event)
+            return bool(runs) and any(
+                s.name == "long nap" for s in await engine.history.run_trace(runs[0].run_id)
+            )
+
+        await eventually(sleeping, timeout=20, what="the nap sleeps")
+        [napping] = await engine.list_runs(event_id=nap_event)
+        async with stepwell_ui(pg_url, tmp_path) as client:
+            page = await client.get(f"/runs/{napping.run_id}")
+            token = page.text.split('"X-Stepwell-Token": "')[1].split('"')[0]
+            origin = {"origin": str(client.base_url).rstrip("/")}
+            done = await client.post(
+                f"/runs/{napping.run_id}/cancel", data={"token": token}, headers=origin
+            )
+            assert done.status_code == 303, done.text
+            [ended] = await engine.wait_for_runs(nap_event, timeout=20)
+            assert ended.status == "Cancelled"
+            refused = await client.post(
+                f"/runs/{run_id}/rerun", data={"token": token}, headers=origin
+            )
+            assert 400 <= refused.status_code < 500
+            assert "embedded-shop-pack" in refused.text
+            assert len(await engine.list_runs(function_id="embedded-shop-pack")) == 1
