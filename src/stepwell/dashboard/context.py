@@ -33,6 +33,8 @@ class DashboardContext:
     """The key a browser must give to log in (production); None: no login (dev)."""
     session_ttl_s: int = 12 * 3600
     secret: bytes = field(default=b"", repr=False)
+    function_ids_seen: tuple[float, list[str]] | None = field(default=None, repr=False)
+    """The functions that have runs, and when that was read (the runs page reuses it)."""
     """Signs session cookies and action tokens; made at start when not given."""
 
     @classmethod

@@ -24,10 +24,25 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+FUNCTION_IDS_TTL_S = 10.0
+"""How long the list of functions that have runs is reused: it is a DISTINCT over every run
+(~13 ms on PostgreSQL at 100,000 runs), and it changes only when a new function first runs."""
+
+
+async def _run_function_ids(ctx: DashboardContext) -> list[str]:
+    now = time.monotonic()
+    cached = ctx.function_ids_seen
+    if cached is not None and now - cached[0] < FUNCTION_IDS_TTL_S:
+        return cached[1]
+    slugs = await ctx.history.run_function_ids()
+    ctx.function_ids_seen = (now, slugs)
+    return slugs
+
+
 async def _choices(ctx: DashboardContext) -> tuple[dict[str, str], list[str]]:
     """Function slug → name (registered functions, and any that only have runs), and apps."""
     names = {spec.slug: spec.name for spec in await ctx.functions()}
-    for slug in await ctx.history.run_function_ids():
+    for slug in await _run_function_ids(ctx):
         names.setdefault(slug, slug)
     apps = sorted({app.name for app in await ctx.apps()})
     return names, apps

@@ -36,6 +36,19 @@
       el.dataset.local = "1";
     });
   }
+  // Step results come compact (a run may have a thousand; indenting them all on the server
+  // is most of the page's time): each is laid out when its step is first opened.
+  function prettify(root) {
+    root.querySelectorAll("pre[data-pretty-json]").forEach(function (el) {
+      try {
+        el.textContent = JSON.stringify(JSON.parse(el.textContent), null, 2);
+      } catch (_) { /* left as it came */ }
+      el.removeAttribute("data-pretty-json");
+    });
+  }
+  document.addEventListener("toggle", function (event) {
+    if (event.target.open) prettify(event.target);
+  }, true);
   document.addEventListener("DOMContentLoaded", function () { localise(document); });
   document.addEventListener("htmx:afterSettle", function (event) { localise(event.target); });
 })();
