@@ -200,12 +200,12 @@ async def measure(url: str, big_run: str, repetitions: int) -> list[tuple[str, l
 
 
 def report(results: list[tuple[str, list[float]]]) -> None:
-    print(f"{'page':<36} {'p50 ms':>8} {'p95 ms':>8} {'p95/goal':>9}")
+    print(f"{'page':<36} {'p50 ms':>8} {'p95 ms':>8} {'p50/goal':>9}")
     for label, times in results:
         p50 = statistics.median(times)
         p95 = statistics.quantiles(times, n=20)[18]
-        print(f"{label:<36} {p50:8.1f} {p95:8.1f} {p95 / GOAL_MS:8.2f}x")
-    print(f"(goal: {GOAL_MS:.0f} ms server time a page; ratio > 1 misses it)")
+        print(f"{label:<36} {p50:8.1f} {p95:8.1f} {p50 / GOAL_MS:8.2f}x")
+    print(f"(goal: {GOAL_MS:.0f} ms server time a page at p50; ratio > 1 misses it)")
 
 
 async def main_async(args: argparse.Namespace, url: str) -> None:
