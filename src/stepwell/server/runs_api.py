@@ -58,12 +58,12 @@ def event_json(stored: StoredEvent) -> dict[str, Any]:
     }
 
 
-def run_json(runtime: ServerRuntime, run: RunRecord) -> dict[str, Any]:
-    spec = runtime.engine.registry.get(run.function_id)
+def run_json(run: RunRecord, function_uuid: str | None) -> dict[str, Any]:
+    """A run as ``GET /v1/runs/{id}`` answers it (``function_uuid``: None if unknown here)."""
     return {
         "run_id": run.run_id,
         "run_started_at": iso(run.started_at or run.created_at),
-        "function_id": spec.uuid if spec else None,
+        "function_id": function_uuid,
         "function_slug": run.function_id,
         "function_version": 1,
         "environment_id": ENVIRONMENT_ID,
@@ -85,6 +85,11 @@ def _now_ms() -> int:
 
 def routes(runtime: ServerRuntime) -> list[Route]:
     engine = runtime.engine
+
+    def _run_json(run: RunRecord) -> dict[str, Any]:
+        spec = engine.registry.get(run.function_id)
+        return run_json(run, spec.uuid if spec else None)
+
     history = engine.history
 
     async def list_events(request: Request) -> Response:
@@ -106,13 +111,13 @@ def routes(runtime: ServerRuntime) -> list[Route]:
 
     async def event_runs(request: Request) -> Response:
         runs = await engine.list_runs(event_id=request.path_params["event_id"])
-        return _envelope([run_json(runtime, r) for r in sorted(runs, key=lambda r: r.run_id)])
+        return _envelope([_run_json(r) for r in sorted(runs, key=lambda r: r.run_id)])
 
     async def get_run(request: Request) -> Response:
         run = await engine.get_run(request.path_params["run_id"])
         if run is None:
             return error(404, "run not found")
-        return _envelope(run_json(runtime, run))
+        return _envelope(_run_json(run))
 
     async def cancel_run(request: Request) -> Response:
         try:
@@ -121,7 +126,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             return error(404, "run not found")
         run = await engine.get_run(request.path_params["run_id"])
         assert run is not None
-        return _envelope(run_json(runtime, run))
+        return _envelope(_run_json(run))
 
     async def run_batch(request: Request) -> Response:
         """The run's events, for an SDK told ``use_api`` (§5.9)."""

@@ -17,7 +17,7 @@ from stepwell.dashboard.forms import FormError, form_fields, lead_to
 from stepwell.dashboard.templating import render
 from stepwell.dashboard.timeline import build_timeline
 from stepwell.ports.records import RunRecord
-from stepwell.server.runs_api import ENVIRONMENT_ID, iso, run_json
+from stepwell.server.runs_api import iso, run_json
 
 MAX_ID = 200
 
@@ -39,22 +39,8 @@ def plausible_id(value: str) -> bool:
 
 def _json_of(ctx: DashboardContext, run: RunRecord) -> dict[str, Any]:
     """What ``GET /v1/runs/{id}`` answers (``server/runs_api.py``)."""
-    if ctx.runtime is not None:
-        data = run_json(ctx.runtime, run)
-    else:
-        data = {
-            "run_id": run.run_id,
-            "run_started_at": iso(run.started_at or run.created_at),
-            "function_id": None,
-            "function_slug": run.function_id,
-            "function_version": 1,
-            "environment_id": ENVIRONMENT_ID,
-            "event_id": run.event_ids[0] if run.event_ids else None,
-            "batch_id": None,
-            "status": run.status.value,
-            "ended_at": iso(run.ended_at),
-            "output": run.error if run.error is not None else run.output,
-        }
+    spec = ctx.runtime.engine.registry.get(run.function_id) if ctx.runtime else None
+    data = run_json(run, spec.uuid if spec else None)
     return {"data": data, "metadata": {"fetched_at": iso(_now_ms())}}
 
 
