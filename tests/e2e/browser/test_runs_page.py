@@ -3,6 +3,9 @@ screenshots in light and dark, at a normal and a narrow width."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.browser.conftest import PAGE_TIMEOUT_MS, Server, screenshot
@@ -23,6 +26,29 @@ def test_a_new_run_appears_and_completes_live(page: Page, dashboard: Server) -> 
     expect(row.get_by_text("Completed", exact=True)).to_be_visible()
     assert page.evaluate("window.__stillHere") is True
     screenshot(page, "runs-light-wide")
+
+
+def test_an_event_sent_from_the_dialog_starts_a_run_that_appears_and_completes_live(
+    page: Page, dashboard: Server
+) -> None:
+    page.goto("/")
+    page.locator('[sse-connect="/ui/live/runs"]').wait_for(state="attached")
+    page.evaluate("window.__stillHere = true")  # gone if the page reloads
+    page.get_by_role("button", name="Send event").click()
+    dialog = page.get_by_role("dialog", name="Send event")
+    dialog.get_by_role("textbox", name="Event").fill(
+        json.dumps({"name": "shop/ship", "data": {"order_id": 123, "tenant": "d"}})
+    )
+    dialog.get_by_role("button", name="Send", exact=True).click()
+    sent = dialog.get_by_role("status").get_by_role("link")
+    expect(sent).to_have_text(re.compile(r"^[0-9A-Z]{26}$"))
+    event_id = sent.inner_text()
+    dialog.get_by_role("button", name="Close").click()
+    run = dashboard.api.wait_for_run(event_id)
+    row = page.locator(f'tr[data-run-id="{run.run_id}"]')
+    expect(row).to_be_visible()
+    expect(row.get_by_text("Completed", exact=True)).to_be_visible()
+    assert page.evaluate("window.__stillHere") is True
 
 
 def test_filters_stay_in_the_url(page: Page, dashboard: Server) -> None:
