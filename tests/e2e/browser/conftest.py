@@ -187,9 +187,14 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, under Playwright (skipped without it, except in CI)."""
+    """Debian's Chromium, headless, under Playwright (skipped without it, except in CI).
+
+    Module-scoped, not session-scoped: Playwright's sync API runs an event loop of its own in
+    this thread while it is open, and every asyncio test after it would find that loop
+    running. Closed at the end of each browser module, it leaves the rest of the suite alone.
+    """
     problem = None
     if not CHROMIUM.is_file():
         problem = f"{CHROMIUM} is missing (scripts/_setup.sh installs Debian's chromium)"
