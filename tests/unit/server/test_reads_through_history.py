@@ -36,3 +36,18 @@ def test_no_server_module_reads_the_engines_store() -> None:
         if (lines := _store_accesses(path.read_text("utf-8")))
     }
     assert found == {}, f"server modules read engine.store (read engine.history): {found}"
+
+
+def test_no_dashboard_module_reads_the_engines_store() -> None:
+    """The dashboard is an edge like the server: it reads through its context's history."""
+    import stepwell.dashboard
+
+    root = Path(stepwell.dashboard.__file__).parent
+    modules = sorted(root.rglob("*.py"))
+    assert len(modules) > 10, modules
+    found = {
+        str(path.relative_to(root)): lines
+        for path in modules
+        if (lines := _store_accesses(path.read_text("utf-8")))
+    }
+    assert found == {}, f"dashboard modules read engine.store (read ctx.history): {found}"
