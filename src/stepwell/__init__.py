@@ -14,8 +14,10 @@ from stepwell.engine.engine import Engine
 from stepwell.engine.ingest import InvalidEventError
 from stepwell.ports.records import RunRecord as Run
 from stepwell.protocol.events import Event
+from stepwell.sdk import ai
 from stepwell.sdk.app import App
 from stepwell.sdk.context import Context, SyncContext
+from stepwell.sdk.fetch import FetchResponse
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve import serve
 from stepwell.sdk.triggers import on_cron, on_event
@@ -27,6 +29,7 @@ __all__ = [
     "Context",
     "Engine",
     "Event",
+    "FetchResponse",
     "FixedBackoff",
     "Function",
     "InvalidEventError",
@@ -41,6 +44,7 @@ __all__ = [
     "SyncContext",
     "TableBackoff",
     "__version__",
+    "ai",
     "on_cron",
     "on_event",
     "serve",

@@ -8,6 +8,21 @@ import httpx
 
 from stepwell.core.errors import error_payload
 from stepwell.core.memo import wrap_data, wrap_error
+from stepwell.protocol.durations import DurationError, parse_duration
+from stepwell.protocol.ops import Op, Opcode
+
+# In process there is no long-lived client: each request gets one, patient enough for a model.
+_OWN_CLIENT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+
+
+async def perform_gateway(op: Op, client: httpx.AsyncClient | None = None) -> dict[str, Any]:
+    """The memo of a ``Gateway`` or ``AIGateway`` op; without a client, with one of its own."""
+    if client is None:
+        async with httpx.AsyncClient(timeout=_OWN_CLIENT_TIMEOUT) as own:
+            return await perform_gateway(op, own)
+    if op.op is Opcode.GATEWAY:
+        return await perform_fetch(client, op.opts)
+    return await perform_ai_request(client, op.opts)
 
 
 async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
@@ -19,6 +34,7 @@ async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict
             url,
             headers={str(k): str(v) for k, v in (opts.get("headers") or {}).items()},
             content=_content(opts.get("body")),
+            **_timeout(opts.get("timeout")),
         )
     except httpx.HTTPError as exc:
         return wrap_error(error_payload("GatewayError", f"Error making gateway request: {exc}"))
@@ -67,6 +83,16 @@ async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) ->
             response.text,
         )
     )
+
+
+def _timeout(value: Any) -> dict[str, Any]:
+    """Our extension: ``opts.timeout`` (a duration string) bounds one fetch."""
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        return {"timeout": parse_duration(value).total_seconds()}
+    except DurationError:
+        return {}
 
 
 def _content(body: Any) -> bytes | None:

@@ -257,6 +257,8 @@ class Engine:
         await self._committer.commit(build)
         return resumed[0]
 
+    send_signal = signal  # the name that pairs with the step tool ``wait_for_signal``
+
     # -- runs --------------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> RunRecord | None:

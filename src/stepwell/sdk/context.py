@@ -7,6 +7,7 @@ from collections.abc import MutableMapping
 from typing import Any, Generic, TypeVar
 
 from stepwell.protocol.events import Event
+from stepwell.sdk.group import Group, SyncGroup
 from stepwell.sdk.runtime import StepSession
 from stepwell.sdk.step import Step, SyncStep
 
@@ -37,6 +38,7 @@ class BaseContext(Generic[StepT]):
         self.event = self.events[0] if self.events else Event(name="")
         self.run_id = session.run_id
         self.step: StepT = step
+        self.group: Group | SyncGroup = step.group  # ctx.group.parallel; each subclass narrows it
         self.logger = ReplayAwareLogger(logger, session)
 
     @property
@@ -48,6 +50,10 @@ class BaseContext(Generic[StepT]):
 class Context(BaseContext[Step]):
     """The context of an ``async def`` function."""
 
+    group: Group
+
 
 class SyncContext(BaseContext[SyncStep]):
     """The context of a plain ``def`` function (run in a worker thread)."""
+
+    group: SyncGroup

@@ -31,6 +31,7 @@ from stepwell.core.errors import (
 )
 from stepwell.core.limits import checked_step_output
 from stepwell.core.memo import MemoValue, decode_memo, wrap_data, wrap_error
+from stepwell.drivers.gateway import perform_gateway
 from stepwell.ports.driver import (
     Checkpoint,
     Completed,
@@ -53,6 +54,16 @@ Gate = Callable[[Op], Awaitable[None]]
 returns to run the body now, or raises ``Interrupt`` to leave the step planned. Only serving
 over HTTP needs one (parallel steps are planned, a targeted request runs one step); in process
 every step runs at once."""
+
+Gateway = Callable[[Op], Awaitable[dict[str, Any]]]
+"""Performs a ``Gateway``/``AIGateway`` op and returns its memo. In process the SDK does it
+(with ``drivers.gateway``, the HTTP driver's own code); over HTTP there is none: the op is
+reported and the server performs it."""
+
+parallel_mode: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stepwell_parallel_mode", default=None
+)
+"""Set by ``ctx.group.parallel(mode="race")``: steps planned inside it say so on the wire."""
 
 _inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "stepwell_inside_step", default=None
@@ -94,8 +105,10 @@ class StepSession:
         loop: asyncio.AbstractEventLoop,
         draining: Draining = lambda: False,
         gate: Gate | None = None,
+        gateway: Gateway | None = None,
     ) -> None:
         self.request = request
+        self._gateway = gateway
         self._draining = draining
         self._gate = gate
         self.released = False
@@ -223,6 +236,27 @@ class StepSession:
         finally:
             self._leave()
 
+    async def run_gateway(self, op: Op) -> Any:
+        """A request the engine makes for the function (``step.fetch``, ``step.ai.infer``)."""
+        if self._gateway is None:  # over HTTP: report the op; the server makes the request
+            return await self.checkpoint_op(op)
+        self._enter()
+        try:
+            began = time.monotonic()
+            memo = await self._gateway(op)
+            if "data" in memo:
+                result = step_result_op(Opcode.STEP_RUN, op.id, op.display_name, memo["data"])
+            else:  # failed: retried like a step body that raised, stored on the last attempt
+                final = not may_retry(self.attempt, self.request.max_attempts, retriable=True)
+                opcode = Opcode.STEP_FAILED if final else Opcode.STEP_ERROR
+                result = Op(
+                    opcode, op.id, op.display_name, op.display_name, error=memo.get("error")
+                )
+            result.duration_ms = _elapsed_ms(began)
+            return await self._record(op.display_name, result)
+        finally:
+            self._leave()
+
     # -- sync steps (the user's function runs in a worker thread) ---------------------------------
 
     def run_step_sync(self, step_id: str, body: Callable[[], Any]) -> Any:
@@ -264,7 +298,9 @@ class StepSession:
 
 
 def _planned(hashed: str, name: str, display_name: str) -> Op:
-    return Op(Opcode.STEP_PLANNED, hashed, name=name, display_name=display_name)
+    mode = parallel_mode.get()
+    opts = {"parallelMode": mode} if mode else {}
+    return Op(Opcode.STEP_PLANNED, hashed, name=name, display_name=display_name, opts=opts)
 
 
 async def _as_coro(awaitable: Awaitable[Any]) -> Any:
@@ -284,7 +320,9 @@ async def run_in_process(
     draining: Draining,
 ) -> Outcome:
     """Run one execution of a function in this process and say how it ended."""
-    session = StepSession(request, checkpoint, asyncio.get_running_loop(), draining)
+    session = StepSession(
+        request, checkpoint, asyncio.get_running_loop(), draining, gateway=perform_gateway
+    )
     try:
         output = await entrypoint(session)
     except Interrupt:

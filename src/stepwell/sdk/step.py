@@ -17,6 +17,7 @@ from stepwell.protocol.durations import format_duration, format_instant, to_time
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.runtime import StepSession, unwrap_memo
+from stepwell.sdk.step_tools import AsyncTools, SyncTools
 from stepwell.sdk.types import Duration, Invocable
 
 __all__ = ["Duration", "Step", "SyncStep"]
@@ -68,11 +69,13 @@ def _wait_for_event(
 def _invoke(
     session: StepSession,
     step_id: str,
-    function: Invocable | str,
+    function: Invocable | str | None,
     data: dict[str, Any] | None,
     timeout: Duration | None,
+    app_id: str | None = None,
+    function_id: str | None = None,
 ) -> Any:
-    slug = function if isinstance(function, str) else function.slug
+    slug = _invoked_slug(function, app_id, function_id)
     opts: dict[str, Any] = {"function_id": slug, "payload": {"data": dict(data or {})}}
     if timeout is not None:
         opts["timeout"] = format_duration(to_timedelta(timeout))
@@ -80,6 +83,20 @@ def _invoke(
         step_id, lambda hashed, unique: Op(Opcode.INVOKE_FUNCTION, hashed, unique, opts=opts)
     )
     return unwrap_memo(unique, memo)
+
+
+def _invoked_slug(
+    function: Invocable | str | None, app_id: str | None, function_id: str | None
+) -> str:
+    """A function object or its slug, or an app's id and the function's id in it (any app's
+    function, as on a server: the slug is ``<app id>-<function id>``)."""
+    if function is not None:
+        if app_id is not None or function_id is not None:
+            raise ValueError("invoke takes function=, or app_id= and function_id=, not both")
+        return function if isinstance(function, str) else function.slug
+    if not app_id or not function_id:
+        raise ValueError("invoke needs function=, or both app_id= and function_id=")
+    return f"{app_id}-{function_id}"
 
 
 def _send_op(
@@ -100,7 +117,7 @@ def _send_op(
     return None, op
 
 
-class Step:
+class Step(AsyncTools):
     """Step tools for ``async def`` functions."""
 
     def __init__(self, session: StepSession) -> None:
@@ -134,12 +151,15 @@ class Step:
         self,
         step_id: str,
         *,
-        function: Invocable | str,
+        function: Invocable | str | None = None,
         data: dict[str, Any] | None = None,
         timeout: Duration | None = None,
+        app_id: str | None = None,
+        function_id: str | None = None,
     ) -> Any:
-        """Run another function with ``data`` as its event and return its result."""
-        return _invoke(self._session, step_id, function, data, timeout)
+        """Run another function with ``data`` as its event and return its result. Name it by
+        ``function`` (the object or its slug), or by ``app_id`` and ``function_id``."""
+        return _invoke(self._session, step_id, function, data, timeout, app_id, function_id)
 
     async def send_event(self, step_id: str, events: Event | Sequence[Event]) -> list[str]:
         """Send events exactly once: they and this step's result are stored together."""
@@ -151,7 +171,7 @@ class Step:
         return result
 
 
-class SyncStep:
+class SyncStep(SyncTools):
     """Step tools for plain ``def`` functions, which run in a worker thread."""
 
     def __init__(self, session: StepSession) -> None:
@@ -182,11 +202,13 @@ class SyncStep:
         self,
         step_id: str,
         *,
-        function: Invocable | str,
+        function: Invocable | str | None = None,
         data: dict[str, Any] | None = None,
         timeout: Duration | None = None,
+        app_id: str | None = None,
+        function_id: str | None = None,
     ) -> Any:
-        return _invoke(self._session, step_id, function, data, timeout)
+        return _invoke(self._session, step_id, function, data, timeout, app_id, function_id)
 
     def send_event(self, step_id: str, events: Event | Sequence[Event]) -> list[str]:
         sent, op = _send_op(self._session, step_id, events)
