@@ -12,11 +12,13 @@ from stepwell.core.errors import (
 from stepwell.core.runs import RunStatus
 from stepwell.engine.engine import Engine
 from stepwell.engine.ingest import InvalidEventError
+from stepwell.engine.invocation import InvocationError
 from stepwell.ports.records import RunRecord as Run
 from stepwell.protocol.events import Event
 from stepwell.sdk import ai
 from stepwell.sdk.app import App
 from stepwell.sdk.context import Context, SyncContext
+from stepwell.sdk.events import EventData, TypedEvent
 from stepwell.sdk.fetch import FetchResponse
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve import serve
@@ -29,10 +31,12 @@ __all__ = [
     "Context",
     "Engine",
     "Event",
+    "EventData",
     "FetchResponse",
     "FixedBackoff",
     "Function",
     "InvalidEventError",
+    "InvocationError",
     "NestedStepError",
     "NonRetriableError",
     "RetryAfterError",
@@ -43,6 +47,7 @@ __all__ = [
     "StepwellError",
     "SyncContext",
     "TableBackoff",
+    "TypedEvent",
     "__version__",
     "ai",
     "on_cron",

@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from stepwell.core.backoff import Backoff, TableBackoff
 from stepwell.core.ids import new_ulid
@@ -20,7 +20,8 @@ from stepwell.engine.dispatcher import Dispatcher
 from stepwell.engine.endings import cancel_run
 from stepwell.engine.execution import Executions
 from stepwell.engine.executor import Executor
-from stepwell.engine.ingest import EventInput, validate_batch
+from stepwell.engine.ingest import DataCheck, EventInput, SendsAsEvent, validate_batch
+from stepwell.engine.invocation import InvokeTarget, invocation_event, invocation_result
 from stepwell.engine.keys import paused_key
 from stepwell.engine.lifecycle import Lifecycle
 from stepwell.engine.plan import Lease, Plan
@@ -35,6 +36,8 @@ from stepwell.ports.records import RunRecord, StoredEvent
 from stepwell.ports.retention import Pruner
 from stepwell.ports.store import Store
 from stepwell.protocol.events import Event
+
+R = TypeVar("R")
 
 
 class Engine:
@@ -53,8 +56,10 @@ class Engine:
         shutdown_grace: float = 10.0,
         retention_ms: int | None = None,
         executes: bool = True,
+        event_check: DataCheck | None = None,
     ) -> None:
         self.store = store
+        self._event_check = event_check  # the SDK's typed event data, checked on send
         # A process that only looks and acts (a dashboard on a shared database) executes
         # nothing: it claims no work, leases none to itself and schedules no crons.
         self.executes = executes
@@ -191,7 +196,7 @@ class Engine:
 
     async def send(
         self,
-        event: str | EventInput | Sequence[EventInput],
+        event: str | type[SendsAsEvent] | EventInput | Sequence[EventInput],
         data: Mapping[str, Any] | None = None,
         *,
         id: str | None = None,  # the field is called id on the wire too
@@ -200,13 +205,16 @@ class Engine:
         """Store events durably, start what they trigger, and return their internal ids.
 
         ``send("shop/order.placed", {"order_id": 7})``, ``send(Event(...))`` or a list of
-        events. ``internal_ids`` fixes our ids (derived from an SDK's id seed, so retried
-        sends get the same ones). Refuses the whole batch with ``InvalidEventError`` if any
-        event is invalid.
+        events, or typed ``EventData`` (an instance, or its class with ``data``), checked
+        against its declared type. ``internal_ids`` fixes our ids (derived from an SDK's id
+        seed, so retried sends get the same ones). Refuses the whole batch with
+        ``InvalidEventError`` if any event is invalid.
         """
+        if isinstance(event, type):  # an EventData class: its name
+            event = str(getattr(event, "event_name", "") or "")
         if isinstance(event, str):
             batch: Sequence[EventInput] = [Event(name=event, data=dict(data or {}), id=id or "")]
-        elif isinstance(event, Event | Mapping):
+        elif isinstance(event, Event | Mapping | SendsAsEvent):
             batch = [event]
         else:
             batch = list(event)
@@ -215,9 +223,23 @@ class Engine:
             now_ms=self._clock.now_ms(),
             max_bytes=self._max_event_bytes,
             ids=internal_ids,
+            check_data=self._event_check,
         )
         await self.ingest(stored)
         return [e.internal_id for e in stored]
+
+    async def invoke(
+        self,
+        fn: InvokeTarget[R],
+        data: Mapping[str, Any] | SendsAsEvent | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> R:
+        """Run ``fn`` on ``data``, wait for its run and return its result (or raise its error)."""
+        if self.registry.get(fn.slug) is None:
+            raise LookupError(f"function {fn.slug!r} not found")
+        [event_id] = await self.send_internal([invocation_event(fn.slug, data)])
+        return invocation_result(fn, (await self.wait_for_runs(event_id, timeout=timeout))[0])
 
     async def send_internal(
         self, events: Sequence[EventInput], *, internal_ids: list[str] | None = None

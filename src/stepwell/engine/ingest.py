@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
+from stepwell.core.errors import StepwellError
 from stepwell.core.ids import new_ulid
 from stepwell.core.json_values import JsonValueError, encoded_size
 from stepwell.core.limits import MAX_EVENT_NAME_LENGTH
@@ -15,7 +16,7 @@ MIN_TS_MS = 315_532_800_000  # 1980-01-01
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 
 
-class InvalidEventError(ValueError):
+class InvalidEventError(StepwellError, ValueError):
     """An event that cannot be accepted. ``index`` is its position in the batch sent."""
 
     def __init__(self, index: int, reason: str) -> None:
@@ -24,12 +25,25 @@ class InvalidEventError(ValueError):
         super().__init__(f"event {index}: {reason}")
 
 
-EventInput = Event | Mapping[str, Any]
+@runtime_checkable
+class SendsAsEvent(Protocol):
+    """Something that knows the event it stands for (the SDK's typed ``EventData``)."""
+
+    def to_event(self) -> Event: ...
+
+
+EventInput = Event | Mapping[str, Any] | SendsAsEvent
+
+DataCheck = Callable[[str, Mapping[str, Any]], str | None]
+"""Why an event's data does not fit the type declared for its name, or None: the SDK's typed
+events give one, so the engine needs to know nothing of how types are declared."""
 
 
 def coerce_event(index: int, raw: EventInput) -> Event:
     if isinstance(raw, Event):
         return raw
+    if isinstance(raw, SendsAsEvent) and not isinstance(raw, Mapping):
+        return raw.to_event()
     if not isinstance(raw, Mapping):
         raise InvalidEventError(index, f"expected an event object, got {type(raw).__name__}")
     unknown = set(raw) - {"name", "data", "id", "ts", "user", "v", "meta"}
@@ -108,11 +122,12 @@ def validate_batch(
     max_bytes: int,
     allow_internal: bool = False,
     ids: Sequence[str] | None = None,
+    check_data: DataCheck | None = None,
 ) -> list[StoredEvent]:
     """All or nothing: one bad event refuses the whole batch before anything is stored."""
     if not events:
         raise InvalidEventError(0, "no events to send")
-    return [
+    stored = [
         validate_event(
             i,
             coerce_event(i, raw),
@@ -123,3 +138,9 @@ def validate_batch(
         )
         for i, raw in enumerate(events)
     ]
+    if check_data is not None:
+        for i, accepted in enumerate(stored):
+            problem = check_data(accepted.event.name, accepted.event.data)
+            if problem is not None:
+                raise InvalidEventError(i, problem)
+    return stored

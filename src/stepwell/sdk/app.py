@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
@@ -16,13 +16,36 @@ from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_ms, to_timedelta
+from stepwell.sdk.events import EventData, EventTypes
 from stepwell.sdk.function import Function
+from stepwell.sdk.triggers import TypedEventTrigger
 from stepwell.store import open_store
 
 SYNC_FUNCTION_THREADS = 64
 DEFAULT_DATABASE = "sqlite:///stepwell.db"
 
 Trigger = EventTrigger | CronTrigger
+R = TypeVar("R")
+
+
+class Register(Protocol):
+    """What ``app.function(...)`` returns: a decorator keeping the handler's return type."""
+
+    @overload
+    def __call__(self, handler: Callable[..., Coroutine[Any, Any, R]]) -> Function[R]: ...
+    @overload
+    def __call__(self, handler: Callable[..., R]) -> Function[R]: ...
+
+
+def _cancel_entries(cancel_on: list[Any] | None) -> list[dict[str, Any]] | None:
+    """``cancel_on`` entries as dicts; an ``EventData`` class as ``event`` stands for its name."""
+    if cancel_on is None:
+        return None
+    entries = [dict(c) if isinstance(c, dict) else c for c in cancel_on]
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("event"), type):
+            entry["event"] = getattr(entry["event"], "event_name", entry["event"])
+    return entries
 
 
 class App:
@@ -31,6 +54,7 @@ class App:
             raise ValueError("an app needs a non-empty id")
         self.id = app_id
         self.functions: dict[str, Function[Any]] = {}
+        self.event_types = EventTypes()  # the typed events our functions are triggered by
         self._threads: ThreadPoolExecutor | None = None
 
     def function(
@@ -51,7 +75,7 @@ class App:
         timeouts: dict[str, Any] | None = None,
         cancel_on: list[dict[str, Any]] | None = None,
         on_failure: Callable[..., Any] | None = None,
-    ) -> Callable[[Callable[..., Any]], Function[Any]]:
+    ) -> Register:
         """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
 
         Without a trigger the function runs only when invoked (``step.invoke``).
@@ -76,6 +100,7 @@ class App:
         if len(triggers) > 10:
             raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
         where = f"function {fn_id!r}"
+        cancel_on = _cancel_entries(cancel_on)
         flow = read_flow(
             {
                 "debounce": debounce,
@@ -102,10 +127,19 @@ class App:
             cancel_on=read_cancel_on(cancel_on, where=f"{where}.cancel_on"),
         )
 
+        trigger_types: list[type[EventData] | None] = [
+            t.data_type if isinstance(t, TypedEventTrigger) else None
+            for t in triggers
+            if isinstance(t, EventTrigger)
+        ]
+
         def register(handler: Callable[..., Any]) -> Function[Any]:
             if fn_id in self.functions:
                 raise ValueError(f"function {fn_id!r} is already registered in app {self.id!r}")
-            fn: Function[Any] = Function(spec, handler, self._thread_pool)
+            for data_type in trigger_types:
+                if data_type is not None:
+                    self.event_types.add(data_type)
+            fn: Function[Any] = Function(spec, handler, self._thread_pool, trigger_types)
             self.functions[fn_id] = fn
             if on_failure is not None:
                 failure_id = f"{fn_id}-failure"
@@ -179,4 +213,5 @@ class App:
             max_concurrency=max_concurrency,
             shutdown_grace=shutdown_grace,
             retention_ms=retention_ms,
+            event_check=self.event_types.check if self.event_types else None,
         )

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
-from stepwell.protocol.events import Event
+from typing_extensions import TypeVar
+
+from stepwell.sdk.events import EventData, TypedEvent, parse_data
 from stepwell.sdk.group import Group, SyncGroup
 from stepwell.sdk.runtime import StepSession
 from stepwell.sdk.step import Step, SyncStep
 
 StepT = TypeVar("StepT", Step, SyncStep)
+T = TypeVar("T", default=dict[str, Any])
+"""The type of ``ctx.event.data``: an ``EventData`` class, or a dict when untyped."""
 
 
 class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
@@ -31,11 +35,32 @@ class ReplayAwareLogger(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
-class BaseContext(Generic[StepT]):
-    def __init__(self, session: StepSession, step: StepT, logger: logging.Logger) -> None:
+def _typed_event(raw: dict[str, Any], data_type: type[EventData] | None) -> TypedEvent[Any]:
+    data: Any = raw.get("data") or {}
+    if data_type is not None:
+        data = parse_data(data_type, data, where=f"event {raw.get('name')!r}")
+    return TypedEvent(
+        name=raw["name"],
+        data=data,
+        id=raw.get("id") or "",
+        ts=int(raw.get("ts") or 0),
+        user=raw.get("user") or {},
+        v=raw.get("v"),
+    )
+
+
+class BaseContext(Generic[StepT, T]):
+    def __init__(
+        self,
+        session: StepSession,
+        step: StepT,
+        logger: logging.Logger,
+        data_type: type[EventData] | None = None,
+    ) -> None:
         self._session = session
-        self.events = [Event.from_wire(raw) for raw in session.events]
-        self.event = self.events[0] if self.events else Event(name="")
+        # Parsed before the function starts: data that no longer fits fails the run at once.
+        self.events: list[TypedEvent[T]] = [_typed_event(raw, data_type) for raw in session.events]
+        self.event: TypedEvent[T] = self.events[0] if self.events else TypedEvent("", {})  # type: ignore[arg-type]
         self.run_id = session.run_id
         self.step: StepT = step
         self.group: Group | SyncGroup = step.group  # ctx.group.parallel; each subclass narrows it
@@ -47,13 +72,13 @@ class BaseContext(Generic[StepT]):
         return self._session.attempt
 
 
-class Context(BaseContext[Step]):
-    """The context of an ``async def`` function."""
+class Context(BaseContext[Step, T]):
+    """The context of an ``async def`` function; ``Context[OrderPlaced]`` types the event."""
 
     group: Group
 
 
-class SyncContext(BaseContext[SyncStep]):
+class SyncContext(BaseContext[SyncStep, T]):
     """The context of a plain ``def`` function (run in a worker thread)."""
 
     group: SyncGroup

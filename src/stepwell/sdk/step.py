@@ -7,18 +7,25 @@ module-level functions below hold what the two share.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 from stepwell.core.expressions import compile_expression, match_expression
 from stepwell.protocol.durations import format_duration, format_instant, to_timedelta
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
+from stepwell.sdk.events import EventData, event_name, parse_data, to_event, typed_class
 from stepwell.sdk.runtime import StepSession, unwrap_memo
+from stepwell.sdk.serialization import NO_HINT, decode, encode, return_hint
 from stepwell.sdk.step_tools import AsyncTools, SyncTools
 from stepwell.sdk.types import Duration, Invocable
+
+P = ParamSpec("P")
+R = TypeVar("R")
+E = TypeVar("E", bound=EventData)
+SendInput = EventData | Event | Mapping[str, Any]
 
 __all__ = ["Duration", "Step", "SyncStep"]
 
@@ -41,12 +48,15 @@ def _sleep_until(session: StepSession, step_id: str, until: datetime | str) -> N
 def _wait_for_event(
     session: StepSession,
     step_id: str,
-    event: str,
+    event: str | type[EventData],
     timeout: Duration,
     match: str | None,
     if_: str | None,
     lookback: Duration | None = None,
-) -> Event | None:
+) -> Any:
+    """The matched ``Event``, or with an ``EventData`` class its data parsed; None on timeout."""
+    data_type = typed_class(event)
+    event = event_name(event)
     if match is not None and if_ is not None:
         raise ValueError("wait_for_event takes match= or if_=, not both")
     expression = match_expression(match) if match is not None else if_
@@ -63,7 +73,31 @@ def _wait_for_event(
             Opcode.WAIT_FOR_EVENT, hashed, name=event, display_name=unique, opts=opts
         ),
     )
-    return None if memo.value is None else Event.from_wire(memo.value)
+    if memo.value is None:
+        return None
+    if data_type is not None:
+        return parse_data(data_type, memo.value.get("data") or {}, where=f"step {step_id!r}")
+    return Event.from_wire(memo.value)
+
+
+def _step_body(
+    fn: Callable[..., Any], args: Any, kwargs: Any, hint: Any
+) -> Callable[[], Awaitable[Any]]:
+    """The step's body: call ``fn``, await it if it is async, encode its result to JSON."""
+
+    async def body() -> Any:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return encode(result, hint, what="the step's result")
+
+    return body
+
+
+def _output_hint(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """``output_type=`` if given (taken out of ``kwargs``), else ``fn``'s return annotation."""
+    explicit = kwargs.pop("output_type", NO_HINT)
+    return explicit if explicit is not NO_HINT else return_hint(fn)
 
 
 def _invoke(
@@ -100,13 +134,16 @@ def _invoked_slug(
 
 
 def _send_op(
-    session: StepSession, step_id: str, events: Event | Sequence[Event]
+    session: StepSession, step_id: str, events: SendInput | Sequence[SendInput]
 ) -> tuple[list[str] | None, Op | None]:
     """The ids if the events were already sent; otherwise the op that sends them."""
     unique, hashed, memo = session.begin(step_id)
     if memo is not None:
         return list(memo.value), None
-    batch = [events] if isinstance(events, Event) else list(events)
+    items: list[SendInput] = (
+        [events] if isinstance(events, Event | EventData | Mapping) else list(events)
+    )
+    batch = [to_event(e) for e in items]
     op = Op(
         Opcode.STEP_RUN,
         hashed,
@@ -123,9 +160,33 @@ class Step(AsyncTools):
     def __init__(self, session: StepSession) -> None:
         self._session = session
 
+    @overload
+    async def run(
+        self,
+        step_id: str,
+        fn: Callable[..., Awaitable[Any]] | Callable[..., Any],
+        *args: Any,
+        output_type: type[R],
+        **kwargs: Any,
+    ) -> R: ...
+    @overload
+    async def run(
+        self, step_id: str, fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def run(
+        self, step_id: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload  # lambdas with defaults or keyword-only parameters, which mypy cannot bind to P
+    async def run(  # type: ignore[overload-cannot-match]
+        self, step_id: str, fn: Callable[..., R], *args: Any, **kwargs: Any
+    ) -> R: ...
     async def run(self, step_id: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn(*args, **kwargs)`` once, durably; its JSON result is remembered."""
-        return await self._session.run_step(step_id, functools.partial(fn, *args, **kwargs))
+        """Run ``fn(*args, **kwargs)`` once, durably. Its result is stored as JSON and comes
+        back as ``fn``'s declared return type (or ``output_type=``), also after a replay."""
+        hint = _output_hint(fn, kwargs)
+        data = await self._session.run_step(step_id, _step_body(fn, args, kwargs, hint))
+        return decode(data, hint)
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
         _sleep(self._session, step_id, duration)
@@ -133,6 +194,18 @@ class Step(AsyncTools):
     async def sleep_until(self, step_id: str, until: datetime | str) -> None:
         _sleep_until(self._session, step_id, until)
 
+    @overload
+    async def wait_for_event(
+        self,
+        step_id: str,
+        *,
+        event: type[E],
+        timeout: Duration,
+        match: str | None = None,
+        if_: str | None = None,
+        lookback: Duration | None = None,
+    ) -> E | None: ...
+    @overload
     async def wait_for_event(
         self,
         step_id: str,
@@ -142,9 +215,20 @@ class Step(AsyncTools):
         match: str | None = None,
         if_: str | None = None,
         lookback: Duration | None = None,
-    ) -> Event | None:
+    ) -> Event | None: ...
+    async def wait_for_event(
+        self,
+        step_id: str,
+        *,
+        event: str | type[EventData],
+        timeout: Duration,
+        match: str | None = None,
+        if_: str | None = None,
+        lookback: Duration | None = None,
+    ) -> Any:
         """The first matching event to arrive within ``timeout``, or None. With ``lookback``
-        an event received that long before the wait began matches too."""
+        an event received that long before the wait began matches too. Given an
+        ``EventData`` class, returns the event's data parsed as that class."""
         return _wait_for_event(self._session, step_id, event, timeout, match, if_, lookback)
 
     async def invoke(
@@ -161,8 +245,9 @@ class Step(AsyncTools):
         ``function`` (the object or its slug), or by ``app_id`` and ``function_id``."""
         return _invoke(self._session, step_id, function, data, timeout, app_id, function_id)
 
-    async def send_event(self, step_id: str, events: Event | Sequence[Event]) -> list[str]:
-        """Send events exactly once: they and this step's result are stored together."""
+    async def send_event(self, step_id: str, events: SendInput | Sequence[SendInput]) -> list[str]:
+        """Send events (``Event``, dicts, ``EventData`` instances) exactly once: they and this
+        step's result are stored together."""
         sent, op = _send_op(self._session, step_id, events)
         if op is None:
             assert sent is not None
@@ -177,8 +262,23 @@ class SyncStep(SyncTools):
     def __init__(self, session: StepSession) -> None:
         self._session = session
 
+    @overload
+    def run(
+        self, step_id: str, fn: Callable[..., Any], *args: Any, output_type: type[R], **kwargs: Any
+    ) -> R: ...
+    @overload
+    def run(self, step_id: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload  # lambdas mypy cannot bind to P (defaults, keyword-only parameters)
+    def run(  # type: ignore[overload-cannot-match]
+        self, step_id: str, fn: Callable[..., R], *args: Any, **kwargs: Any
+    ) -> R: ...
     def run(self, step_id: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self._session.run_step_sync(step_id, functools.partial(fn, *args, **kwargs))
+        hint = _output_hint(fn, kwargs)
+
+        def body() -> Any:
+            return encode(fn(*args, **kwargs), hint, what="the step's result")
+
+        return decode(self._session.run_step_sync(step_id, body), hint)
 
     def sleep(self, step_id: str, duration: Duration) -> None:
         _sleep(self._session, step_id, duration)
@@ -186,6 +286,18 @@ class SyncStep(SyncTools):
     def sleep_until(self, step_id: str, until: datetime | str) -> None:
         _sleep_until(self._session, step_id, until)
 
+    @overload
+    def wait_for_event(
+        self,
+        step_id: str,
+        *,
+        event: type[E],
+        timeout: Duration,
+        match: str | None = None,
+        if_: str | None = None,
+        lookback: Duration | None = None,
+    ) -> E | None: ...
+    @overload
     def wait_for_event(
         self,
         step_id: str,
@@ -195,7 +307,17 @@ class SyncStep(SyncTools):
         match: str | None = None,
         if_: str | None = None,
         lookback: Duration | None = None,
-    ) -> Event | None:
+    ) -> Event | None: ...
+    def wait_for_event(
+        self,
+        step_id: str,
+        *,
+        event: str | type[EventData],
+        timeout: Duration,
+        match: str | None = None,
+        if_: str | None = None,
+        lookback: Duration | None = None,
+    ) -> Any:
         return _wait_for_event(self._session, step_id, event, timeout, match, if_, lookback)
 
     def invoke(
@@ -210,7 +332,7 @@ class SyncStep(SyncTools):
     ) -> Any:
         return _invoke(self._session, step_id, function, data, timeout, app_id, function_id)
 
-    def send_event(self, step_id: str, events: Event | Sequence[Event]) -> list[str]:
+    def send_event(self, step_id: str, events: SendInput | Sequence[SendInput]) -> list[str]:
         sent, op = _send_op(self._session, step_id, events)
         if op is None:
             assert sent is not None

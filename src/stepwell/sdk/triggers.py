@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from stepwell.core.cron import check_jitter, parse_cron
 from stepwell.core.expressions import compile_expression
 from stepwell.engine.registry import CronTrigger, EventTrigger
 from stepwell.protocol.durations import parse_duration, to_ms
+from stepwell.sdk.events import EventData, event_name, typed_class
 
 
-def on_event(name: str, if_: str | None = None) -> EventTrigger:
-    """Start the function for each event called ``name`` (``*`` wildcards allowed) for which
-    the CEL expression ``if_`` over ``event`` holds."""
-    if not isinstance(name, str) or not name.strip():
+@dataclass(frozen=True, slots=True)
+class TypedEventTrigger(EventTrigger):
+    """An event trigger declared with an ``EventData`` class: its data is checked and parsed."""
+
+    data_type: type[EventData] | None = None
+
+
+def on_event(name: str | type[EventData], if_: str | None = None) -> EventTrigger:
+    """Start the function for each event called ``name`` (``*`` wildcards allowed), or of the
+    ``EventData`` class given, for which the CEL expression ``if_`` over ``event`` holds."""
+    data_type = typed_class(name)
+    resolved = event_name(name) if data_type is not None else name
+    if not isinstance(resolved, str) or not resolved.strip():
         raise ValueError("on_event needs a non-empty event name")
     if if_ is not None:
         compile_expression(if_)
-    return EventTrigger(event=name, expression=if_)
+    if data_type is not None:
+        return TypedEventTrigger(event=resolved, expression=if_, data_type=data_type)
+    return EventTrigger(event=resolved, expression=if_)
 
 
 def on_cron(schedule: str, *, jitter: str | None = None) -> CronTrigger:

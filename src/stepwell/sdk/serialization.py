@@ -1,0 +1,91 @@
+"""Values to JSON and back, by type hint: what steps and functions return goes through here.
+
+Encoding turns Pydantic models, dataclasses, ``datetime``, ``UUID``, ``Decimal`` (anything
+Pydantic can serialise) into plain JSON values before they are stored; decoding turns the
+stored JSON back into the declared type, so a replayed step returns what the first run did.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, get_type_hints
+
+from pydantic import TypeAdapter
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+NO_HINT: Any = inspect.Parameter.empty
+"""The hint of a callable that declares no return type (or one we cannot read)."""
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+@functools.lru_cache(maxsize=1024)
+def _adapter(hint: Any) -> TypeAdapter[Any] | None:
+    try:
+        return TypeAdapter(hint)
+    except (PydanticSchemaGenerationError, PydanticUserError, TypeError):
+        return None  # a type Pydantic cannot describe: values pass through as they are
+
+
+def adapter_for(hint: Any) -> TypeAdapter[Any] | None:
+    if hint is NO_HINT or hint is None or hint is Any or hint is object:
+        return None
+    try:
+        return _adapter(hint)
+    except TypeError:  # an unhashable hint (rare): build it each time
+        return TypeAdapter(hint)
+
+
+def return_hint(fn: Callable[..., Any]) -> Any:
+    """The declared return type of ``fn`` (``NO_HINT`` for lambdas, partials, classes...)."""
+    target: Any = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.isclass(target) or not callable(target):
+        return NO_HINT
+    try:
+        hints = get_type_hints(target)
+    except Exception:  # unresolvable forward references, builtins without annotations
+        return NO_HINT
+    return hints.get("return", NO_HINT)
+
+
+def encode(value: Any, hint: Any = NO_HINT, *, what: str = "value") -> Any:
+    """``value`` as plain JSON values (dicts, lists, str, numbers, bools, None). A value that
+    cannot be converted (or holds a set, which JSON has not) is returned as it is: the strict
+    JSON check that follows refuses it with its usual message."""
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    adapter = adapter_for(hint)
+    try:
+        if adapter is not None:
+            try:
+                return adapter.dump_python(value, mode="json", warnings="error")
+            except PydanticSerializationError:
+                pass  # the value is not of its declared type: encode it by what it is
+        if _holds_set(value):
+            return value
+        return to_jsonable_python(value)
+    except PydanticSerializationError:
+        return value
+
+
+def _holds_set(value: Any) -> bool:
+    if isinstance(value, set | frozenset):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_set(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_set(v) for v in value)
+    return False
+
+
+def decode(value: Any, hint: Any = NO_HINT) -> Any:
+    """The stored JSON ``value`` as ``hint`` (unchanged without a usable hint)."""
+    adapter = adapter_for(hint)
+    if adapter is None:
+        return value
+    return adapter.validate_python(value)
