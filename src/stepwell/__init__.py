@@ -1,6 +1,7 @@
 """Stepwell: durable, event-driven workflows for Python, compatible with Inngest's SDKs."""
 
 from stepwell.core.backoff import FixedBackoff, TableBackoff
+from stepwell.core.cron import CronError
 from stepwell.core.errors import (
     NestedStepError,
     NonRetriableError,
@@ -9,6 +10,8 @@ from stepwell.core.errors import (
     StepOutputError,
     StepwellError,
 )
+from stepwell.core.expressions import ExpressionError
+from stepwell.core.flow import FlowConfigError
 from stepwell.core.runs import RunStatus
 from stepwell.engine.engine import Engine
 from stepwell.engine.ingest import InvalidEventError
@@ -20,6 +23,18 @@ from stepwell.sdk.app import App
 from stepwell.sdk.context import Context, SyncContext
 from stepwell.sdk.events import EventData, TypedEvent
 from stepwell.sdk.fetch import FetchResponse
+from stepwell.sdk.flow_types import (
+    Batch,
+    Cancel,
+    Concurrency,
+    Debounce,
+    DurationError,
+    Priority,
+    RateLimit,
+    Singleton,
+    Throttle,
+    Timeouts,
+)
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve import serve
 from stepwell.sdk.triggers import on_cron, on_event
@@ -28,25 +43,38 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Batch",
+    "Cancel",
+    "Concurrency",
     "Context",
+    "CronError",
+    "Debounce",
+    "DurationError",
     "Engine",
     "Event",
     "EventData",
+    "ExpressionError",
     "FetchResponse",
     "FixedBackoff",
+    "FlowConfigError",
     "Function",
     "InvalidEventError",
     "InvocationError",
     "NestedStepError",
     "NonRetriableError",
+    "Priority",
+    "RateLimit",
     "RetryAfterError",
     "Run",
     "RunStatus",
+    "Singleton",
     "StepError",
     "StepOutputError",
     "StepwellError",
     "SyncContext",
     "TableBackoff",
+    "Throttle",
+    "Timeouts",
     "TypedEvent",
     "__version__",
     "ai",

@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
+from stepwell.core.errors import StepwellError
+
 MAX_JITTER_MS = 5 * 60 * 1000
 
 
-class CronError(ValueError):
+class CronError(StepwellError, ValueError):
     """A cron expression that cannot be scheduled."""
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import cel
 
+from stepwell.core.errors import StepwellError
 
-class ExpressionError(ValueError):
+
+class ExpressionError(StepwellError, ValueError):
     """An expression that does not compile or cannot be evaluated."""
 
 

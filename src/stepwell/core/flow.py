@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepwell.core.errors import StepwellError
+
 DAY_MS = 24 * 3600 * 1000
 PRIORITY_CLAMP_S = 43_200
 MAX_BATCH_SIZE = 100
 
 
-class FlowConfigError(ValueError):
+class FlowConfigError(StepwellError, ValueError):
     """An invalid flow-control setting; the message starts with the field's path."""
 
 

@@ -17,6 +17,18 @@ from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Re
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_ms, to_timedelta
 from stepwell.sdk.events import EventData, EventTypes
+from stepwell.sdk.flow_types import (
+    Batch,
+    Cancel,
+    Concurrency,
+    Debounce,
+    Priority,
+    RateLimit,
+    Singleton,
+    Throttle,
+    Timeouts,
+    as_config,
+)
 from stepwell.sdk.function import Function
 from stepwell.sdk.triggers import TypedEventTrigger
 from stepwell.store import open_store
@@ -64,16 +76,20 @@ class App:
         trigger: Trigger | Sequence[Trigger] | None = None,
         retries: int = DEFAULT_RETRIES,
         name: str | None = None,
-        debounce: dict[str, Any] | None = None,
-        batch_events: dict[str, Any] | None = None,
-        concurrency: int | dict[str, Any] | list[dict[str, Any]] | None = None,
-        throttle: dict[str, Any] | list[dict[str, Any]] | None = None,
-        rate_limit: dict[str, Any] | None = None,
+        debounce: Debounce | dict[str, Any] | None = None,
+        batch_events: Batch | dict[str, Any] | None = None,
+        concurrency: int
+        | Concurrency
+        | dict[str, Any]
+        | Sequence[Concurrency | dict[str, Any]]
+        | None = None,
+        throttle: Throttle | dict[str, Any] | Sequence[Throttle | dict[str, Any]] | None = None,
+        rate_limit: RateLimit | dict[str, Any] | None = None,
         idempotency: str | None = None,
-        singleton: dict[str, Any] | None = None,
-        priority: dict[str, Any] | None = None,
-        timeouts: dict[str, Any] | None = None,
-        cancel_on: list[dict[str, Any]] | None = None,
+        singleton: Singleton | dict[str, Any] | None = None,
+        priority: Priority | dict[str, Any] | None = None,
+        timeouts: Timeouts | dict[str, Any] | None = None,
+        cancel_on: Sequence[Cancel | dict[str, Any]] | None = None,
         on_failure: Callable[..., Any] | None = None,
     ) -> Register:
         """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
@@ -90,6 +106,8 @@ class App:
         ``priority={"run": "event.data.vip ? 60 : 0"}``,
         ``timeouts={"start": "10s", "finish": "1m"}``,
         ``cancel_on=[{"event": "shop/cancelled", "match": "data.order_id", "timeout": "1d"}]``.
+        Each also takes its typed form from ``stepwell`` (``Concurrency(limit=2, key=...)``,
+        ``Throttle(...)``, ``Cancel(...)``…), read exactly as the dict it stands for.
         ``on_failure`` is a function run when a run of this one fails for good; its
         ``ctx.event`` is the ``inngest/function.failed`` event (``data.error``, ``data.event``,
         ``data.run_id``). It is registered as ``<fn_id>-failure``, as Inngest's SDKs do.
@@ -100,19 +118,19 @@ class App:
         if len(triggers) > 10:
             raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
         where = f"function {fn_id!r}"
-        cancel_on = _cancel_entries(cancel_on)
+        cancel_entries = _cancel_entries(as_config(cancel_on))
         flow = read_flow(
             {
-                "debounce": debounce,
-                "batch_events": batch_events,
-                "concurrency": concurrency,
-                "throttle": throttle,
-                "rate_limit": rate_limit,
+                "debounce": as_config(debounce),
+                "batch_events": as_config(batch_events),
+                "concurrency": as_config(concurrency),
+                "throttle": as_config(throttle),
+                "rate_limit": as_config(rate_limit),
                 "idempotency": idempotency,
-                "singleton": singleton,
-                "priority": priority,
-                "timeouts": timeouts,
-                "cancel": cancel_on,
+                "singleton": as_config(singleton),
+                "priority": as_config(priority),
+                "timeouts": as_config(timeouts),
+                "cancel": cancel_entries,
             },
             where=where,
         )
@@ -124,7 +142,7 @@ class App:
             crons=[t for t in triggers if isinstance(t, CronTrigger)],
             retries=clamp_retries(retries),
             flow=flow,
-            cancel_on=read_cancel_on(cancel_on, where=f"{where}.cancel_on"),
+            cancel_on=read_cancel_on(cancel_entries, where=f"{where}.cancel_on"),
         )
 
         trigger_types: list[type[EventData] | None] = [

@@ -1,0 +1,91 @@
+"""The public API types a user program under ``mypy --strict``: ``step.run`` is typed by the
+function it runs, ``ctx.event.data`` by the ``Context[...]`` parameter, and the typed flow
+settings are accepted by ``app.function``."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+from mypy import api
+
+REPO = Path(__file__).resolve().parents[3]
+
+PROGRAM = textwrap.dedent(
+    """
+    from datetime import timedelta
+
+    from pydantic import BaseModel
+
+    import stepwell
+    from stepwell import Context
+
+
+    class OrderPlaced(stepwell.EventData, name="shop/order.placed"):
+        order_id: int
+        amount: float
+
+
+    class OrderCancelled(stepwell.EventData, name="shop/order.cancelled"):
+        order_id: int
+
+
+    class Receipt(BaseModel):
+        order_id: int
+        total: float
+
+
+    def make_receipt(order: OrderPlaced) -> Receipt:
+        return Receipt(order_id=order.order_id, total=order.amount * 1.2)
+
+
+    app = stepwell.App("typed")
+
+
+    @app.function(
+        "checkout",
+        trigger=stepwell.on_event(OrderPlaced),
+        concurrency=stepwell.Concurrency(limit=5, key="event.data.order_id"),
+        throttle=stepwell.Throttle(limit=100, period=timedelta(seconds=1)),
+        cancel_on=[stepwell.Cancel(event=OrderCancelled, match="data.order_id", timeout="1h")],
+        timeouts=stepwell.Timeouts(start="10s", finish="1m"),
+    )
+    async def checkout(ctx: Context[OrderPlaced]) -> Receipt:
+        reveal_type(ctx.event.data)
+        receipt = await ctx.step.run("receipt", make_receipt, ctx.event.data)
+        reveal_type(receipt)
+        return receipt
+
+
+    async def use(engine: stepwell.Engine) -> float:
+        receipt = await engine.invoke(checkout, OrderPlaced(order_id=1, amount=2.0))
+        reveal_type(receipt)
+        return receipt.total
+    """
+)
+
+
+def test_a_user_program_is_typed_under_strict_mypy(tmp_path: Path) -> None:
+    program = tmp_path / "shop.py"
+    program.write_text(PROGRAM, encoding="utf-8")
+    stdout, stderr, status = api.run(
+        [
+            "--config-file",
+            str(REPO / "pyproject.toml"),
+            "--strict",
+            "--cache-dir",
+            str(tmp_path / "cache"),  # its own: never races a developer's mypy run
+            "--no-error-summary",
+            "--hide-error-context",
+            str(program),
+        ]
+    )
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    revealed = [
+        re.sub(r"^.*Revealed type is ", "", line) for line in lines if "Revealed type" in line
+    ]
+    assert revealed == ['"shop.OrderPlaced"', '"shop.Receipt"', '"shop.Receipt"'], stdout
+    others = [line for line in lines if "Revealed type" not in line]
+    assert others == [], stdout + stderr
+    assert status == 0  # notes only: no errors

@@ -1,0 +1,48 @@
+"""One exception tree: every error ``stepwell`` exports descends from ``StepwellError``."""
+
+from __future__ import annotations
+
+import stepwell
+
+
+def exported_exceptions() -> dict[str, type[BaseException]]:
+    found: dict[str, type[BaseException]] = {}
+    for name in stepwell.__all__:
+        value = getattr(stepwell, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            found[name] = value
+    return found
+
+
+def test_every_exported_exception_is_a_stepwell_error() -> None:
+    exceptions = exported_exceptions()
+    assert len(exceptions) >= 12  # the walk found them
+    outside = sorted(
+        name for name, cls in exceptions.items() if not issubclass(cls, stepwell.StepwellError)
+    )
+    assert outside == []
+
+
+def test_the_errors_of_decorators_and_triggers_are_exported_and_stay_value_errors() -> None:
+    for cls in (
+        stepwell.FlowConfigError,
+        stepwell.CronError,
+        stepwell.ExpressionError,
+        stepwell.DurationError,
+        stepwell.InvalidEventError,
+    ):
+        assert issubclass(cls, stepwell.StepwellError)
+        assert issubclass(cls, ValueError)  # callers catching ValueError keep working
+
+
+def test_what_triggers_raise_is_in_the_tree() -> None:
+    from stepwell.core.cron import parse_cron
+    from stepwell.core.expressions import compile_expression
+
+    caught: list[BaseException] = []
+    for bad in (lambda: parse_cron("not a cron"), lambda: compile_expression("1 +")):
+        try:
+            bad()
+        except stepwell.StepwellError as exc:
+            caught.append(exc)
+    assert [type(e) for e in caught] == [stepwell.CronError, stepwell.ExpressionError]
