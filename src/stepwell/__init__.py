@@ -21,6 +21,8 @@ from stepwell.protocol.events import Event
 from stepwell.sdk import ai
 from stepwell.sdk.app import App
 from stepwell.sdk.context import Context, SyncContext
+from stepwell.sdk.determinism import NonDeterminismError
+from stepwell.sdk.encryption import DecryptionError, EncryptionMiddleware
 from stepwell.sdk.events import EventData, TypedEvent
 from stepwell.sdk.fetch import FetchResponse
 from stepwell.sdk.flow_types import (
@@ -36,6 +38,7 @@ from stepwell.sdk.flow_types import (
     Timeouts,
 )
 from stepwell.sdk.function import Function
+from stepwell.sdk.middleware import Middleware
 from stepwell.sdk.serve import serve
 from stepwell.sdk.triggers import on_cron, on_event
 
@@ -47,9 +50,11 @@ __all__ = [
     "Cancel",
     "Concurrency",
     "Context",
+    "DecryptionError",
     "CronError",
     "Debounce",
     "DurationError",
+    "EncryptionMiddleware",
     "Engine",
     "Event",
     "EventData",
@@ -60,7 +65,9 @@ __all__ = [
     "Function",
     "InvalidEventError",
     "InvocationError",
+    "Middleware",
     "NestedStepError",
+    "NonDeterminismError",
     "NonRetriableError",
     "Priority",
     "RateLimit",

@@ -30,6 +30,7 @@ from stepwell.sdk.flow_types import (
     as_config,
 )
 from stepwell.sdk.function import Function
+from stepwell.sdk.middleware import Middleware
 from stepwell.sdk.triggers import TypedEventTrigger
 from stepwell.store import open_store
 
@@ -61,7 +62,10 @@ def _cancel_entries(cancel_on: list[Any] | None) -> list[dict[str, Any]] | None:
 
 
 class App:
-    def __init__(self, app_id: str) -> None:
+    def __init__(
+        self, app_id: str, *, middleware: Sequence[Middleware] = (), strict_determinism: bool = True
+    ) -> None:
+        self.middleware, self.strict_determinism = list(middleware), strict_determinism
         if not app_id or not app_id.strip():
             raise ValueError("an app needs a non-empty id")
         self.id = app_id
@@ -91,6 +95,8 @@ class App:
         timeouts: Timeouts | dict[str, Any] | None = None,
         cancel_on: Sequence[Cancel | dict[str, Any]] | None = None,
         on_failure: Callable[..., Any] | None = None,
+        middleware: Sequence[Middleware] = (),
+        strict_determinism: bool | None = None,
     ) -> Register:
         """Register an ``async def fn(ctx: Context)`` or ``def fn(ctx: SyncContext)``.
 
@@ -157,7 +163,16 @@ class App:
             for data_type in trigger_types:
                 if data_type is not None:
                     self.event_types.add(data_type)
-            fn: Function[Any] = Function(spec, handler, self._thread_pool, trigger_types)
+            fn: Function[Any] = Function(
+                spec,
+                handler,
+                self._thread_pool,
+                trigger_types,
+                middleware=[*self.middleware, *middleware],
+                strict_determinism=self.strict_determinism
+                if strict_determinism is None
+                else strict_determinism,
+            )
             self.functions[fn_id] = fn
             if on_failure is not None:
                 failure_id = f"{fn_id}-failure"

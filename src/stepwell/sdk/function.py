@@ -7,7 +7,7 @@ import contextvars
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar, get_args, get_type_hints
 
@@ -15,6 +15,7 @@ from stepwell.engine.registry import FunctionSpec
 from stepwell.ports.driver import Checkpoint, Draining, ExecutionRequest, Outcome
 from stepwell.sdk.context import Context, SyncContext
 from stepwell.sdk.events import EventData, typed_class
+from stepwell.sdk.middleware import Middleware, Pipeline
 from stepwell.sdk.runtime import StepSession, run_in_process
 from stepwell.sdk.serialization import NO_HINT, decode, encode, return_hint
 from stepwell.sdk.step import Step, SyncStep
@@ -46,6 +47,9 @@ class Function(Generic[R]):
         handler: Callable[..., Any],
         threads: Callable[[], ThreadPoolExecutor],
         trigger_types: list[type[EventData] | None] | None = None,
+        *,
+        middleware: Sequence[Middleware] = (),
+        strict_determinism: bool = True,
     ) -> None:
         self.spec = spec
         self.handler = handler
@@ -54,6 +58,8 @@ class Function(Generic[R]):
         self._logger = logging.getLogger(f"stepwell.fn.{spec.slug}")
         self.data_type = declared_data_type(handler, trigger_types or [])
         self.output_hint: Any = return_hint(handler)
+        self.middleware = Pipeline(middleware)  # the app's first, then the function's own
+        self.strict_determinism = strict_determinism
         functools.update_wrapper(self, handler)  # type: ignore[arg-type]
 
     @property
@@ -65,7 +71,17 @@ class Function(Generic[R]):
         return self.spec.local_id
 
     async def entrypoint(self, session: StepSession) -> Any:
-        """The function's result, encoded to JSON by its declared return type."""
+        """The function's result, encoded to JSON by its declared return type, then handed
+        through the middleware."""
+        await session.enter(self.middleware, self.strict_determinism)
+        await self.middleware.before_execution(session.run_id)
+        try:
+            result = await self._call(session)
+        finally:
+            await self.middleware.after_execution(session.run_id)
+        return await self.middleware.transform_output(result)
+
+    async def _call(self, session: StepSession) -> Any:
         if self.is_async:
             ctx: Context[Any] = Context(session, Step(session), self._logger, self.data_type)
             result = await self.handler(ctx)

@@ -45,6 +45,8 @@ from stepwell.ports.driver import (
 )
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.protocol.step_ids import StepIdAllocator
+from stepwell.sdk.determinism import Divergence, remember_name
+from stepwell.sdk.middleware import Pipeline
 
 Entrypoint = Callable[["StepSession"], Awaitable[Any]]
 """How a function is entered for one execution: called with the session its steps use."""
@@ -115,7 +117,9 @@ class StepSession:
         self._checkpoint = checkpoint
         self._loop = loop
         self._ids = StepIdAllocator()
-        self._unvisited = set(request.memo)
+        self.divergence = Divergence(list(request.memo))
+        self.middleware = Pipeline()  # set by the function when it is entered
+        self.events: list[dict[str, Any]] = request.events  # as the middleware hands them in
         self.attempt = request.attempt
         self.suspend_ops: list[Op] = []
         self.retry_after_s: float | None = None
@@ -130,13 +134,16 @@ class StepSession:
         return self.request.run_id
 
     @property
-    def events(self) -> list[dict[str, Any]]:
-        return self.request.events
-
-    @property
     def replaying(self) -> bool:
-        """True while earlier steps are still being replayed from the memo."""
-        return bool(self._unvisited)
+        """True while stored steps are replayed, until the execution reaches new work."""
+        return self.divergence.replaying
+
+    async def enter(self, middleware: Pipeline, strict_determinism: bool) -> None:
+        """Before the function starts: its middleware sees the events and stored results."""
+        self.middleware, self.divergence.strict = middleware, strict_determinism
+        if middleware:
+            self.events = await middleware.events_in(self.events)
+            await middleware.memo_in(self.request.memo)
 
     # -- shared step plumbing ---------------------------------------------------------------------
 
@@ -149,13 +156,15 @@ class StepSession:
                 "be nested: call it from the function body instead"
             )
         unique, hashed = self._ids.allocate(step_id)
+        remember_name(hashed, unique)
         if hashed not in self.request.memo and self._draining():
             # Shutting down: stop before new work; the run stays queued for the next start.
             self.released = True
             raise Interrupt("released")
         if hashed in self.request.memo:
-            self._unvisited.discard(hashed)
+            self.divergence.reached(hashed)
             return unique, hashed, decode_memo(self.request.memo[hashed])
+        self.divergence.new_step(unique)
         return unique, hashed, None
 
     def memo_or_suspend(
@@ -193,23 +202,28 @@ class StepSession:
         unique, hashed, memo = self.begin(step_id)
         if memo is not None:
             return unwrap_memo(unique, memo)
+        await self.divergence.check()
         if self._gate is not None:
             await self._gate(_planned(hashed, unique, unique))
         self._enter()
         try:
             token = _inside_step.set(unique)
             began = time.monotonic()
+            result: Any = None
             try:
+                await self.middleware.before_step(unique)
                 result = body()
                 if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                     result = await result
-                op = step_result_op(Opcode.STEP_RUN, hashed, unique, result)
+                stored = await self.middleware.after_step(unique, result)
+                op = step_result_op(Opcode.STEP_RUN, hashed, unique, stored)
             except Exception as exc:
                 op = self.settle_failure(unique, hashed, exc)
             finally:
                 _inside_step.reset(token)
             op.duration_ms = _elapsed_ms(began)
-            return await self._record(unique, op)
+            stored_data = await self._record(unique, op)
+            return result if self.middleware else stored_data
         finally:
             self._leave()
 
@@ -226,6 +240,9 @@ class StepSession:
 
     async def checkpoint_op(self, op: Op) -> Any:
         """Store a step whose work the engine does (``send_event``) and return its data."""
+        await self.divergence.check()
+        if self.middleware and op.opts.get("type") == "step.sendEvent":
+            op.opts["events"] = await self.middleware.events_out(op.opts["events"])
         if self._gate is not None:
             await self._gate(_planned(op.id, op.name, op.display_name))
         self._enter()
@@ -240,6 +257,7 @@ class StepSession:
         """A request the engine makes for the function (``step.fetch``, ``step.ai.infer``)."""
         if self._gateway is None:  # over HTTP: report the op; the server makes the request
             return await self.checkpoint_op(op)
+        await self.divergence.check()
         self._enter()
         try:
             began = time.monotonic()
@@ -263,18 +281,24 @@ class StepSession:
         unique, hashed, memo = self.begin(step_id)
         if memo is not None:
             return unwrap_memo(unique, memo)
+        self.divergence.check_now()  # one thread reaches one step at a time: no siblings
         if self._gate is not None:
             self.call_soon(self._gate(_planned(hashed, unique, unique)))
         token = _inside_step.set(unique)
         began = time.monotonic()
+        result: Any = None
         try:
-            op = step_result_op(Opcode.STEP_RUN, hashed, unique, body())
+            self.call_soon(self.middleware.before_step(unique))
+            result = body()
+            stored = self.call_soon(self.middleware.after_step(unique, result))
+            op = step_result_op(Opcode.STEP_RUN, hashed, unique, stored)
         except Exception as exc:
             op = self.settle_failure(unique, hashed, exc)
         finally:
             _inside_step.reset(token)
         op.duration_ms = _elapsed_ms(began)
-        return self.call_soon(self._record(unique, op))
+        stored_data = self.call_soon(self._record(unique, op))
+        return result if self.middleware else stored_data
 
     def call_soon(self, coro: Awaitable[Any]) -> Any:
         """From the worker thread, run a coroutine on the engine's loop and wait for it."""
@@ -323,6 +347,14 @@ async def run_in_process(
     session = StepSession(
         request, checkpoint, asyncio.get_running_loop(), draining, gateway=perform_gateway
     )
+    outcome = await _outcome(entrypoint, session)
+    diverged = await session.divergence.verdict()  # a step that suspended is judged here
+    if diverged is not None and not isinstance(outcome, Released):
+        return Errored(error_from_exception(diverged), retriable=False)
+    return outcome
+
+
+async def _outcome(entrypoint: Entrypoint, session: StepSession) -> Outcome:
     try:
         output = await entrypoint(session)
     except Interrupt:
