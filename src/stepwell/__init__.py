@@ -20,6 +20,7 @@ from stepwell.ports.records import RunRecord as Run
 from stepwell.protocol.events import Event
 from stepwell.sdk import ai
 from stepwell.sdk.app import App
+from stepwell.sdk.client import Client
 from stepwell.sdk.context import Context, SyncContext
 from stepwell.sdk.determinism import NonDeterminismError
 from stepwell.sdk.encryption import DecryptionError, EncryptionMiddleware
@@ -48,6 +49,7 @@ __all__ = [
     "App",
     "Batch",
     "Cancel",
+    "Client",
     "Concurrency",
     "Context",
     "DecryptionError",

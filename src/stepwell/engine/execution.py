@@ -89,7 +89,7 @@ class Executions:
         self._backoff = backoff
         self._committer = committer
         self._max_event_bytes = max_event_bytes
-        self._suspensions = Suspensions(store=store, registry=registry, lease=planner.lease)
+        self._suspensions = Suspensions(store=store, registry=registry, planner=planner)
         self._gate = gate
         # Taken after the per-key gate: runs queued on a busy key hold no global slot.
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -171,6 +171,12 @@ class Executions:
                 )
                 await self._planner.plan_events(stored, plan, now)
                 op.data = [e.internal_id for e in stored]
+                op.encoded_data = None
+            elif op.opts.get("type") == "step.sendSignal" and "signal" in op.opts:
+                # Our SDK's send_signal: the delivery and the step's memo (the id of the run
+                # that got it, or None) commit together, so a replay never delivers it again.
+                signal = str(op.opts["signal"])
+                op.data = await self._planner.plan_signal(signal, op.opts.get("data"), plan, now)
                 op.encoded_data = None
             if failed:
                 changes.steps.append(StepRow(run_id, op.id, wrap_error(op.error or {})))

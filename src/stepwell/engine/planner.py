@@ -217,6 +217,44 @@ class Planner:
         await self._resume(pause, wrap_data({"signal": signal, "data": data}), plan, now_ms)
         return pause.run_id
 
+    async def claim_signal(
+        self, pause: Pause, on_conflict: str, plan: Plan, now_ms: int
+    ) -> str | None:
+        """Make ``pause`` its signal's one waiter (Inngest's ``onConflict``). Returns why it
+        cannot when another run already waits and ``on_conflict`` is ``"fail"``; with
+        ``"replace"`` the other waits end at once as timeouts (their step gets ``null``)."""
+        if on_conflict not in ("fail", "replace"):
+            raise ValueError(f"conflict must be 'fail' or 'replace', not {on_conflict!r}")
+        others = [
+            p
+            for p in await self._store.find_pauses(pause.event_name, kind=PauseKind.SIGNAL)
+            if p.expires_at > now_ms
+            and p.pause_id != pause.pause_id  # the same wait reported again: no conflict
+            and p.pause_id not in plan.changes.pauses_consumed
+        ]
+        others += [
+            p
+            for p in plan.changes.pauses
+            if p.kind is PauseKind.SIGNAL and p.event_name == pause.event_name
+        ]
+        if not others:
+            return None
+        if on_conflict == "fail":
+            return (
+                f"run {others[0].run_id} is already waiting for signal {pause.event_name!r}; "
+                "pass on_conflict='replace' to take its place"
+            )
+        for other in others:
+            if other in plan.changes.pauses:  # a sibling wait of this same execution
+                plan.changes.pauses.remove(other)
+                timeout_id = pause_timeout_item_id(other.run_id, other.step_hash)
+                plan.changes.items[:] = [i for i in plan.changes.items if i.item_id != timeout_id]
+                plan.changes.steps.append(StepRow(other.run_id, other.step_hash, None))
+                self._lease.run_on(plan, other.run_id, now_ms)
+            else:
+                await self._resume(other, None, plan, now_ms)  # None: what a timeout stores
+        return None
+
     async def _resume(self, pause: Pause, value: Any, plan: Plan, now_ms: int) -> None:
         """A waiting run got its value: store it as the step's result and run on at once."""
         timeout_id = pause_timeout_item_id(pause.run_id, pause.step_hash)

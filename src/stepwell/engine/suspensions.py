@@ -13,7 +13,8 @@ from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
 from stepwell.core.memo import wrap_error
 from stepwell.engine.endings import system_event
 from stepwell.engine.keys import pause_id, pause_timeout_item_id, sleep_item_id
-from stepwell.engine.plan import Lease, Plan
+from stepwell.engine.plan import Plan
+from stepwell.engine.planner import Planner
 from stepwell.engine.registry import Registry
 from stepwell.engine.trace import span_payload
 from stepwell.ports.records import (
@@ -39,10 +40,11 @@ def timeout_ms(raw: Any, *, default_ms: int) -> int:
 
 
 class Suspensions:
-    def __init__(self, *, store: EngineStore, registry: Registry, lease: Lease) -> None:
+    def __init__(self, *, store: EngineStore, registry: Registry, planner: Planner) -> None:
         self._store = store
         self._registry = registry
-        self._lease = lease
+        self._planner = planner
+        self._lease = planner.lease
 
     async def apply(
         self,
@@ -96,21 +98,7 @@ class Suspensions:
         elif op.op is Opcode.INVOKE_FUNCTION:
             await self._invoke(op, plan, run, now, span)
         elif op.op is Opcode.WAIT_FOR_SIGNAL:
-            # A signal is matched by its name alone: the pause's event name holds it.
-            signal = str(op.opts.get("signal") or op.name)
-            expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
-            self._pause(
-                plan,
-                span,
-                Pause(
-                    pause_id=pause_id(PauseKind.SIGNAL, run.run_id, op.id),
-                    run_id=run.run_id,
-                    step_hash=op.id,
-                    kind=PauseKind.SIGNAL,
-                    event_name=signal,
-                    expires_at=expires,
-                ),
-            )
+            await self._wait_for_signal(op, plan, run, now, span)
         else:
             raise ValueError(f"opcode {op.op.value} is not supported by the embedded engine")
 
@@ -138,21 +126,57 @@ class Suspensions:
             return True
         return False
 
+    async def _wait_for_signal(
+        self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None
+    ) -> None:
+        # A signal is matched by its name alone: the pause's event name holds it.
+        signal = str(op.opts.get("signal") or op.name)
+        expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)
+        pause = Pause(
+            pause_id=pause_id(PauseKind.SIGNAL, run.run_id, op.id),
+            run_id=run.run_id,
+            step_hash=op.id,
+            kind=PauseKind.SIGNAL,
+            event_name=signal,
+            expires_at=expires,
+        )
+        # Without ``conflict`` (an SDK that does not send it) a signal has one waiter, as in
+        # Inngest: a second wait fails.
+        conflict = str(op.opts.get("conflict") or "fail")
+        problem = await self._planner.claim_signal(pause, conflict, plan, now)
+        if problem is not None:
+            self._failed_at_once(plan, run, op, span, now, "SignalConflictError", problem)
+            return
+        self._pause(plan, span, pause)
+
+    def _failed_at_once(
+        self,
+        plan: Plan,
+        run: RunRecord,
+        op: Op,
+        span: StepSpan | None,
+        now: int,
+        name: str,
+        message: str,
+    ) -> None:
+        """The step fails without waiting (the code may catch it) and the run goes on."""
+        error = error_payload(name, message)
+        plan.changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
+        if span is not None:
+            span.error = error
+        self._ended_at_once(plan, span, now, SpanStatus.FAILED)
+        self._lease.run_on(plan, run.run_id, now)
+
     async def _invoke(
         self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None
     ) -> None:
         """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""
-        changes = plan.changes
         target = str(op.opts.get("function_id", ""))
         if span is not None:
             span.detail = {"function_id": target}
         if self._registry.get(target) is None:
-            error = error_payload("Error", f"could not find function with ID: {target}")
-            changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
-            if span is not None:
-                span.error = error
-            self._ended_at_once(plan, span, now, SpanStatus.FAILED)
-            self._lease.run_on(plan, run.run_id, now)
+            message = f"could not find function with ID: {target}"
+            self._failed_at_once(plan, run, op, span, now, "Error", message)
             return
         correlation = f"{run.run_id}.{op.id}"
         expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)

@@ -67,6 +67,11 @@ parallel_mode: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 """Set by ``ctx.group.parallel(mode="race")``: steps planned inside it say so on the wire."""
 
+reached_steps: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "stepwell_reached_steps", default=None
+)
+"""Set by a race's branches: the steps each one reached, to find which finished first."""
+
 _inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "stepwell_inside_step", default=None
 )
@@ -161,6 +166,9 @@ class StepSession:
             # Shutting down: stop before new work; the run stays queued for the next start.
             self.released = True
             raise Interrupt("released")
+        hits = reached_steps.get()
+        if hits is not None:
+            hits.append(hashed)
         if hashed in self.request.memo:
             self.divergence.reached(hashed)
             return unique, hashed, decode_memo(self.request.memo[hashed])

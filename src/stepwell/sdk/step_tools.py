@@ -1,5 +1,6 @@
-"""The step tools beyond run/sleep/events/invoke: ``fetch``, ``ai``, ``wait_for_signal`` and
-``group`` (``ctx.group`` is the same object). ``Step`` and ``SyncStep`` take them in as mixins.
+"""The step tools beyond run/sleep/events/invoke: ``fetch``, ``ai``, ``wait_for_signal``,
+``send_signal`` and ``group`` (``ctx.group`` is the same object). ``Step`` and ``SyncStep``
+take them in as mixins.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from stepwell.sdk.group import Group, SyncGroup
 from stepwell.sdk.runtime import StepSession, unwrap_memo
 from stepwell.sdk.types import Duration
 
-__all__ = ["AsyncTools", "OnConflict", "SyncTools"]
+__all__ = ["SEND_SIGNAL", "AsyncTools", "OnConflict", "SyncTools"]
 
 OnConflict = Literal["replace", "fail"]
+SEND_SIGNAL = "step.sendSignal"
 
 
 def _fetch_op(
@@ -28,6 +30,21 @@ def _fetch_op(
     if memo is not None:
         return response_from_memo(unwrap_memo(unique, memo)), None
     return None, Op(Opcode.GATEWAY, hashed, name=unique, display_name=unique, opts=opts)
+
+
+def _send_signal_op(
+    session: StepSession, step_id: str, signal: str, data: Any
+) -> tuple[str | None, Op | None]:
+    """The stored run id if the signal was sent; otherwise the op whose checkpoint sends it
+    (the engine plans the delivery into the same commit as the step's memo: exactly once)."""
+    if not signal:
+        raise ValueError("send_signal needs a signal name")
+    unique, hashed, memo = session.begin(step_id)
+    if memo is not None:
+        value = unwrap_memo(unique, memo)
+        return (None if value is None else str(value)), None
+    opts = {"type": SEND_SIGNAL, "signal": signal, "data": data}
+    return None, Op(Opcode.STEP_RUN, hashed, name="sendSignal", display_name=unique, opts=opts)
 
 
 def _wait_for_signal(
@@ -62,7 +79,7 @@ class AsyncTools:
 
     @property
     def group(self) -> Group:
-        return Group()
+        return Group(self._session)
 
     async def fetch(
         self,
@@ -83,11 +100,22 @@ class AsyncTools:
         return response_from_memo(await self._session.run_gateway(op))
 
     async def wait_for_signal(
-        self, step_id: str, *, signal: str, timeout: Duration, on_conflict: OnConflict = "replace"
+        self, step_id: str, *, signal: str, timeout: Duration, on_conflict: OnConflict = "fail"
     ) -> Any:
-        """The data sent with ``signal`` (``engine.send_signal``, ``POST /v1/signals``), or None
-        if ``timeout`` passes first."""
+        """The data sent with ``signal`` (``send_signal``, ``POST /v1/signals``), or None if
+        ``timeout`` passes first. A signal has one waiter: if another run already waits for
+        it, ``"fail"`` (Inngest's default) fails this step, ``"replace"`` takes its place and
+        the other run's wait ends as a timeout (None)."""
         return _wait_for_signal(self._session, step_id, signal, timeout, on_conflict)
+
+    async def send_signal(self, step_id: str, *, signal: str, data: Any = None) -> str | None:
+        """Deliver ``signal`` with ``data`` to the run waiting for it, exactly once; returns
+        that run's id, or None if no run was waiting. A replay does not send it again."""
+        sent, op = _send_signal_op(self._session, step_id, signal, data)
+        if op is None:
+            return sent
+        result: str | None = await self._session.checkpoint_op(op)
+        return result
 
 
 class SyncTools:
@@ -99,7 +127,7 @@ class SyncTools:
 
     @property
     def group(self) -> SyncGroup:
-        return SyncGroup()
+        return SyncGroup(self._session)
 
     def fetch(
         self,
@@ -119,6 +147,13 @@ class SyncTools:
         return response_from_memo(self._session.call_soon(self._session.run_gateway(op)))
 
     def wait_for_signal(
-        self, step_id: str, *, signal: str, timeout: Duration, on_conflict: OnConflict = "replace"
+        self, step_id: str, *, signal: str, timeout: Duration, on_conflict: OnConflict = "fail"
     ) -> Any:
         return _wait_for_signal(self._session, step_id, signal, timeout, on_conflict)
+
+    def send_signal(self, step_id: str, *, signal: str, data: Any = None) -> str | None:
+        sent, op = _send_signal_op(self._session, step_id, signal, data)
+        if op is None:
+            return sent
+        result: str | None = self._session.call_soon(self._session.checkpoint_op(op))
+        return result

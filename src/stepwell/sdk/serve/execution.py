@@ -73,6 +73,11 @@ def parse_call(body: bytes) -> CallRequest:
     steps = raw.get("steps") or {}
     if not isinstance(steps, dict):
         raise BodyInvalid("steps: expected an object")
+    stack = (ctx.get("stack") or {}).get("stack") if isinstance(ctx.get("stack"), dict) else None
+    if isinstance(stack, list):
+        # The memo in the order it was stored (a race's winner depends on it), not as the
+        # JSON object's keys happen to come (a canonical encoding sorts them).
+        steps = {k: steps[k] for k in stack if isinstance(k, str) and k in steps} | steps
     events = raw.get("events") or []
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise BodyInvalid("events: expected an array of objects")
