@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import stepwell
 
 
@@ -46,3 +48,10 @@ def test_what_triggers_raise_is_in_the_tree() -> None:
         except stepwell.StepwellError as exc:
             caught.append(exc)
     assert [type(e) for e in caught] == [stepwell.CronError, stepwell.ExpressionError]
+
+
+def test_a_bad_duration_given_to_the_sdk_raises_inside_the_tree() -> None:
+    app = stepwell.App("durations")
+    with pytest.raises(stepwell.DurationError) as caught:
+        app.embedded("sqlite:///unused.db", retry_interval="soon")
+    assert isinstance(caught.value, stepwell.StepwellError)

@@ -15,7 +15,7 @@ from stepwell.engine.engine import Engine
 from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
-from stepwell.protocol.durations import to_ms, to_timedelta
+from stepwell.protocol.durations import to_ms
 from stepwell.sdk.events import EventData, EventTypes
 from stepwell.sdk.flow_types import (
     Batch,
@@ -28,6 +28,7 @@ from stepwell.sdk.flow_types import (
     Throttle,
     Timeouts,
     as_config,
+    to_timedelta,  # raises stepwell.DurationError
 )
 from stepwell.sdk.function import Function
 from stepwell.sdk.middleware import Middleware

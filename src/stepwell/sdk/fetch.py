@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepwell.protocol.durations import format_duration, to_timedelta
+from stepwell.protocol.durations import format_duration
+from stepwell.sdk.flow_types import to_timedelta  # raises stepwell.DurationError
 from stepwell.sdk.types import Duration
 
 __all__ = ["FetchBody", "FetchResponse", "fetch_opts", "response_from_memo"]

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
 from stepwell.core.expressions import compile_expression, match_expression
-from stepwell.protocol.durations import format_duration, format_instant, to_timedelta
+from stepwell.protocol.durations import format_duration, format_instant
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.events import EventData, event_name, parse_data, to_event, typed_class
+from stepwell.sdk.flow_types import to_timedelta  # raises stepwell.DurationError
 from stepwell.sdk.runtime import StepSession, unwrap_memo
 from stepwell.sdk.serialization import NO_HINT, decode, encode, return_hint
 from stepwell.sdk.step_tools import AsyncTools, SyncTools

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from stepwell.protocol.durations import format_duration, to_timedelta
+from stepwell.protocol.durations import format_duration
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.ai import AI, SyncAI
 from stepwell.sdk.fetch import FetchBody, FetchResponse, fetch_opts, response_from_memo
+from stepwell.sdk.flow_types import to_timedelta  # raises stepwell.DurationError
 from stepwell.sdk.group import Group, SyncGroup
 from stepwell.sdk.runtime import StepSession, unwrap_memo
 from stepwell.sdk.types import Duration
