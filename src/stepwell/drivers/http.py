@@ -180,7 +180,15 @@ class HttpDriver:
         planned: list[Op] = []
         for op in ops:
             if op.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
-                await run.store(op)
+                # A race moves on at its first result while the other branches' calls run on;
+                # the SDK may then run such a step inline. Its own call stores it: wait for
+                # that, and never store one step twice (the second write would conflict).
+                in_flight = run.in_flight.get(op.id)
+                if in_flight is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(in_flight)
+                if op.id not in run.request.memo:
+                    await run.store(op)
             elif op.op is Opcode.STEP_ERROR:
                 await self._step_error(run, op, response)
             elif op.op is Opcode.STEP_PLANNED:
