@@ -57,9 +57,11 @@ class Pipeline:
     def __init__(self, middleware: Sequence[Middleware] = ()) -> None:
         self.inward = list(middleware)
         self.outward = list(reversed(self.inward))
+        self.active = bool(self.inward)
+        """Whether any middleware is registered (an attribute: every step asks)."""
 
     def __bool__(self) -> bool:
-        return bool(self.inward)
+        return self.active
 
     async def before_execution(self, run_id: str) -> None:
         for mw in self.inward:

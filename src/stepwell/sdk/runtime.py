@@ -210,7 +210,9 @@ class StepSession:
         unique, hashed, memo = self.begin(step_id)
         if memo is not None:
             return unwrap_memo(unique, memo)
-        await self.divergence.check()
+        # The hot path of every step: only await what has something to do.
+        if self.divergence.unreached or self.divergence.error is not None:
+            await self.divergence.check()
         if self._gate is not None:
             await self._gate(_planned(hashed, unique, unique))
         self._enter()
@@ -218,12 +220,15 @@ class StepSession:
             token = _inside_step.set(unique)
             began = time.monotonic()
             result: Any = None
+            middleware = self.middleware
+            active = middleware.active
             try:
-                await self.middleware.before_step(unique)
+                if active:
+                    await middleware.before_step(unique)
                 result = body()
                 if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                     result = await result
-                stored = await self.middleware.after_step(unique, result)
+                stored = await middleware.after_step(unique, result) if active else result
                 op = step_result_op(Opcode.STEP_RUN, hashed, unique, stored)
             except Exception as exc:
                 op = self.settle_failure(unique, hashed, exc)
@@ -231,7 +236,7 @@ class StepSession:
                 _inside_step.reset(token)
             op.duration_ms = _elapsed_ms(began)
             stored_data = await self._record(unique, op)
-            return result if self.middleware else stored_data
+            return result if active else stored_data
         finally:
             self._leave()
 

@@ -44,8 +44,25 @@ def return_hint(fn: Callable[..., Any]) -> Any:
     target: Any = fn
     while isinstance(target, functools.partial):
         target = target.func
+    # Every step call asks: answer the common cases (a lambda, a function without a return
+    # annotation) without resolving hints, and resolve each annotated function once.
+    annotations = getattr(target, "__annotations__", None)
+    if not annotations or "return" not in annotations:
+        return NO_HINT
     if inspect.isclass(target) or not callable(target):
         return NO_HINT
+    try:
+        return _resolved_return(target)
+    except TypeError:  # an unhashable callable: resolve it each time
+        return _resolve_return(target)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved_return(target: Any) -> Any:
+    return _resolve_return(target)
+
+
+def _resolve_return(target: Any) -> Any:
     try:
         hints = get_type_hints(target)
     except Exception:  # unresolvable forward references, builtins without annotations
@@ -66,21 +83,46 @@ def encode(value: Any, hint: Any = NO_HINT, *, what: str = "value") -> Any:
                 return adapter.dump_python(value, mode="json", warnings="error")
             except PydanticSerializationError:
                 pass  # the value is not of its declared type: encode it by what it is
-        if _holds_set(value):
-            return value
+        shape = _shape(value)
+        if shape is _PLAIN or shape is _HOLDS_SET:
+            return value  # already JSON (most results); or a set, which the check refuses
         return to_jsonable_python(value)
     except PydanticSerializationError:
         return value
 
 
-def _holds_set(value: Any) -> bool:
+_PLAIN = "plain"
+_HOLDS_SET = "set"
+_OTHER = "other"
+
+
+def _shape(value: Any) -> str:
+    """Whether ``value`` is plain JSON already, holds a set somewhere, or needs converting
+    (one walk; plain dicts and lists of scalars, the common step result, go untouched)."""
+    if isinstance(value, _JSON_SCALARS):
+        return _PLAIN
     if isinstance(value, set | frozenset):
-        return True
+        return _HOLDS_SET
     if isinstance(value, dict):
-        return any(_holds_set(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_set(v) for v in value)
-    return False
+        children: Any = value.values()
+        shape = _PLAIN
+        for key in value:
+            if not isinstance(key, str):
+                shape = _OTHER
+                break
+    elif isinstance(value, list):
+        children, shape = value, _PLAIN
+    elif isinstance(value, tuple):
+        children, shape = value, _OTHER
+    else:
+        return _OTHER
+    for child in children:
+        found = _shape(child)
+        if found is _HOLDS_SET:
+            return _HOLDS_SET
+        if found is _OTHER:
+            shape = _OTHER
+    return shape
 
 
 def decode(value: Any, hint: Any = NO_HINT) -> Any:

@@ -81,15 +81,23 @@ def _wait_for_event(
     return Event.from_wire(memo.value)
 
 
-def _step_body(
-    fn: Callable[..., Any], args: Any, kwargs: Any, hint: Any
-) -> Callable[[], Awaitable[Any]]:
-    """The step's body: call ``fn``, await it if it is async, encode its result to JSON."""
+_PLAIN_RESULTS = (str, int, float, bool, dict, list, type(None))
 
-    async def body() -> Any:
+
+def _step_body(fn: Callable[..., Any], args: Any, kwargs: Any, hint: Any) -> Callable[[], Any]:
+    """The step's body: call ``fn``, await it if it is async, encode its result to JSON.
+
+    A plain result is encoded and returned at once, with no coroutine of its own: this is
+    every step's path, and most step bodies are plain functions.
+    """
+
+    async def finish(pending: Awaitable[Any]) -> Any:
+        return encode(await pending, hint, what="the step's result")
+
+    def body() -> Any:
         result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
+        if not isinstance(result, _PLAIN_RESULTS) and inspect.isawaitable(result):
+            return finish(result)
         return encode(result, hint, what="the step's result")
 
     return body
@@ -187,7 +195,7 @@ class Step(AsyncTools):
         back as ``fn``'s declared return type (or ``output_type=``), also after a replay."""
         hint = _output_hint(fn, kwargs)
         data = await self._session.run_step(step_id, _step_body(fn, args, kwargs, hint))
-        return decode(data, hint)
+        return data if hint is NO_HINT else decode(data, hint)
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
         _sleep(self._session, step_id, duration)

@@ -47,7 +47,12 @@ _NO_SPAN = (None,) * 9
 
 def settling_spans(spans: list[StepSpan]) -> dict[tuple[str, str], StepSpan]:
     """The span that settles each step (by run and step hash): the last settled one."""
-    return {(s.run_id, s.step_hash): s for s in spans if s.status in SETTLED}
+    # Compared by identity: hashing an enum member (``in SETTLED``) runs Python code.
+    return {
+        (s.run_id, s.step_hash): s
+        for s in spans
+        if s.status is SpanStatus.COMPLETED or s.status is SpanStatus.FAILED
+    }
 
 
 def step_params(step: StepRow, span: StepSpan | None, active: tuple[str, str]) -> tuple[Any, ...]:
