@@ -72,9 +72,7 @@ reached_steps: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar
 )
 """Set by a race's branches: the steps each one reached, to find which finished first."""
 
-_inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "stepwell_inside_step", default=None
-)
+_inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("stepwell_inside_step")
 
 
 class Interrupt(BaseException):  # not an error: a controlled unwind
@@ -90,7 +88,7 @@ def encode_output(step_id: str, value: Any) -> Any:
     return value
 
 
-def _elapsed_ms(began: float) -> int:
+def _elapsed_ms(began: float) -> int:  # a step's measured time, for its trace span
     return int((time.monotonic() - began) * 1000)
 
 
@@ -154,7 +152,7 @@ class StepSession:
 
     def begin(self, step_id: str) -> tuple[str, str, MemoValue | None]:
         """Allocate the step's id and look it up in the memo."""
-        outer = _inside_step.get()
+        outer = _inside_step.get(None)
         if outer is not None:
             raise NestedStepError(
                 f"step {step_id!r} was called inside the body of step {outer!r}; steps cannot "
@@ -220,8 +218,7 @@ class StepSession:
             token = _inside_step.set(unique)
             began = time.monotonic()
             result: Any = None
-            middleware = self.middleware
-            active = middleware.active
+            middleware, active = self.middleware, self.middleware.active
             try:
                 if active:
                     await middleware.before_step(unique)
