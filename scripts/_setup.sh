@@ -9,10 +9,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-# Reinstall only when pyproject.toml changed since the last install.
+# Reinstall only when pyproject.toml or the lock changed since the last install. The lock's
+# exact versions are constraints: what runs here is what was tested.
 stamp=.venv/.stepwell-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev,bench]'
+  .venv/bin/python -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
   touch "$stamp"
 fi

@@ -1,4 +1,12 @@
-"""Stepwell: durable, event-driven workflows for Python, compatible with Inngest's SDKs."""
+"""Stepwell: durable, event-driven workflows for Python, compatible with Inngest's SDKs.
+
+``import stepwell`` loads the engine and the SDK, not the optional heavy parts: ``EventData``
+(Pydantic), ``Client`` (httpx) and ``serve`` (Starlette) are imported the first time they are
+asked for, so an embedded app that uses none of them starts without them.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from stepwell.core.backoff import FixedBackoff, TableBackoff
 from stepwell.core.cron import CronError
@@ -20,11 +28,10 @@ from stepwell.ports.records import RunRecord as Run
 from stepwell.protocol.events import Event
 from stepwell.sdk import ai
 from stepwell.sdk.app import App
-from stepwell.sdk.client import Client
 from stepwell.sdk.context import Context, SyncContext
 from stepwell.sdk.determinism import NonDeterminismError
 from stepwell.sdk.encryption import DecryptionError, EncryptionMiddleware
-from stepwell.sdk.events import EventData, TypedEvent
+from stepwell.sdk.events import TypedEvent
 from stepwell.sdk.fetch import FetchResponse
 from stepwell.sdk.flow_types import (
     Batch,
@@ -40,8 +47,33 @@ from stepwell.sdk.flow_types import (
 )
 from stepwell.sdk.function import Function
 from stepwell.sdk.middleware import Middleware
-from stepwell.sdk.serve import serve
 from stepwell.sdk.triggers import on_cron, on_event
+
+if TYPE_CHECKING:
+    from stepwell.sdk.client import Client
+    from stepwell.sdk.event_data import EventData
+    from stepwell.sdk.serve.asgi import serve
+
+# Public names whose modules import a heavy library, by the module that defines them.
+_LAZY = {
+    "Client": "stepwell.sdk.client",
+    "EventData": "stepwell.sdk.event_data",
+    "serve": "stepwell.sdk.serve.asgi",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stepwell' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

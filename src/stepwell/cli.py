@@ -15,6 +15,7 @@ import httpx
 
 import stepwell
 from stepwell import ui
+from stepwell.core.extras import MissingExtraError, require_extra
 from stepwell.server import settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
@@ -212,6 +213,7 @@ def load_app(spec: str) -> stepwell.App:
 
 def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     """Run the server; ``apps`` (default: ``config.apps``) are served on our SDK and synced."""
+    require_extra("server", f"stepwell {'dev' if config.dev else 'start'}")
     import uvicorn
     from starlette.routing import BaseRoute, Mount
 
@@ -335,9 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return migrate(args)
     if args.command == "prune":
         return prune(args)
-    if args.command == "ui":
-        return ui.run(args, database_from(args))
-    serve(config_from(args, dev=args.command == "dev"), args.apps)
+    try:
+        if args.command == "ui":
+            return ui.run(args, database_from(args))
+        serve(config_from(args, dev=args.command == "dev"), args.apps)
+    except MissingExtraError as exc:
+        print(f"stepwell: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

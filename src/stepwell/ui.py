@@ -16,12 +16,16 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from starlette.applications import Starlette
-
-from stepwell.dashboard import DashboardContext, dashboard_routes
+from stepwell.core.extras import require_extra
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 from stepwell.server.settings import MIN_DASHBOARD_KEY
+
+if TYPE_CHECKING:  # the web stack is the server extra's: loaded when the command runs
+    from starlette.applications import Starlette
+
+    from stepwell.dashboard import DashboardContext
 
 DASHBOARD_KEY_ENV = "STEPWELL_DASHBOARD_KEY"
 OWNED = "another process owns this SQLite file; actions are off"
@@ -51,6 +55,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def build_app(database: str, *, login_key: str | None) -> tuple[Starlette, DashboardContext]:
     """The dashboard's ASGI app over ``database`` (opened and closed by its lifespan)."""
+    require_extra("server", "stepwell ui")
+    from starlette.applications import Starlette
+
+    from stepwell.dashboard import DashboardContext, dashboard_routes
+
     if database.startswith("sqlite:"):
         from stepwell.store.sqlite.readonly import ReadOnlySqliteHistory, is_locked
         from stepwell.store.sqlite.store import sqlite_path_from_url

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
-
 from stepwell.core.errors import StepwellError
 
 MAX_JITTER_MS = 5 * 60 * 1000
@@ -27,6 +25,8 @@ class CronSchedule:
 
     def next_after(self, after_ms: int) -> int:
         """The first tick strictly after ``after_ms`` (milliseconds since the epoch)."""
+        from croniter import CroniterError, croniter  # ~45 ms to import: only apps with crons pay
+
         start = datetime.fromtimestamp(after_ms / 1000, UTC).astimezone(self.zone)
         try:
             following: datetime = croniter(self.fields, start).get_next(datetime)
@@ -53,6 +53,8 @@ def parse_cron(expression: str) -> CronSchedule:
             f"cron {expression!r}: expected 5 fields (minute hour day-of-month month day-of-week)"
         )
     text = " ".join(_collapse_single_ranges(field) for field in text.split())
+    from croniter import croniter
+
     if not croniter.is_valid(text):
         raise CronError(f"cron {expression!r} is not a valid cron expression")
     schedule = CronSchedule(expression, text, zone)

@@ -6,10 +6,11 @@ Compiled once per source string and cached: evaluation of a compiled program cos
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
 import json
+import sys
 from typing import Any
-
-import cel
 
 from stepwell.core.errors import StepwellError
 
@@ -18,10 +19,32 @@ class ExpressionError(StepwellError, ValueError):
     """An expression that does not compile or cannot be evaluated."""
 
 
+@functools.cache
+def _cel() -> Any:
+    """The CEL extension module (``cel.cel``), loaded without running the ``cel`` package's
+    ``__init__``: that imports its command-line tool (typer, rich, prompt_toolkit), which
+    costs ~150 ms of start-up and is never used here. Registered under its own name, so a
+    later ``import cel`` by anyone finds and reuses it."""
+    loaded = sys.modules.get("cel.cel")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("cel")  # locates the package without importing it
+    locations = None if package is None else package.submodule_search_locations
+    spec = importlib.machinery.PathFinder.find_spec("cel.cel", list(locations or []))
+    if spec is None or spec.loader is None:
+        import cel  # an unusual layout: take the package as it comes
+
+        return cel
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cel.cel"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Any:
     try:
-        return cel.compile(source)
+        return _cel().compile(source)
     except ValueError as exc:
         raise ExpressionError(f"invalid expression {source!r}: {exc}") from exc
 

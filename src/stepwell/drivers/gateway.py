@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from stepwell.core.errors import error_payload
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.protocol.durations import DurationError, parse_duration
 from stepwell.protocol.ops import Op, Opcode
 
-# In process there is no long-lived client: each request gets one, patient enough for a model.
-_OWN_CLIENT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+if TYPE_CHECKING:
+    import httpx
+
+# In process there is no long-lived client: each request gets one, patient enough for a model
+# (seconds: 600 in all, 10 to connect). httpx is imported on the first such request, not at
+# start-up (~120 ms): an embedded app that never fetches never loads it.
+_OWN_CLIENT_TIMEOUT_S, _OWN_CLIENT_CONNECT_S = 600.0, 10.0
 
 
 async def perform_gateway(op: Op, client: httpx.AsyncClient | None = None) -> dict[str, Any]:
     """The memo of a ``Gateway`` or ``AIGateway`` op; without a client, with one of its own."""
     if client is None:
-        async with httpx.AsyncClient(timeout=_OWN_CLIENT_TIMEOUT) as own:
+        import httpx
+
+        timeout = httpx.Timeout(_OWN_CLIENT_TIMEOUT_S, connect=_OWN_CLIENT_CONNECT_S)
+        async with httpx.AsyncClient(timeout=timeout) as own:
             return await perform_gateway(op, own)
     if op.op is Opcode.GATEWAY:
         return await perform_fetch(client, op.opts)
@@ -27,6 +33,8 @@ async def perform_gateway(op: Op, client: httpx.AsyncClient | None = None) -> di
 
 async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
     """A ``Gateway`` op: the memo is ``{"data": {url, headers, body, status_code}}``."""
+    import httpx
+
     url = str(opts.get("url", ""))
     try:
         response = await client.request(
@@ -53,6 +61,8 @@ async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict
 
 async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
     """An ``AIGateway`` op: POST the body to the provider with its kind of authentication."""
+    import httpx
+
     url = str(opts.get("url", ""))
     headers = {str(k): str(v) for k, v in (opts.get("headers") or {}).items()}
     key = opts.get("auth_key")

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
@@ -16,7 +16,7 @@ from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_ms
-from stepwell.sdk.events import EventData, EventTypes
+from stepwell.sdk.events import EventTypes
 from stepwell.sdk.flow_types import (
     Batch,
     Cancel,
@@ -34,6 +34,9 @@ from stepwell.sdk.function import Function
 from stepwell.sdk.middleware import Middleware
 from stepwell.sdk.triggers import TypedEventTrigger
 from stepwell.store import open_store
+
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
 
 SYNC_FUNCTION_THREADS = 64
 DEFAULT_DATABASE = "sqlite:///stepwell.db"

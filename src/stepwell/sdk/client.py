@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urljoin, urlparse
 
 import httpx
@@ -21,7 +21,7 @@ from stepwell.core.runs import RunStatus
 from stepwell.engine.invocation import InvocationError
 from stepwell.protocol import signing
 from stepwell.protocol.events import Event
-from stepwell.sdk.events import EventData, to_event
+from stepwell.sdk.events import is_event_data, to_event
 from stepwell.sdk.serve.client import ApiClient, ApiError
 from stepwell.sdk.serve.config import (
     CLOUD_API_ORIGIN,
@@ -32,10 +32,13 @@ from stepwell.sdk.serve.config import (
     ServeConfig,
 )
 
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
+
 __all__ = ["ApiError", "Client"]
 
 R = TypeVar("R")
-SendInput = EventData | Event | Mapping[str, Any]
+SendInput: TypeAlias = "EventData | Event | Mapping[str, Any]"
 DEFAULT_INVOKE_TIMEOUT_S = 60.0
 _POLL_FIRST_S, _POLL_MAX_S = 0.02, 0.5
 
@@ -104,7 +107,9 @@ class Client:
         """Send one event or several (``Event``, ``EventData`` instances, dicts); returns
         their ids. A lost answer is retried with the same ids (the server dedupes)."""
         items: list[SendInput] = (
-            [events] if isinstance(events, Event | EventData | Mapping) else list(events)
+            [events]
+            if isinstance(events, Event | Mapping) or is_event_data(events)
+            else list(events)
         )
         batch = [_as_event(item) for item in items]
         return await self._api.send_events(batch)
@@ -138,7 +143,7 @@ class Client:
         result (decoded as its return type for a ``Function``). Raises ``InvocationError`` if
         the run fails or is cancelled, ``TimeoutError`` after ``timeout`` seconds."""
         slug = function if isinstance(function, str) else str(function.slug)
-        payload = data.to_event().data if isinstance(data, EventData) else dict(data or {})
+        payload = data.to_event().data if is_event_data(data) else dict(data or {})
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=30.0) as client:
             started = await self._request(client, "POST", f"/invoke/{slug}", json={"data": payload})

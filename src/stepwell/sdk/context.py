@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeVar
 
-from stepwell.sdk.events import EventData, TypedEvent, parse_data
+from stepwell.sdk.events import TypedEvent, parse_data
 from stepwell.sdk.group import Group, SyncGroup
 from stepwell.sdk.runtime import StepSession
 from stepwell.sdk.step import Step, SyncStep
+
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
 
 StepT = TypeVar("StepT", Step, SyncStep)
 T = TypeVar("T", default=dict[str, Any])

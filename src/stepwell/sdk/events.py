@@ -1,43 +1,55 @@
-"""Typed events: ``EventData`` models named by a class keyword, and the checks they make.
+"""Typed events: what the SDK does with ``EventData`` classes, without importing Pydantic.
 
 ``class OrderPlaced(stepwell.EventData, name="shop/order.placed"): order_id: int`` declares
-both the event's name and the shape of its data. The engine stays free of Pydantic: the SDK
-hands it ``EventTypes.check`` (a plain callable) to refuse sends whose data does not match.
+both the event's name and the shape of its data (the class lives in ``sdk.event_data``). The
+engine stays free of Pydantic: the SDK hands it ``EventTypes.check`` (a plain callable) to
+refuse sends whose data does not match. Pydantic is loaded only once a program touches
+``stepwell.EventData``: until then no typed class can exist, and these helpers say so without
+importing it (``import stepwell`` stays fast for apps that never declare a type).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
-from pydantic import BaseModel, ValidationError
-from typing_extensions import TypeVar
+from typing_extensions import TypeIs, TypeVar
 
 from stepwell.core.errors import NonRetriableError
 from stepwell.protocol.events import Event
 
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from stepwell.sdk.event_data import EventData
+
 T = TypeVar("T", default=dict[str, Any])
 E = TypeVar("E", bound="EventData")
 
+_EVENT_DATA_MODULE = "stepwell.sdk.event_data"
 
-class EventData(BaseModel):
-    """Base of typed event data; subclasses name their event: ``class X(EventData, name=...)``."""
 
-    event_name: ClassVar[str] = ""
+def _event_data_base() -> type[EventData] | None:
+    """The ``EventData`` class if some code has loaded it (else no typed class exists yet)."""
+    module = sys.modules.get(_EVENT_DATA_MODULE)
+    return None if module is None else module.EventData
 
-    def __init_subclass__(cls, *, name: str | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if name is not None:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"{cls.__name__}: the event name must be a non-empty string")
-            cls.event_name = name
 
-    def to_event(self) -> Event:
-        """This data as an event to send (the engine calls this on what it is given)."""
-        if not type(self).event_name:
-            raise TypeError(f"{type(self).__name__} has no event name: declare it with name=...")
-        return Event(name=type(self).event_name, data=self.model_dump(mode="json"))
+def is_event_data(value: object) -> TypeIs[EventData]:
+    """Whether ``value`` is an ``EventData`` instance."""
+    base = _event_data_base()
+    return base is not None and isinstance(value, base)
+
+
+def __getattr__(name: str) -> Any:
+    # ``from stepwell.sdk.events import EventData`` keeps working, loading Pydantic then.
+    if name == "EventData":
+        from stepwell.sdk.event_data import EventData
+
+        return EventData
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(slots=True)
@@ -53,7 +65,7 @@ class TypedEvent(Generic[T]):
 
     def to_wire(self) -> dict[str, Any]:
         data: Any = self.data
-        if isinstance(data, BaseModel):
+        if is_event_data(data):
             data = data.model_dump(mode="json")
         return Event(self.name, data, self.id, self.ts, self.user, self.v).to_wire()
 
@@ -61,13 +73,17 @@ class TypedEvent(Generic[T]):
 def event_name(event: str | type[EventData]) -> str:
     if isinstance(event, str):
         return event
-    if isinstance(event, type) and issubclass(event, EventData) and event.event_name:
-        return event.event_name
+    data_type = typed_class(event)
+    if data_type is not None and data_type.event_name:
+        return data_type.event_name
     raise TypeError(f"expected an event name or an EventData class with a name, got {event!r}")
 
 
 def typed_class(event: object) -> type[EventData] | None:
-    return event if isinstance(event, type) and issubclass(event, EventData) else None
+    base = _event_data_base()
+    if base is None or not isinstance(event, type) or not issubclass(event, base):
+        return None
+    return event
 
 
 def validation_problem(exc: ValidationError) -> str:
@@ -77,6 +93,8 @@ def validation_problem(exc: ValidationError) -> str:
 
 def parse_data(cls: type[E], data: Any, *, where: str) -> E:
     """Trigger data as its declared type; data that no longer fits fails the run at once."""
+    from pydantic import ValidationError  # loaded already: ``cls`` is a Pydantic model
+
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -84,7 +102,7 @@ def parse_data(cls: type[E], data: Any, *, where: str) -> E:
 
 
 def to_event(item: EventData | Event | Mapping[str, Any]) -> Event | Mapping[str, Any]:
-    return item.to_event() if isinstance(item, EventData) else item
+    return item.to_event() if is_event_data(item) else item
 
 
 class EventTypes:
@@ -111,6 +129,8 @@ class EventTypes:
         cls = self._by_name.get(name)
         if cls is None:
             return None
+        from pydantic import ValidationError
+
         try:
             cls.model_validate(data)
         except ValidationError as exc:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from stepwell.core.errors import StepwellError
 from stepwell.protocol import durations
-from stepwell.sdk.events import EventData
+
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
 
 DurationLike: TypeAlias = str | timedelta | int | float
 """A duration as the dicts take it: ``"1h30m"``, a timedelta, or seconds."""

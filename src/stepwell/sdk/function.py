@@ -9,16 +9,19 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, TypeVar, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args, get_type_hints
 
 from stepwell.engine.registry import FunctionSpec
 from stepwell.ports.driver import Checkpoint, Draining, ExecutionRequest, Outcome
 from stepwell.sdk.context import Context, SyncContext
-from stepwell.sdk.events import EventData, typed_class
+from stepwell.sdk.events import typed_class
 from stepwell.sdk.middleware import Middleware, Pipeline
 from stepwell.sdk.runtime import StepSession, run_in_process
 from stepwell.sdk.serialization import NO_HINT, decode, encode, return_hint
 from stepwell.sdk.step import Step, SyncStep
+
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
 
 R = TypeVar("R")
 

@@ -3,18 +3,22 @@
 Encoding turns Pydantic models, dataclasses, ``datetime``, ``UUID``, ``Decimal`` (anything
 Pydantic can serialise) into plain JSON values before they are stored; decoding turns the
 stored JSON back into the declared type, so a replayed step returns what the first run did.
+
+Pydantic is imported only for a hint that needs it: plain JSON hints (``dict``, ``list[str]``,
+``int | None``, ...) and values that are JSON already go through without it, so apps whose
+steps return plain data never load it (faster start-up, and no adapter call per step).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
-from pydantic import TypeAdapter
-from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 NO_HINT: Any = inspect.Parameter.empty
 """The hint of a callable that declares no return type (or one we cannot read)."""
@@ -22,8 +26,35 @@ NO_HINT: Any = inspect.Parameter.empty
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
+# Hints whose values are stored and read back as the very same JSON values.
+_JSON_TYPES: frozenset[Any] = frozenset({str, int, bool, type(None), None, Any, object, dict, list})
+_JSON_CONTAINERS: frozenset[Any] = frozenset({dict, list, Union, types.UnionType})
+
+
+def _is_plain_json(hint: Any) -> bool:
+    """Whether values of ``hint`` need no conversion either way (``dict[str, Any]``,
+    ``list[int]``, ``str | None``...). ``float`` is not one: a stored ``1`` must read as ``1.0``."""
+    try:
+        if hint in _JSON_TYPES:
+            return True
+    except TypeError:  # unhashable
+        return False
+    origin = get_origin(hint)
+    if origin not in _JSON_CONTAINERS:
+        return False
+    args = get_args(hint)
+    if origin is dict and args and args[0] is not str:
+        return False
+    return all(_is_plain_json(arg) for arg in args)
+
+
 @functools.lru_cache(maxsize=1024)
 def _adapter(hint: Any) -> TypeAdapter[Any] | None:
+    if _is_plain_json(hint):
+        return None
+    from pydantic import TypeAdapter
+    from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+
     try:
         return TypeAdapter(hint)
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError):
@@ -36,6 +67,10 @@ def adapter_for(hint: Any) -> TypeAdapter[Any] | None:
     try:
         return _adapter(hint)
     except TypeError:  # an unhashable hint (rare): build it each time
+        if _is_plain_json(hint):
+            return None
+        from pydantic import TypeAdapter
+
         return TypeAdapter(hint)
 
 
@@ -77,15 +112,21 @@ def encode(value: Any, hint: Any = NO_HINT, *, what: str = "value") -> Any:
     if isinstance(value, _JSON_SCALARS):
         return value
     adapter = adapter_for(hint)
+    if adapter is None:
+        shape = _shape(value)
+        if shape is _PLAIN or shape is _HOLDS_SET:
+            return value  # already JSON (most results); or a set, which the check refuses
+    from pydantic_core import PydanticSerializationError, to_jsonable_python
+
     try:
         if adapter is not None:
             try:
                 return adapter.dump_python(value, mode="json", warnings="error")
             except PydanticSerializationError:
                 pass  # the value is not of its declared type: encode it by what it is
-        shape = _shape(value)
-        if shape is _PLAIN or shape is _HOLDS_SET:
-            return value  # already JSON (most results); or a set, which the check refuses
+            shape = _shape(value)
+            if shape is _PLAIN or shape is _HOLDS_SET:
+                return value
         return to_jsonable_python(value)
     except PydanticSerializationError:
         return value

@@ -10,23 +10,26 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, overload
 
 from stepwell.core.expressions import compile_expression, match_expression
 from stepwell.protocol.durations import format_duration, format_instant
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
-from stepwell.sdk.events import EventData, event_name, parse_data, to_event, typed_class
+from stepwell.sdk.events import event_name, is_event_data, parse_data, to_event, typed_class
 from stepwell.sdk.flow_types import to_timedelta  # raises stepwell.DurationError
 from stepwell.sdk.runtime import StepSession, unwrap_memo
 from stepwell.sdk.serialization import NO_HINT, decode, encode, return_hint
 from stepwell.sdk.step_tools import AsyncTools, SyncTools
 from stepwell.sdk.types import Duration, Invocable
 
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
+
 P = ParamSpec("P")
 R = TypeVar("R")
-E = TypeVar("E", bound=EventData)
-SendInput = EventData | Event | Mapping[str, Any]
+E = TypeVar("E", bound="EventData")
+SendInput: TypeAlias = "EventData | Event | Mapping[str, Any]"
 
 __all__ = ["Duration", "Step", "SyncStep"]
 
@@ -150,7 +153,7 @@ def _send_op(
     if memo is not None:
         return list(memo.value), None
     items: list[SendInput] = (
-        [events] if isinstance(events, Event | EventData | Mapping) else list(events)
+        [events] if isinstance(events, Event | Mapping) or is_event_data(events) else list(events)
     )
     batch = [to_event(e) for e in items]
     op = Op(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stepwell.core.cron import check_jitter, parse_cron
 from stepwell.core.expressions import compile_expression
 from stepwell.engine.registry import CronTrigger, EventTrigger
 from stepwell.protocol.durations import parse_duration, to_ms
-from stepwell.sdk.events import EventData, event_name, typed_class
+from stepwell.sdk.events import event_name, typed_class
+
+if TYPE_CHECKING:
+    from stepwell.sdk.event_data import EventData
 
 
 @dataclass(frozen=True, slots=True)

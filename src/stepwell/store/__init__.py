@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stepwell.core.extras import require_extra
 from stepwell.ports.store import Store
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -15,6 +16,7 @@ def open_store(url: str, *, durability: str = "full") -> Store:
 
         return SqliteStore(sqlite_path_from_url(url), durability=durability)
     if url.startswith(_POSTGRES_SCHEMES):
+        require_extra("postgres", "a PostgreSQL database")
         from stepwell.store.postgres.store import PostgresStore
 
         return PostgresStore(url, durability=durability)
@@ -29,6 +31,7 @@ async def migrate_database(url: str) -> list[int] | None:
     """Bring the schema at ``url`` up to date: the versions applied (PostgreSQL), or None
     (SQLite, which migrates when a store opens its file)."""
     if url.startswith(_POSTGRES_SCHEMES):
+        require_extra("postgres", "a PostgreSQL database")
         from stepwell.store.postgres.store import PostgresStore
 
         return await PostgresStore(url).migrate()

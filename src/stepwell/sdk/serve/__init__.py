@@ -4,10 +4,24 @@
 translate requests and responses.
 """
 
-from stepwell.sdk.serve.asgi import serve
+from typing import TYPE_CHECKING, Any
+
 from stepwell.sdk.serve.config import ServeConfig, ServeConfigError, ServeOptions
 from stepwell.sdk.serve.handler import Handler
 from stepwell.sdk.serve.messages import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from stepwell.sdk.serve.asgi import serve
+
+
+def __getattr__(name: str) -> Any:
+    # The ASGI adapter needs Starlette; Flask and Django apps import this package without it.
+    if name == "serve":
+        from stepwell.sdk.serve.asgi import serve
+
+        return serve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Handler",

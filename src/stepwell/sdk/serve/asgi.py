@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import Unpack, overload
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from stepwell.core.extras import MissingExtraError
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from starlette.types import Receive, Scope, Send
+except ImportError as exc:  # FastAPI and Starlette apps have it; others get it with the extra
+    raise MissingExtraError(
+        "stepwell.serve (ASGI) needs Starlette: pip install 'stepwell[server]'"
+    ) from exc
 
 from stepwell.core.limits import MAX_RUN_STATE_BYTES
 from stepwell.sdk.app import App

@@ -1,0 +1,35 @@
+"""Optional parts and the extras that install them (``pip install 'stepwell[server]'``).
+
+``pip install stepwell`` is the embedded engine on SQLite. The server (``stepwell dev`` /
+``start`` / ``ui``, the dashboard) and PostgreSQL need libraries of their own; asking for them
+without their extra fails here, before anything starts, with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from stepwell.core.errors import StepwellError
+
+# The modules each extra brings, by their import names.
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "server": ("starlette", "uvicorn", "jinja2", "graphql"),
+    "postgres": ("psycopg",),
+}
+
+
+class MissingExtraError(StepwellError, ImportError):
+    """A part of Stepwell was asked for without the extra that installs its libraries."""
+
+
+def missing_modules(extra: str) -> list[str]:
+    return [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+
+
+def require_extra(extra: str, what: str) -> None:
+    missing = missing_modules(extra)
+    if missing:
+        raise MissingExtraError(
+            f"{what} needs the {extra!r} extra ({', '.join(missing)} not installed): "
+            f"pip install 'stepwell[{extra}]'"
+        )
