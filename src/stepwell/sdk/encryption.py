@@ -1,6 +1,11 @@
-"""``EncryptionMiddleware``: step results, function results and one field of event data,
-encrypted at rest in the format of Inngest's ``inngest-encryption`` package, so that apps on
-either SDK read each other's data.
+"""``EncryptionMiddleware``: step results (``step.fetch`` and ``step.ai.infer`` responses too,
+when made in process), function results, and one field of the data of sent events and of
+``step.invoke`` payloads, encrypted at rest in the format of Inngest's ``inngest-encryption``
+package, so that apps on either SDK read each other's data.
+
+Over HTTP the server makes ``step.fetch`` and ``step.ai.infer`` requests and stores their
+responses itself, as Inngest's does: without the key it stores them plain (the official
+middleware cannot seal them either); reading them back works the same.
 
 The format (``inngest_encryption/main.py`` 0.1.0): the value as ``json.dumps`` text, sealed
 with libsodium's secretbox (XSalsa20-Poly1305, a random 24-byte nonce before the ciphertext),
@@ -149,9 +154,20 @@ class EncryptionMiddleware(Middleware):
             return events
         out = []
         for event in events:
-            data = dict(event.get("data") or {})
-            if data.get(self.event_field) is not None:
-                data[self.event_field] = self.encrypt(data[self.event_field])
-                event = {**event, "data": data}
-            out.append(event)
+            data = event.get("data") or {}
+            sealed = self.seal_field(data)
+            out.append(event if sealed is data else {**event, "data": sealed})
         return out
+
+    async def transform_invoke(self, data: dict[str, Any]) -> dict[str, Any]:
+        # The official middleware seals the same field of an invoke's payload as of an event.
+        return data if self.decrypt_only else self.seal_field(data)
+
+    def read_output(self, output: Any) -> Any:
+        return self.decrypt(output)
+
+    def seal_field(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with its ``event_field`` encrypted, if it has one that is not None."""
+        if data.get(self.event_field) is None:
+            return data
+        return {**data, self.event_field: self.encrypt(data[self.event_field])}

@@ -98,7 +98,10 @@ class Function(Generic[R]):
         return encode(result, self.output_hint, what="the function's result")
 
     def decode_output(self, output: Any) -> R:
-        """A run's stored output as this function's declared return type."""
+        """A run's stored output as this function's declared return type (decrypted first, if
+        its middleware encrypted it)."""
+        if self.middleware:
+            output = self.middleware.read_output(output)
         result: R = decode(output, self.output_hint) if self.output_hint is not NO_HINT else output
         return result
 

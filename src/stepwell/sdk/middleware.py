@@ -1,4 +1,5 @@
-"""Middleware: hooks around an execution, its steps, its input and output, and sent events.
+"""Middleware: hooks around an execution, its steps, its input and output, sent events and
+invoke payloads.
 
 Subclass ``Middleware`` and override the hooks you need (each is async, a no-op by default).
 Register instances on the app (``App(..., middleware=[...])``) or on one function
@@ -39,7 +40,9 @@ class Middleware:
         """A ``step.run`` body returned ``result`` (JSON, before ``transform_step``)."""
 
     async def transform_step(self, step_id: str, result: Any) -> Any:
-        """A step's JSON result as it is to be stored; the function still gets ``result``."""
+        """A step's JSON result as it is to be stored; the function still gets ``result``.
+        Also sees the responses of ``step.fetch`` and ``step.ai.infer`` when this process
+        makes the request (in process; over HTTP the server makes and stores it)."""
         return result
 
     async def transform_output(self, output: Any) -> Any:
@@ -49,6 +52,15 @@ class Middleware:
     async def before_send_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Events a ``send_event`` step is about to send (wire dicts)."""
         return events
+
+    async def transform_invoke(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The data a ``step.invoke`` is about to send: the invoked function's event data."""
+        return data
+
+    def read_output(self, output: Any) -> Any:
+        """A run's stored output read back for its caller (``engine.invoke``, ``Client.invoke``):
+        the inverse of ``transform_output``. Plain, not async: decoding a result is."""
+        return output
 
 
 class Pipeline:
@@ -110,6 +122,10 @@ class Pipeline:
         """Tell every middleware, then transform the result for storage."""
         for mw in self.outward:
             await mw.after_step(step_id, result)
+        return await self.transform_step(step_id, result)
+
+    async def transform_step(self, step_id: str, result: Any) -> Any:
+        """A result to store that no step body produced (``step.fetch``, ``step.ai.infer``)."""
         for mw in self.outward:
             result = await mw.transform_step(step_id, result)
         return result
@@ -123,3 +139,13 @@ class Pipeline:
         for mw in self.outward:
             events = await mw.before_send_events(events)
         return events
+
+    async def transform_invoke(self, data: dict[str, Any]) -> dict[str, Any]:
+        for mw in self.outward:  # an "after" hook, as sending events is
+            data = await mw.transform_invoke(data)
+        return data
+
+    def read_output(self, output: Any) -> Any:
+        for mw in self.inward:  # undoes transform_output, which ran outward
+            output = mw.read_output(output)
+        return output

@@ -272,16 +272,16 @@ class StepSession:
         try:
             began = time.monotonic()
             memo = await self._gateway(op)
-            if "data" in memo:
-                result = step_result_op(Opcode.STEP_RUN, op.id, op.display_name, memo["data"])
+            if "data" in memo:  # stored as a step's result is (encrypted, say)
+                stored = await self.middleware.transform_step(op.display_name, memo["data"])
+                result = step_result_op(Opcode.STEP_RUN, op.id, op.display_name, stored)
             else:  # failed: retried like a step body that raised, stored on the last attempt
                 final = not may_retry(self.attempt, self.request.max_attempts, retriable=True)
                 opcode = Opcode.STEP_FAILED if final else Opcode.STEP_ERROR
-                result = Op(
-                    opcode, op.id, op.display_name, op.display_name, error=memo.get("error")
-                )
+                result = Op(opcode, op.id, op.display_name, op.display_name, error=memo["error"])
             result.duration_ms = _elapsed_ms(began)
-            return await self._record(op.display_name, result)
+            await self._record(op.display_name, result)  # raises unless it succeeded
+            return memo["data"]  # the function gets the response as made, not as stored
         finally:
             self._leave()
 

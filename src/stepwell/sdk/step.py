@@ -112,22 +112,43 @@ def _output_hint(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return explicit if explicit is not NO_HINT else return_hint(fn)
 
 
-def _invoke(
-    session: StepSession,
-    step_id: str,
+def _invoke_opts(
     function: Invocable | str | None,
     data: dict[str, Any] | None,
     timeout: Duration | None,
-    app_id: str | None = None,
-    function_id: str | None = None,
-) -> Any:
+    app_id: str | None,
+    function_id: str | None,
+) -> dict[str, Any]:
     slug = _invoked_slug(function, app_id, function_id)
     opts: dict[str, Any] = {"function_id": slug, "payload": {"data": dict(data or {})}}
     if timeout is not None:
         opts["timeout"] = format_duration(to_timedelta(timeout))
-    unique, memo = session.memo_or_suspend(
-        step_id, lambda hashed, unique: Op(Opcode.INVOKE_FUNCTION, hashed, unique, opts=opts)
-    )
+    return opts
+
+
+def _invoke_op(hashed: str, unique: str, opts: dict[str, Any], data: dict[str, Any]) -> Op:
+    """The op with ``data`` as the payload's, as the middleware left it (encrypted, say)."""
+    opts = {**opts, "payload": {**opts["payload"], "data": data}}
+    return Op(Opcode.INVOKE_FUNCTION, hashed, unique, opts=opts)
+
+
+async def _invoke(session: StepSession, step_id: str, opts: dict[str, Any]) -> Any:
+    unique, hashed, memo = session.begin(step_id)
+    if memo is None:  # the middleware sees the payload only when it is sent
+        data = opts["payload"]["data"]
+        if session.middleware:
+            data = await session.middleware.transform_invoke(data)
+        raise session.suspend(_invoke_op(hashed, unique, opts, data))
+    return unwrap_memo(unique, memo)
+
+
+def _invoke_sync(session: StepSession, step_id: str, opts: dict[str, Any]) -> Any:
+    unique, hashed, memo = session.begin(step_id)  # in this thread: its step context is here
+    if memo is None:
+        data = opts["payload"]["data"]
+        if session.middleware:
+            data = session.call_soon(session.middleware.transform_invoke(data))
+        raise session.suspend(_invoke_op(hashed, unique, opts, data))
     return unwrap_memo(unique, memo)
 
 
@@ -255,7 +276,8 @@ class Step(AsyncTools):
     ) -> Any:
         """Run another function with ``data`` as its event and return its result. Name it by
         ``function`` (the object or its slug), or by ``app_id`` and ``function_id``."""
-        return _invoke(self._session, step_id, function, data, timeout, app_id, function_id)
+        opts = _invoke_opts(function, data, timeout, app_id, function_id)
+        return await _invoke(self._session, step_id, opts)
 
     async def send_event(self, step_id: str, events: SendInput | Sequence[SendInput]) -> list[str]:
         """Send events (``Event``, dicts, ``EventData`` instances) exactly once: they and this
@@ -342,7 +364,8 @@ class SyncStep(SyncTools):
         app_id: str | None = None,
         function_id: str | None = None,
     ) -> Any:
-        return _invoke(self._session, step_id, function, data, timeout, app_id, function_id)
+        opts = _invoke_opts(function, data, timeout, app_id, function_id)
+        return _invoke_sync(self._session, step_id, opts)
 
     def send_event(self, step_id: str, events: SendInput | Sequence[SendInput]) -> list[str]:
         sent, op = _send_op(self._session, step_id, events)
