@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from stepwell.core.backoff import FixedBackoff, TableBackoff
 from stepwell.core.cron import CronError
 from stepwell.core.errors import (
+    ConfigError,
     NestedStepError,
     NonRetriableError,
     RetryAfterError,
@@ -83,6 +84,7 @@ __all__ = [
     "Cancel",
     "Client",
     "Concurrency",
+    "ConfigError",
     "Context",
     "CronError",
     "Debounce",

@@ -27,6 +27,7 @@ def test_every_exported_exception_is_a_stepwell_error() -> None:
 
 def test_the_errors_of_decorators_and_triggers_are_exported_and_stay_value_errors() -> None:
     for cls in (
+        stepwell.ConfigError,
         stepwell.FlowConfigError,
         stepwell.CronError,
         stepwell.ExpressionError,
@@ -55,3 +56,36 @@ def test_a_bad_duration_given_to_the_sdk_raises_inside_the_tree() -> None:
     with pytest.raises(stepwell.DurationError) as caught:
         app.embedded("sqlite:///unused.db", retry_interval="soon")
     assert isinstance(caught.value, stepwell.StepwellError)
+
+
+def test_what_decoration_refuses_is_a_config_error() -> None:
+    app = stepwell.App("declared")
+
+    @app.function("once")
+    async def once(ctx: stepwell.Context) -> None:
+        return None
+
+    class Placed(stepwell.EventData, name="declared/placed"):
+        n: int
+
+    class PlacedAgain(stepwell.EventData, name="declared/placed"):
+        n: str
+
+    refusals = {
+        "an empty app id": lambda: stepwell.App(""),
+        "a duplicate function id": lambda: app.function("once")(once),
+        "eleven triggers": lambda: app.function(
+            "many", trigger=[stepwell.on_event(f"e/{i}") for i in range(11)]
+        )(once),
+        "one event name, two classes": lambda: app.function(
+            "two", trigger=[stepwell.on_event(Placed), stepwell.on_event(PlacedAgain)]
+        )(once),
+        "an EventData with an empty name": lambda: type(
+            "Nameless", (stepwell.EventData,), {"__annotations__": {}}, name=" "
+        ),
+    }
+    for what, refuse in refusals.items():
+        with pytest.raises(stepwell.ConfigError) as caught:
+            refuse()
+        assert isinstance(caught.value, ValueError), what
+        assert str(caught.value), what

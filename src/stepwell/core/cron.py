@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stepwell.core.errors import StepwellError
+from stepwell.core.errors import ConfigError
 
 MAX_JITTER_MS = 5 * 60 * 1000
 
 
-class CronError(StepwellError, ValueError):
+class CronError(ConfigError):
     """A cron expression that cannot be scheduled."""
 
 

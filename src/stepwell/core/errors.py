@@ -12,6 +12,11 @@ class StepwellError(Exception):
     """Base of every error Stepwell raises on purpose."""
 
 
+class ConfigError(StepwellError, ValueError):
+    """An app, function, trigger, event type or step call declared wrongly: raised where it is
+    declared (at decoration, or at the call), never halfway through a run."""
+
+
 class NonRetriableError(StepwellError):
     """Raise to fail a step or a run at once, without further retries."""
 

@@ -12,10 +12,10 @@ import json
 import sys
 from typing import Any
 
-from stepwell.core.errors import StepwellError
+from stepwell.core.errors import ConfigError
 
 
-class ExpressionError(StepwellError, ValueError):
+class ExpressionError(ConfigError):
     """An expression that does not compile or cannot be evaluated."""
 
 

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepwell.core.errors import StepwellError
+from stepwell.core.errors import ConfigError
 
 DAY_MS = 24 * 3600 * 1000
 PRIORITY_CLAMP_S = 43_200
 MAX_BATCH_SIZE = 100
 
 
-class FlowConfigError(StepwellError, ValueError):
+class FlowConfigError(ConfigError):
     """An invalid flow-control setting; the message starts with the field's path."""
 
 

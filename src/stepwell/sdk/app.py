@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from stepwell.core.backoff import Backoff, FixedBackoff, clamp_retries
+from stepwell.core.errors import ConfigError
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_RETRIES
 from stepwell.drivers.inprocess import InProcessDriver
 from stepwell.engine.engine import Engine
@@ -71,7 +72,7 @@ class App:
     ) -> None:
         self.middleware, self.strict_determinism = list(middleware), strict_determinism
         if not app_id or not app_id.strip():
-            raise ValueError("an app needs a non-empty id")
+            raise ConfigError("an app needs a non-empty id")
         self.id = app_id
         self.functions: dict[str, Function[Any]] = {}
         self.event_types = EventTypes()  # the typed events our functions are triggered by
@@ -126,7 +127,7 @@ class App:
             [] if trigger is None else [trigger] if isinstance(trigger, Trigger) else list(trigger)
         )
         if len(triggers) > 10:
-            raise ValueError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
+            raise ConfigError(f"function {fn_id!r}: at most 10 triggers, got {len(triggers)}")
         where = f"function {fn_id!r}"
         cancel_entries = _cancel_entries(as_config(cancel_on))
         flow = read_flow(
@@ -163,7 +164,7 @@ class App:
 
         def register(handler: Callable[..., Any]) -> Function[Any]:
             if fn_id in self.functions:
-                raise ValueError(f"function {fn_id!r} is already registered in app {self.id!r}")
+                raise ConfigError(f"function {fn_id!r} is already registered in app {self.id!r}")
             for data_type in trigger_types:
                 if data_type is not None:
                     self.event_types.add(data_type)
@@ -230,7 +231,7 @@ class App:
         that, in the background; without it nothing is ever deleted.
         """
         if retry_interval is not None and backoff is not None:
-            raise ValueError("pass retry_interval or backoff, not both")
+            raise ConfigError("pass retry_interval or backoff, not both")
         if retry_interval is not None:
             backoff = FixedBackoff(to_timedelta(retry_interval).total_seconds())
         database = database or os.environ.get("STEPWELL_DATABASE_URL") or DEFAULT_DATABASE

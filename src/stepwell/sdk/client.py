@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urljoin, urlparse
 
@@ -115,8 +116,22 @@ class Client:
         return await self._api.send_events(batch)
 
     def send_sync(self, events: SendInput | Sequence[SendInput]) -> list[str]:
-        """``send`` for plain ``def`` code (Flask, Django, scripts): not from a running loop."""
-        return asyncio.run(self.send(events))
+        """``send`` for plain ``def`` code (Flask, Django, scripts, a notebook cell)."""
+        return _blocking(self.send(events))
+
+    def send_signal_sync(self, signal: str, data: Any = None) -> str | None:
+        """``send_signal`` for plain ``def`` code."""
+        return _blocking(self.send_signal(signal, data))
+
+    def invoke_sync(
+        self,
+        function: Any,
+        data: Mapping[str, Any] | EventData | None = None,
+        *,
+        timeout: float = DEFAULT_INVOKE_TIMEOUT_S,
+    ) -> Any:
+        """``invoke`` for plain ``def`` code."""
+        return _blocking(self.invoke(function, data, timeout=timeout))
 
     # -- signals and invocations ----------------------------------------------------------------
 
@@ -212,3 +227,15 @@ class Client:
 def _as_event(item: SendInput) -> Event:
     converted = to_event(item)
     return converted if isinstance(converted, Event) else Event.from_wire(dict(converted))
+
+
+def _blocking(call: Coroutine[Any, Any, R]) -> R:
+    """Run ``call`` to its end from synchronous code. With no loop running in this thread,
+    on a loop of its own; with one (a notebook, sync code called from async code),
+    ``asyncio.run`` cannot nest, so on a thread of its own while this one waits."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(call)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stepwell-client") as pool:
+        return pool.submit(asyncio.run, call).result()

@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from stepwell.core.errors import NonRetriableError
+from stepwell.core.errors import ConfigError, NonRetriableError
 from stepwell.sdk.middleware import Middleware
 
 __all__ = ["DecryptionError", "EncryptionMiddleware", "is_encrypted"]
@@ -55,11 +55,11 @@ def _key_bytes(key: str | bytes) -> bytes:
     try:
         raw = bytes.fromhex(key.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        raise ValueError(
+        raise ConfigError(
             "a bytes key must be hex (64 digits), as inngest-encryption reads it"
         ) from None
     if len(raw) != nacl.secret.SecretBox.KEY_SIZE:
-        raise ValueError(f"a key must be {nacl.secret.SecretBox.KEY_SIZE} bytes (64 hex digits)")
+        raise ConfigError(f"a key must be {nacl.secret.SecretBox.KEY_SIZE} bytes (64 hex digits)")
     return raw
 
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from stepwell.core.errors import ConfigError
 from stepwell.protocol.events import Event
 
 
@@ -22,11 +23,11 @@ class EventData(BaseModel):
         super().__init_subclass__(**kwargs)
         if name is not None:
             if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"{cls.__name__}: the event name must be a non-empty string")
+                raise ConfigError(f"{cls.__name__}: the event name must be a non-empty string")
             cls.event_name = name
 
     def to_event(self) -> Event:
         """This data as an event to send (the engine calls this on what it is given)."""
         if not type(self).event_name:
-            raise TypeError(f"{type(self).__name__} has no event name: declare it with name=...")
+            raise ConfigError(f"{type(self).__name__} has no event name: declare it with name=...")
         return Event(name=type(self).event_name, data=self.model_dump(mode="json"))

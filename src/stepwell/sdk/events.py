@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeIs, TypeVar
 
-from stepwell.core.errors import NonRetriableError
+from stepwell.core.errors import ConfigError, NonRetriableError
 from stepwell.protocol.events import Event
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def event_name(event: str | type[EventData]) -> str:
     data_type = typed_class(event)
     if data_type is not None and data_type.event_name:
         return data_type.event_name
-    raise TypeError(f"expected an event name or an EventData class with a name, got {event!r}")
+    raise ConfigError(f"expected an event name or an EventData class with a name, got {event!r}")
 
 
 def typed_class(event: object) -> type[EventData] | None:
@@ -116,7 +116,7 @@ class EventTypes:
     def add(self, cls: type[EventData]) -> None:
         known = self._by_name.get(cls.event_name)
         if known is not None and known is not cls:
-            raise ValueError(
+            raise ConfigError(
                 f"event {cls.event_name!r} is declared by both {known.__name__} and {cls.__name__}"
             )
         self._by_name[cls.event_name] = cls

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
+from stepwell.core.errors import ConfigError
 from stepwell.sdk.runtime import StepSession, parallel_mode, reached_steps
 
 __all__ = ["Group", "ParallelMode", "SyncGroup"]
@@ -22,9 +23,9 @@ ParallelMode = Literal["all", "race"]
 
 def _checked(mode: str, count: int) -> None:
     if mode not in ("all", "race"):
-        raise ValueError(f"mode must be 'all' or 'race', not {mode!r}")
+        raise ConfigError(f"mode must be 'all' or 'race', not {mode!r}")
     if mode == "race" and count == 0:
-        raise ValueError("a race needs at least one callable")
+        raise ConfigError("a race needs at least one callable")
 
 
 async def _branch(call: Callable[[], Awaitable[T]]) -> T:

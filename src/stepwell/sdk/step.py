@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, overload
 
+from stepwell.core.errors import ConfigError
 from stepwell.core.expressions import compile_expression, match_expression
 from stepwell.protocol.durations import format_duration, format_instant
 from stepwell.protocol.events import Event
@@ -62,7 +63,7 @@ def _wait_for_event(
     data_type = typed_class(event)
     event = event_name(event)
     if match is not None and if_ is not None:
-        raise ValueError("wait_for_event takes match= or if_=, not both")
+        raise ConfigError("wait_for_event takes match= or if_=, not both")
     expression = match_expression(match) if match is not None else if_
     if expression is not None:
         compile_expression(expression)
@@ -159,10 +160,10 @@ def _invoked_slug(
     function, as on a server: the slug is ``<app id>-<function id>``)."""
     if function is not None:
         if app_id is not None or function_id is not None:
-            raise ValueError("invoke takes function=, or app_id= and function_id=, not both")
+            raise ConfigError("invoke takes function=, or app_id= and function_id=, not both")
         return function if isinstance(function, str) else function.slug
     if not app_id or not function_id:
-        raise ValueError("invoke needs function=, or both app_id= and function_id=")
+        raise ConfigError("invoke needs function=, or both app_id= and function_id=")
     return f"{app_id}-{function_id}"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from stepwell.core.errors import ConfigError
 from stepwell.protocol.durations import format_duration
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.ai import AI, SyncAI
@@ -39,7 +40,7 @@ def _send_signal_op(
     """The stored run id if the signal was sent; otherwise the op whose checkpoint sends it
     (the engine plans the delivery into the same commit as the step's memo: exactly once)."""
     if not signal:
-        raise ValueError("send_signal needs a signal name")
+        raise ConfigError("send_signal needs a signal name")
     unique, hashed, memo = session.begin(step_id)
     if memo is not None:
         value = unwrap_memo(unique, memo)
@@ -52,9 +53,9 @@ def _wait_for_signal(
     session: StepSession, step_id: str, signal: str, timeout: Duration, on_conflict: str
 ) -> Any:
     if on_conflict not in ("replace", "fail"):
-        raise ValueError(f"on_conflict must be 'replace' or 'fail', not {on_conflict!r}")
+        raise ConfigError(f"on_conflict must be 'replace' or 'fail', not {on_conflict!r}")
     if not signal:
-        raise ValueError("wait_for_signal needs a signal name")
+        raise ConfigError("wait_for_signal needs a signal name")
     opts = {
         "signal": signal,
         "timeout": format_duration(to_timedelta(timeout)),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stepwell.core.cron import check_jitter, parse_cron
+from stepwell.core.errors import ConfigError
 from stepwell.core.expressions import compile_expression
 from stepwell.engine.registry import CronTrigger, EventTrigger
 from stepwell.protocol.durations import parse_duration, to_ms
@@ -28,7 +29,7 @@ def on_event(name: str | type[EventData], if_: str | None = None) -> EventTrigge
     data_type = typed_class(name)
     resolved = event_name(name) if data_type is not None else name
     if not isinstance(resolved, str) or not resolved.strip():
-        raise ValueError("on_event needs a non-empty event name")
+        raise ConfigError("on_event needs a non-empty event name")
     if if_ is not None:
         compile_expression(if_)
     if data_type is not None:

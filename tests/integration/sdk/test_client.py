@@ -73,6 +73,14 @@ async def test_client_sends_invokes_and_signals(tmp_path: Path) -> None:
         )
         assert sync_id
         await eventually(lambda: "o-3" in seen, timeout=30, what="the sync send's run")
+        # ... and from code that runs inside a loop (this test's): asyncio.run cannot nest, so
+        # the client sends from a thread of its own while this one waits.
+        [nested_id] = client.send_sync({"name": "shop/order.placed", "data": {"order_id": "o-4"}})
+        assert nested_id not in (sync_id, event_id)
+        await eventually(lambda: "o-4" in seen, timeout=30, what="the in-loop sync send's run")
+        # The other sync twins, from plain def code.
+        assert await asyncio.to_thread(client.invoke_sync, "client-e2e-double", {"n": 5}) == 10
+        assert await asyncio.to_thread(client.send_signal_sync, "client-sig", 2) is None
 
 
 def test_settings_come_from_arguments_then_stepwell_then_inngest_variables() -> None:
