@@ -13,10 +13,24 @@ import pytest
 
 import stepwell
 from stepwell import Context
+from stepwell.core.runs import RunStatus
 from stepwell.drivers.inprocess import InProcessDriver
 from stepwell.engine.engine import Engine
-from stepwell.ports.records import PauseKind, RunRecord
+from stepwell.engine.keys import pause_id, pause_timeout_item_id
+from stepwell.engine.plan import Lease, Plan
+from stepwell.engine.planner import Planner
+from stepwell.engine.registry import Registry
+from stepwell.ports.records import (
+    ChangeSet,
+    ItemKind,
+    NewRun,
+    Pause,
+    PauseKind,
+    QueueItem,
+    RunRecord,
+)
 from stepwell.ports.store import Store
+from stepwell.store import open_store
 from tests.waiting import eventually
 
 
@@ -170,3 +184,27 @@ async def test_two_engines_racing_for_a_signal_leave_one_waiter(db_url: str, mod
             else:  # the later run took the place: the replaced wait ended as a timeout
                 assert loser.output == {"got": None}
             await _signalled(engines[n % 2], winner.run_id, signal, n)
+
+
+async def test_a_timed_out_waiter_whose_timer_has_not_fired_gives_way(db_url: str) -> None:
+    """The store still holds an expired wait until its timer fires; a new waiter ends it as
+    that timer would (null) rather than lose to it over and over."""
+    now = 1_700_000_000_000
+    store = open_store(db_url)
+    await store.open()
+    try:
+        runs = [RunRecord(r, "a", "a-f", RunStatus.RUNNING, [], now) for r in ("R1", "R2")]
+        old = Pause(pause_id(PauseKind.SIGNAL, "R1", "w"), "R1", "w", PauseKind.SIGNAL, "s", now)
+        timer = QueueItem(pause_timeout_item_id("R1", "w"), "R1", ItemKind.PAUSE_TIMEOUT, now)
+        await store.commit(ChangeSet(runs=[NewRun(r) for r in runs], pauses=[old], items=[timer]))
+        planner = Planner(Registry(), store, Lease(None, 1000))
+        new = Pause(pause_id(PauseKind.SIGNAL, "R2", "w"), "R2", "w", PauseKind.SIGNAL, "s", now)
+        plan = Plan()
+        assert await planner.claim_signal(new, "fail", plan, now + 1) is None
+        plan.changes.pauses.append(new)
+        await store.commit(plan.changes)
+        assert [p.run_id for p in await store.find_pauses("s", kind=PauseKind.SIGNAL)] == ["R2"]
+        assert await store.load_memo("R1") == {"w": None}
+        assert await store.get_item(timer.item_id) is None
+    finally:
+        await store.close()
