@@ -225,13 +225,16 @@ class Planner:
         ``"replace"`` the other waits end at once as timeouts (their step gets ``null``)."""
         if on_conflict not in ("fail", "replace"):
             raise ValueError(f"conflict must be 'fail' or 'replace', not {on_conflict!r}")
-        others = [
-            p
-            for p in await self._store.find_pauses(pause.event_name, kind=PauseKind.SIGNAL)
-            if p.expires_at > now_ms
-            and p.pause_id != pause.pause_id  # the same wait reported again: no conflict
-            and p.pause_id not in plan.changes.pauses_consumed
-        ]
+        others: list[Pause] = []
+        for p in await self._store.find_pauses(pause.event_name, kind=PauseKind.SIGNAL):
+            if p.pause_id == pause.pause_id or p.pause_id in plan.changes.pauses_consumed:
+                continue  # the same wait reported again, or one this plan already ends
+            if p.expires_at > now_ms:
+                others.append(p)
+            else:
+                # Timed out but its timer has not fired yet: the store still counts it as the
+                # signal's waiter (one per signal), so end it now as its timer would.
+                await self._resume(p, None, plan, now_ms)
         others += [
             p
             for p in plan.changes.pauses

@@ -37,10 +37,12 @@ class EngineStore(RecordReads, Protocol):
 
         Semantics every adapter keeps: a new run whose idempotency key is held is skipped
         with its items; steps are stored only for runs that have not ended and never
-        overwrite a stored step; consumed pauses must still exist; run updates only apply
-        from the expected statuses; ``ended_runs`` lose their queue items and pauses; items
-        whose id exists are re-armed (earlier due time kept, generation bumped); every span
-        is upserted by ``(run_id, step_hash, attempt)``.
+        overwrite a stored step; consumed pauses must still exist; a signal has one stored
+        pause at most (a new pause for a signal another pause holds is a conflict; the same
+        pause stored again is not); run updates only apply from the expected statuses;
+        ``ended_runs`` lose their queue items and pauses; items whose id exists are re-armed
+        (earlier due time kept, generation bumped); every span is upserted by
+        ``(run_id, step_hash, attempt)``.
         """
         ...
 

@@ -145,6 +145,39 @@ async def test_pauses_are_found_by_event_or_correlation_and_consumed_once(store:
     assert await store.find_pauses("a/paid") == []
 
 
+def _signal_wait(run_id: str, signal: str = "s", step: str = "w") -> Pause:
+    return Pause(f"signal:{run_id}:{step}", run_id, step, PauseKind.SIGNAL, signal, NOW + 10)
+
+
+async def test_a_signal_has_one_stored_waiter(store: Store) -> None:
+    await store.commit(ChangeSet(runs=[NewRun(_run("R1")), NewRun(_run("R2"))]))
+    await store.commit(ChangeSet(pauses=[_signal_wait("R1")]))
+    # A second waiter is a lost race, and nothing of its change set is written.
+    with pytest.raises(StoreConflict):
+        await store.commit(
+            ChangeSet(
+                pauses=[_signal_wait("R2")],
+                steps=[StepRow("R2", "before", 1)],
+                items=[_item("R2", kind=ItemKind.PAUSE_TIMEOUT)],
+            )
+        )
+    assert await store.load_memo("R2") == {}
+    assert await store.get_item("R2:exec") is None
+    # Also within one change set.
+    both = [_signal_wait("R2", "t"), _signal_wait("R1", "t", "w2")]
+    with pytest.raises(StoreConflict):
+        await store.commit(ChangeSet(pauses=both))
+    # The same wait stored again, other signals and other kinds of pause are no conflict.
+    other_kind = Pause("event:R2:w", "R2", "e", PauseKind.EVENT, "s", NOW + 10)
+    await store.commit(ChangeSet(pauses=[_signal_wait("R1"), _signal_wait("R2", "t"), other_kind]))
+    # Taking the place of the waiter (replace) consumes its pause in the same change set.
+    replacing = _signal_wait("R2", step="w3")
+    await store.commit(ChangeSet(pauses_consumed=["signal:R1:w"], pauses=[replacing]))
+    waiters = await store.find_pauses("s", kind=PauseKind.SIGNAL)
+    assert [p.run_id for p in waiters] == ["R2"]
+    assert [p.pause_id for p in await store.find_pauses("s")] == ["event:R2:w"]
+
+
 async def test_ending_a_run_removes_its_items_and_pauses(store: Store) -> None:
     await store.commit(ChangeSet(runs=[NewRun(_run("R1"))], items=[_item("R1")]))
     await store.commit(ChangeSet(pauses=[Pause("P1", "R1", "h", PauseKind.EVENT, "a/b", NOW + 10)]))

@@ -7,7 +7,15 @@ import sqlite3
 from typing import Any
 
 from stepwell.core.runs import RunStatus
-from stepwell.ports.records import ChangeSet, CommitResult, ItemPut, QueueItem, StatePut
+from stepwell.ports.records import (
+    ChangeSet,
+    CommitResult,
+    ItemPut,
+    Pause,
+    PauseKind,
+    QueueItem,
+    StatePut,
+)
 from stepwell.ports.store import StoreConflict
 from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps
 from stepwell.store.sqlite import spans
@@ -27,6 +35,14 @@ def _item_params(item: QueueItem) -> tuple[Any, ...]:
         item.lease_until,
         None if item.payload is None else dumps(item.payload),
     )
+
+
+def _signal_waiter_check(conn: sqlite3.Connection, pause: Pause) -> None:
+    """A signal pause that was not inserted: the same wait stored before is fine, but another
+    run holding the signal (the unique index) is a lost race, not a wait to drop."""
+    if conn.execute("SELECT 1 FROM pauses WHERE pause_id = ?", (pause.pause_id,)).fetchone():
+        return
+    raise StoreConflict(f"signal {pause.event_name!r} already has a waiter")
 
 
 def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
@@ -167,7 +183,7 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         if conn.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
             raise StoreConflict(f"pause {pause_id} was already consumed")
     for pause in changes.pauses:
-        conn.execute(
+        stored_rows = conn.execute(
             f"INSERT OR IGNORE INTO pauses ({PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 pause.pause_id,
@@ -180,7 +196,9 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
                 pause.correlation_id,
                 dumps(pause.trigger_event),
             ),
-        )
+        ).rowcount
+        if stored_rows == 0 and pause.kind is PauseKind.SIGNAL:
+            _signal_waiter_check(conn, pause)
     for state in changes.states:
         _put_state(conn, state)
     for item_id in changes.items_removed:
