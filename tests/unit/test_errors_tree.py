@@ -61,9 +61,10 @@ def test_a_bad_duration_given_to_the_sdk_raises_inside_the_tree() -> None:
 def test_what_decoration_refuses_is_a_config_error() -> None:
     app = stepwell.App("declared")
 
-    @app.function("once")
     async def once(ctx: stepwell.Context) -> None:
         return None
+
+    app.function("once")(once)
 
     class Placed(stepwell.EventData, name="declared/placed"):
         n: int
@@ -80,12 +81,15 @@ def test_what_decoration_refuses_is_a_config_error() -> None:
         "one event name, two classes": lambda: app.function(
             "two", trigger=[stepwell.on_event(Placed), stepwell.on_event(PlacedAgain)]
         )(once),
-        "an EventData with an empty name": lambda: type(
-            "Nameless", (stepwell.EventData,), {"__annotations__": {}}, name=" "
-        ),
+        "an EventData with an empty name": _nameless_event_data,
     }
     for what, refuse in refusals.items():
         with pytest.raises(stepwell.ConfigError) as caught:
             refuse()
         assert isinstance(caught.value, ValueError), what
         assert str(caught.value), what
+
+
+def _nameless_event_data() -> None:
+    class Nameless(stepwell.EventData, name=" "):
+        n: int
