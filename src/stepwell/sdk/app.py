@@ -177,6 +177,7 @@ class App:
                 strict_determinism=self.strict_determinism
                 if strict_determinism is None
                 else strict_determinism,
+                event_check=self.event_types.check,
             )
             self.functions[fn_id] = fn
             if on_failure is not None:

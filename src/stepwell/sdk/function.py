@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args, get_type_hints
 
+from stepwell.engine.ingest import DataCheck
 from stepwell.engine.registry import FunctionSpec
 from stepwell.ports.driver import Checkpoint, Draining, ExecutionRequest, Outcome
 from stepwell.sdk.context import Context, SyncContext
@@ -53,6 +54,7 @@ class Function(Generic[R]):
         *,
         middleware: Sequence[Middleware] = (),
         strict_determinism: bool = True,
+        event_check: DataCheck | None = None,
     ) -> None:
         self.spec = spec
         self.handler = handler
@@ -61,7 +63,8 @@ class Function(Generic[R]):
         self._logger = logging.getLogger(f"stepwell.fn.{spec.slug}")
         self.data_type = declared_data_type(handler, trigger_types or [])
         self.output_hint: Any = return_hint(handler)
-        self.middleware = Pipeline(middleware)  # the app's first, then the function's own
+        # The app's middleware first, then the function's own.
+        self.middleware = Pipeline(middleware, event_check)
         self.strict_determinism = strict_determinism
         functools.update_wrapper(self, handler)  # type: ignore[arg-type]
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stepwell.core.memo import decode_memo, wrap_data
+from stepwell.engine.ingest import DataCheck, InvalidEventError
 
 __all__ = ["Middleware", "Pipeline"]
 
@@ -66,8 +67,13 @@ class Middleware:
 class Pipeline:
     """A function's middleware in order, with each hook applied across all of them."""
 
-    def __init__(self, middleware: Sequence[Middleware] = ()) -> None:
+    def __init__(
+        self, middleware: Sequence[Middleware] = (), event_check: DataCheck | None = None
+    ) -> None:
         self.inward = list(middleware)
+        # The app's typed events: what a step sends is checked as engine.send checks it,
+        # before any middleware changes it (encryption) and before anything is stored.
+        self.event_check = event_check
         self.outward = list(reversed(self.inward))
         self.active = bool(self.inward)
         """Whether any middleware is registered (an attribute: every step asks)."""
@@ -112,7 +118,13 @@ class Pipeline:
     async def events_out(self, events: list[Any]) -> list[dict[str, Any]]:
         """Events about to be sent, as wire dicts, after every ``before_send_events``."""
         wire = [e.to_wire() if hasattr(e, "to_wire") else dict(e) for e in events]
-        return await self.before_send_events(wire)
+        if self.event_check is not None:
+            for index, event in enumerate(wire):
+                data = event.get("data")
+                problem = self.event_check(str(event.get("name")), data or {})
+                if problem is not None:
+                    raise InvalidEventError(index, problem)
+        return await self.before_send_events(wire) if self.active else wire
 
     async def before_step(self, step_id: str) -> None:
         for mw in self.inward:

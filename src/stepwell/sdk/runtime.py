@@ -251,7 +251,7 @@ class StepSession:
     async def checkpoint_op(self, op: Op) -> Any:
         """Store a step whose work the engine does (``send_event``) and return its data."""
         await self.divergence.check()
-        if self.middleware and op.opts.get("type") == "step.sendEvent":
+        if op.opts.get("type") == "step.sendEvent":  # typed checks and middleware
             op.opts["events"] = await self.middleware.events_out(op.opts["events"])
         if self._gate is not None:
             await self._gate(_planned(op.id, op.name, op.display_name))

@@ -172,8 +172,8 @@ def _send_op(
 ) -> tuple[list[str] | None, Op | None]:
     """The ids if the events were already sent; otherwise the op that sends them."""
     unique, hashed, memo = session.begin(step_id)
-    if memo is not None:
-        return list(memo.value), None
+    if memo is not None:  # a send that failed for good replays as its StepError
+        return list(unwrap_memo(unique, memo)), None
     items: list[SendInput] = (
         [events] if isinstance(events, Event | Mapping) or is_event_data(events) else list(events)
     )

@@ -12,7 +12,7 @@ import base64
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
@@ -73,7 +73,7 @@ class ApiClient:
                 client, "POST", url, headers=headers, json=payload, params=params
             )
 
-    async def send_events(self, events: list[Event]) -> list[str]:
+    async def send_events(self, events: Sequence[Event | Mapping[str, Any]]) -> list[str]:
         """Post events to the event API; returns the server's ids, in order."""
         url = urljoin(self._config.event_origin, f"/e/{self._config.event_key_for_sending()}")
         now = int(time.time() * 1000)
@@ -124,9 +124,9 @@ class ApiClient:
         return response.json()
 
 
-def _outgoing(event: Event, now_ms: int) -> dict[str, Any]:
+def _outgoing(event: Event | Mapping[str, Any], now_ms: int) -> dict[str, Any]:
     """An event as the Python SDK sends it: no empty id, ``ts`` defaulted to now."""
-    wire = event.to_wire()
+    wire = event.to_wire() if isinstance(event, Event) else dict(event)
     if not wire.get("id"):
         wire.pop("id", None)
     if not wire.get("ts"):

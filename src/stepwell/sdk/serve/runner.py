@@ -16,7 +16,7 @@ them speak HTTP:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.function import Function
 from stepwell.sdk.runtime import Interrupt, StepSession
 
-SendEvents = Callable[[list[Event]], Awaitable[list[str]]]
+SendEvents = Callable[[list[Event | Mapping[str, Any]]], Awaitable[list[str]]]
 
 _CALM_TURNS = 3  # loop turns without news before the function counts as waiting at its steps
 _MAX_TURNS = 1000
