@@ -89,9 +89,17 @@ class HttpCall:
             self._closed = True
             self._decide()
             await self._session.settled()
+            # Steps that yield to the server (sleep, wait, invoke, ...) are never checked as
+            # they are reached: judge the whole call now, as the in-process runner does.
+            diverged = await self._session.divergence.verdict()
         except asyncio.CancelledError:
             task.cancel()
             raise
+        if diverged is not None:
+            # Fails the run for good (NonRetriableError: no-retry), whatever ops were found.
+            if not task.cancelled():
+                task.exception()  # the unwind it ended with is superseded, not lost
+            return CallResult(error=diverged)
         return self._result(task)
 
     # -- the two hooks ----------------------------------------------------------------------------
