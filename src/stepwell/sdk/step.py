@@ -211,9 +211,11 @@ class Step(AsyncTools):
     async def run(
         self, step_id: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ) -> R: ...
-    @overload  # lambdas with defaults or keyword-only parameters, which mypy cannot bind to P
+    # A lambda with defaults (``lambda i=i: i``), which mypy cannot bind to P: only when
+    # called without arguments, so that arguments given are always checked against ``fn``.
+    @overload
     async def run(  # type: ignore[overload-cannot-match]
-        self, step_id: str, fn: Callable[..., R], *args: Any, **kwargs: Any
+        self, step_id: str, fn: Callable[..., R]
     ) -> R: ...
     async def run(self, step_id: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` once, durably. Its result is stored as JSON and comes
@@ -303,10 +305,8 @@ class SyncStep(SyncTools):
     ) -> R: ...
     @overload
     def run(self, step_id: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
-    @overload  # lambdas mypy cannot bind to P (defaults, keyword-only parameters)
-    def run(  # type: ignore[overload-cannot-match]
-        self, step_id: str, fn: Callable[..., R], *args: Any, **kwargs: Any
-    ) -> R: ...
+    @overload  # a lambda with defaults, called without arguments (see Step.run)
+    def run(self, step_id: str, fn: Callable[..., R]) -> R: ...  # type: ignore[overload-cannot-match]
     def run(self, step_id: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         hint = _output_hint(fn, kwargs)
 

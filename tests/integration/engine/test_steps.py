@@ -39,9 +39,12 @@ async def test_run_accepts_sync_and_async_callables_with_arguments(db_url: str) 
         await asyncio.sleep(0)
         return a + b
 
+    def times(a: int, *, b: int) -> int:
+        return a * b
+
     @app.function("f", trigger=stepwell.on_event("run/go"))
     async def f(ctx: Context) -> list[int]:
-        x = await ctx.step.run("sync", lambda a, *, b: a * b, 3, b=4)
+        x = await ctx.step.run("sync", times, 3, b=4)
         y = await ctx.step.run("async", add_async, 1, b=2)
         return [x, y]
 

@@ -66,21 +66,70 @@ PROGRAM = textwrap.dedent(
 )
 
 
-def test_a_user_program_is_typed_under_strict_mypy(tmp_path: Path) -> None:
-    program = tmp_path / "shop.py"
-    program.write_text(PROGRAM, encoding="utf-8")
-    stdout, stderr, status = api.run(
+WRONG_ARGUMENTS = textwrap.dedent(
+    """
+    import stepwell
+    from stepwell import Context, SyncContext
+
+    app = stepwell.App("wrong")
+
+
+    def add(a: int, b: int) -> int:
+        return a + b
+
+
+    async def add_async(a: int, b: int) -> int:
+        return a + b
+
+
+    @app.function("async-fn")
+    async def async_fn(ctx: Context) -> None:
+        await ctx.step.run("t", add, 1, "2")  # wrong
+        await ctx.step.run("n", add_async, 1, 2, 3)  # wrong
+        await ctx.step.run("k", add_async, 1, c=2)  # wrong
+        right: int = await ctx.step.run("r", add_async, 1, b=2)
+        looped = [await ctx.step.run(f"l{i}", lambda i=i: i * 2) for i in range(3)]
+
+
+    @app.function("sync-fn")
+    def sync_fn(ctx: SyncContext) -> None:
+        ctx.step.run("k", add, 1, b="x")  # wrong
+        right: int = ctx.step.run("r", add, 1, 2)
+    """
+)
+
+
+def _mypy(program: Path, cache: Path) -> tuple[str, str, int]:
+    return api.run(
         [
             "--config-file",
             str(REPO / "pyproject.toml"),
             "--strict",
             "--cache-dir",
-            str(tmp_path / "cache"),  # its own: never races a developer's mypy run
+            str(cache),  # its own: never races a developer's mypy run
             "--no-error-summary",
             "--hide-error-context",
             str(program),
         ]
     )
+
+
+def test_step_run_checks_the_arguments_against_the_function(tmp_path: Path) -> None:
+    program = tmp_path / "wrong.py"
+    program.write_text(WRONG_ARGUMENTS, encoding="utf-8")
+    stdout, _, status = _mypy(program, tmp_path / "cache")
+    lines = WRONG_ARGUMENTS.splitlines()
+    wrong = [number for number, line in enumerate(lines, 1) if line.endswith("# wrong")]
+    errors = sorted({int(line.split(":")[1]) for line in stdout.splitlines() if ": error:" in line})
+    # Every wrong call, and nothing else: right calls and the ``lambda i=i:`` idiom pass.
+    assert errors == wrong, stdout
+    assert status == 1
+
+
+def test_a_user_program_is_typed_under_strict_mypy(tmp_path: Path) -> None:
+    program = tmp_path / "shop.py"
+    program.write_text(PROGRAM, encoding="utf-8")
+    stdout, stderr, status = _mypy(program, tmp_path / "cache")
     lines = [line for line in stdout.splitlines() if line.strip()]
     revealed = [
         re.sub(r"^.*Revealed type is ", "", line) for line in lines if "Revealed type" in line
