@@ -52,3 +52,21 @@ def test_seeded_ids_keep_their_time_and_differ_by_index(
     )
     assert ULID.from_str(first).milliseconds == millis
     assert first != following
+
+
+def test_ids_made_in_one_millisecond_keep_increasing() -> None:
+    # Many ids per millisecond: each must sort after the one before, as python-ulid's do.
+    values = [new_ulid() for _ in range(5_000)]
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)
+
+
+def test_ids_keep_increasing_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        batches = list(pool.map(lambda _: [new_ulid() for _ in range(2_000)], range(4)))
+    every = [value for batch in batches for value in batch]
+    assert len(set(every)) == len(every)
+    for batch in batches:
+        assert batch == sorted(batch)
