@@ -59,6 +59,30 @@ def error_payload(name: str, message: str, stack: str = "") -> dict[str, Any]:
     return {"name": name, "message": message, "stack": stack}
 
 
+def standard_error(error: dict[str, Any], status: int | None = None) -> dict[str, Any]:
+    """A run's error as ``inngest/function.failed`` and ``function.finished`` carry it in
+    ``data.error``: Inngest's ``{"error", "name", "message", "stack"?}``.
+
+    ``error`` is the error's own string field when it has one, else what went wrong for the
+    server: ``invalid status code: N`` for an app's error answer, ``Name: message`` for an
+    error raised in process. ``stack`` is there only when the error has a non-empty one.
+    """
+    name = _text(error.get("name")) or "Error"
+    message = _text(error.get("message")) or _text(error.get("error"))
+    summary = _text(error.get("error"))
+    if not summary:
+        summary = f"invalid status code: {status}" if status is not None else f"{name}: {message}"
+    standard: dict[str, Any] = {"error": summary, "name": name, "message": message or summary}
+    stack = _text(error.get("stack"))
+    if stack:
+        standard["stack"] = stack
+    return standard
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def error_from_exception(exc: BaseException) -> dict[str, Any]:
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return error_payload(type(exc).__name__, str(exc), stack)

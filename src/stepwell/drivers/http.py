@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -41,6 +41,8 @@ from stepwell.protocol.ops import Op, Opcode
 log = logging.getLogger("stepwell.driver.http")
 
 USE_API_THRESHOLD = 4 * 1024 * 1024 - 1024
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Past this a call carries neither memos nor events: the SDK fetches them (§5.9)."""
 MAX_CALLS_PER_EXECUTION = 10_000
 ASYNC_OPS = frozenset(
     {Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION, Opcode.WAIT_FOR_SIGNAL}
@@ -67,6 +69,8 @@ class _Run:
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # A final answer (the function returned, or failed for good) given to a targeted call.
     outcome: Outcome | None = None
+    # The size of the run's events as JSON (the first one is sent twice), measured once.
+    events_bytes: int | None = None
 
     async def store(self, op: Op) -> None:
         if op.op is not Opcode.STEP_FAILED:
@@ -224,13 +228,18 @@ class HttpDriver:
             elapsed_ms = int((time.monotonic() - began) * 1000)
             if response.outcome is not None:
                 outcome = response.outcome
-                if isinstance(outcome, Errored) and outcome.retriable:
+                if isinstance(outcome, Errored) and may_retry(
+                    run.attempt, run.request.max_attempts, retriable=outcome.retriable
+                ):
                     run.step_errors.append(
                         Op(Opcode.STEP_ERROR, op.id, op.name, error=outcome.error)
                     )
                 elif run.outcome is None:
                     # The SDK answered for the whole function (it returned, e.g. once a race
-                    # was decided, or failed for good): that ends the run, as any call's would.
+                    # was decided, or failed for good, as a targeted call that met another
+                    # step does on its last attempt): that ends the run, as any call's would.
+                    if isinstance(outcome, Errored):
+                        outcome = replace(outcome, retriable=False)
                     run.outcome = outcome
                 return
             for result in response.ops:
@@ -328,10 +337,15 @@ class HttpDriver:
             )
         use_api = state_bytes > USE_API_THRESHOLD
         events = request.events
+        if run.events_bytes is None:
+            first = len(json.dumps(events[0])) if events else 2
+            run.events_bytes = len(json.dumps(events)) + first
+        if (0 if use_api else state_bytes) + run.events_bytes + 1024 > MAX_BODY_BYTES:
+            # Too big to send as a whole (big events in a batch, say): as Inngest does, the
+            # call then carries only the first event, and the SDK fetches the rest.
+            use_api, events = True, []
         if use_api:
             steps = {}
-            if len(json.dumps(events)) > USE_API_THRESHOLD:
-                events = []
         ctx = {
             "attempt": run.attempt,
             "disable_immediate_execution": force_plan,

@@ -129,7 +129,10 @@ def classify_response(status: int, headers: Mapping[str, str], body: bytes) -> S
     retriable = no_retry_header != "true" if no_retry_header is not None else True
     return SdkResponse(
         outcome=Errored(
-            _error_from(parsed, status), retriable=retriable, retry_after_s=retry_after
+            _error_from(parsed, status),
+            retriable=retriable,
+            retry_after_s=retry_after,
+            status=status,
         ),
         version=version,
     )

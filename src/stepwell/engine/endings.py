@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from stepwell.core.errors import standard_error
 from stepwell.core.ids import new_ulid
 from stepwell.core.runs import RunStatus
 from stepwell.engine.plan import Plan
@@ -38,9 +39,13 @@ def finish_run(
     *,
     output: Any = None,
     error: dict[str, Any] | None = None,
+    error_status: int | None = None,
     started: bool = True,
 ) -> None:
-    """End a run with ``status`` and emit its system events (§7)."""
+    """End a run with ``status`` and emit its system events (§7).
+
+    ``error`` is stored as the run's output and the events' ``result``; their ``error`` is its
+    standard form (``error_status``: the HTTP status of the app's answer that was it)."""
     plan.changes.run_updates.append(
         RunUpdate(
             run_id=run.run_id,
@@ -67,7 +72,7 @@ def finish_run(
     if status is RunStatus.COMPLETED:
         data["result"] = output
     if error is not None:
-        data["error"] = error
+        data["error"] = standard_error(error, error_status)
         data["result"] = error
     if run.correlation_id:
         data["correlation_id"] = run.correlation_id

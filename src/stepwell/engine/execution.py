@@ -240,7 +240,15 @@ class Executions:
             if may_retry(item.attempt, state.spec.max_attempts, retriable=outcome.retriable):
                 self._retry(plan, state, now, outcome.retry_after_s)
             else:
-                finish_run(run, events, RunStatus.FAILED, plan, now, error=outcome.error)
+                finish_run(
+                    run,
+                    events,
+                    RunStatus.FAILED,
+                    plan,
+                    now,
+                    error=outcome.error,
+                    error_status=outcome.status,
+                )
             return plan
         if not state.started:
             mark_started(plan, run, state.spec, now)

@@ -37,11 +37,13 @@ class Completed:
 
 @dataclass(slots=True)
 class Errored:
-    """The function raised. ``retry_after_s`` overrides backoff when the error asked for it."""
+    """The function raised. ``retry_after_s`` overrides backoff when the error asked for it;
+    ``status`` is the HTTP status an app answered with, when the error is such an answer."""
 
     error: dict[str, Any]
     retriable: bool = True
     retry_after_s: float | None = None
+    status: int | None = None
 
 
 @dataclass(slots=True)

@@ -26,6 +26,10 @@ from stepwell.server.http import (
 from stepwell.server.runtime import ServerRuntime
 
 MAX_EVENTS_PER_REQUEST = 5000
+MAX_EVENT_REQUEST_BYTES = 64 * 1024 * 1024
+"""One ``POST /e/{key}`` as a whole. Inngest streams the body and caps only each event (3 MiB)
+and their count; we read it whole, so the whole is capped too, well above a batch of big
+events (twenty 3 MiB events fit)."""
 MAX_SEED_MILLIS = 2**48 - 1  # a ULID's time part is 48 bits
 SEED_REUSED = "X-Inngest-Event-Id-Seed: this seed was used for other events; send a fresh one"
 
@@ -125,7 +129,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         if refused is not None:
             return refused
         try:
-            body = await read_json(request)
+            body = await read_json(request, MAX_EVENT_REQUEST_BYTES)
             batch: list[Any] = body if isinstance(body, list) else [body]
             if len(batch) > MAX_EVENTS_PER_REQUEST:
                 raise RequestRefused(f"at most {MAX_EVENTS_PER_REQUEST} events per request")

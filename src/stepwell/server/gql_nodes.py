@@ -212,7 +212,8 @@ class EventV2Node:
         event = stored.event
         self.id = stored.internal_id
         self.name = event.name
-        self.idempotencyKey = event.id or None
+        # As Inngest: the event's id, the sender's when it gave one, else the internal one.
+        self.idempotencyKey = event.id or stored.internal_id
         self.occurredAt = time_out(event.ts)
         self.receivedAt = time_out(stored.received_at)
         self.raw = to_json(stored.to_wire())

@@ -134,7 +134,9 @@ async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
         if seen is None:
             span.stepOp = span.stepType = _guess_op(value)
         else:
-            span.attempts = max(1, seen.failed + (0 if failed else 1))
+            # As Inngest reports it: the number of the step's last attempt, counting from 0
+            # (its retries), not how many tries it took.
+            span.attempts = max(0, seen.failed - (1 if failed else 0))
         root.childrenSpans.append(span)
     if not run.status.is_terminal:
         for step_hash, seen in steps.items():

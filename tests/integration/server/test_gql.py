@@ -73,7 +73,7 @@ async def test_a_run_its_trace_and_step_outputs(server: Server, shop: FakeSdk) -
         {
             "name": "first step",
             "stepType": "RUN",
-            "attempts": 1,
+            "attempts": 0,
             "outputID": f"{run_id}:{FIRST}",
             "status": "COMPLETED",
             "stepID": FIRST,
@@ -81,7 +81,7 @@ async def test_a_run_its_trace_and_step_outputs(server: Server, shop: FakeSdk) -
         {
             "name": "second step",
             "stepType": "RUN",
-            "attempts": 1,
+            "attempts": 0,
             "outputID": f"{run_id}:{SECOND}",
             "status": "COMPLETED",
             "stepID": SECOND,
@@ -114,7 +114,7 @@ async def test_a_retried_step_counts_its_attempts(db_url: str) -> None:
         _, run_id = await finished_run(server, {"name": "shop/flaky"}, "Completed")
         run = (await server.gql(RUN_QUERY, {"run_id": run_id}))["run"]
         [span] = run["trace"]["childrenSpans"]
-        assert (span["name"], span["status"], span["attempts"]) == ("first step", "COMPLETED", 2)
+        assert (span["name"], span["status"], span["attempts"]) == ("first step", "COMPLETED", 1)
         assert [call.body["ctx"]["attempt"] for call in sdk.calls_of("flaky")] == [0, 1, 0]
 
 
@@ -126,7 +126,7 @@ async def test_a_failed_run_shows_the_failed_step_and_its_error(
     assert run["status"] == "FAILED"
     assert json.loads(run["output"])["message"] == "broken step"
     [span] = run["trace"]["childrenSpans"]
-    assert (span["name"], span["status"], span["attempts"]) == ("broken", "FAILED", 1)
+    assert (span["name"], span["status"], span["attempts"]) == ("broken", "FAILED", 0)
     output = (await server.gql(OUTPUT_QUERY, {"id": f"{run_id}:{BROKEN}"}))[
         "runTraceSpanOutputByID"
     ]
@@ -198,7 +198,8 @@ async def test_events_and_event_v2(server: Server) -> None:
     raw = json.loads(first["raw"])
     assert (raw["id"], raw["name"], raw["data"]) == ("key-a", "shop/a", {"n": 1})
     second = (await server.gql(query, {"id": ids[1]}))["eventV2"]
-    assert (second["idempotencyKey"], second["version"]) == (None, "2024-01")
+    # No id from the sender: the key is the internal id, as on Inngest (a string, never null).
+    assert (second["idempotencyKey"], second["version"]) == (ids[1], "2024-01")
     response = await server.client.post(
         "/v0/gql", json={"query": query, "variables": {"id": "01HZZZZZZZZZZZZZZZZZZZZZZZ"}}
     )

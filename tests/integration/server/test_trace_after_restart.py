@@ -53,7 +53,7 @@ async def test_a_trace_survives_a_restart(db_url: str) -> None:
             "first step",
             "RUN",
             "COMPLETED",
-            2,
+            1,
         )
         assert step["stepID"] == FIRST
         assert step["startedAt"] <= step["endedAt"]
