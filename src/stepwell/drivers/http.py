@@ -26,6 +26,7 @@ from stepwell.core.ids import new_ulid
 from stepwell.core.limits import MAX_RUN_STATE_BYTES, checked_step_output, step_output_problem
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.drivers.gateway import perform_ai_request, perform_fetch
+from stepwell.drivers.http_lazy import LAZY_OPS, record_lazy, run_end
 from stepwell.drivers.http_response import SdkResponse, classify_response
 from stepwell.ports.driver import (
     Checkpoint,
@@ -45,7 +46,6 @@ MAX_CALLS_PER_EXECUTION = 10_000
 ASYNC_OPS = frozenset(
     {Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION, Opcode.WAIT_FOR_SIGNAL}
 )
-LAZY_OPS = frozenset({Opcode.DEFER_ADD, Opcode.DEFER_ABORT})
 
 Signer = Callable[[bytes], str | None]
 """Returns the ``X-Inngest-Signature`` value for a body, or None when not signing."""
@@ -67,6 +67,10 @@ class _Run:
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # A final answer (the function returned, or failed for good) given to a targeted call.
     outcome: Outcome | None = None
+    lazy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def record_lazy(self, ops: list[Op]) -> None:
+        await record_lazy(ops, self.checkpoint, self.request.defers, self.lazy_lock)
 
     async def store(self, op: Op) -> None:
         if op.op is not Opcode.STEP_FAILED:
@@ -119,6 +123,7 @@ class HttpDriver:
         run = self._active.get(run_id)
         if run is None:
             return False
+        await run.record_lazy(ops)
         for op in ops:
             if op.op in (Opcode.STEP_RUN, Opcode.STEP) and op.id not in run.request.memo:
                 await run.store(op)
@@ -146,7 +151,11 @@ class HttpDriver:
             response = await self._call(run, step_id="step", force_plan=force_plan)
             if response.outcome is not None:
                 return _checked(response.outcome)
+            await run.record_lazy(response.ops)
             ops = [op for op in response.ops if op.op not in LAZY_OPS]
+            ended = run_end(ops, response)
+            if ended is not None:
+                return ended
             if len(ops) > 1000:
                 return Errored(
                     error_payload("Error", "the function exceeded the step limit of 1000 ops"),
@@ -233,6 +242,7 @@ class HttpDriver:
                     # was decided, or failed for good): that ends the run, as any call's would.
                     run.outcome = outcome
                 return
+            await run.record_lazy(response.ops)
             for result in response.ops:
                 # Its own call's time: parallel steps then show side by side in the trace.
                 result.duration_ms = elapsed_ms
@@ -354,7 +364,7 @@ class HttpDriver:
             "steps": steps,
             "use_api": use_api,
             "version": run.version,
-            "defers": {},
+            "defers": dict(request.defers),
         }
 
 
