@@ -105,8 +105,10 @@ async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) ->
 
     url = str(opts.get("url", ""))
     headers, params = ai_request_auth(opts)
+    if params:  # merged into the URL's own query (an empty ``params=`` would drop it)
+        url = str(httpx.URL(url).copy_merge_params(params))
     try:
-        response = await client.post(url, json=opts.get("body"), headers=headers, params=params)
+        response = await client.post(url, json=opts.get("body"), headers=headers)
     except httpx.HTTPError as exc:
         return wrap_error(error_payload("AIGatewayError", f"Error making AI request: {exc}"))
     if 200 <= response.status_code < 300:
