@@ -59,26 +59,56 @@ async def perform_fetch(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict
     )
 
 
+# The Messages API refuses requests without a version; Python's adapter drops its default one
+# when given extra headers, so the one it would have sent is added back.
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def ai_request_auth(opts: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers and query parameters of an ``AIGateway`` op's request: the adapter's
+    headers, plus the key where the provider format takes it (header names compared
+    case-insensitively; what the adapter set wins):
+
+    * ``openai-chat``, ``openai-responses``, ``grok``, ``deepseek`` (and unknown formats,
+      OpenAI-compatible): ``Authorization: Bearer <key>``;
+    * ``anthropic``: ``x-api-key: <key>`` and ``anthropic-version``;
+    * ``gemini``: ``?key=<key>``, unless the URL has it already (the official adapters);
+    * ``azure-openai``: ``api-key: <key>`` (the adapter sends it already);
+    * ``bedrock``: the key as ``Authorization`` as it is.
+    """
+    import httpx
+
+    headers = httpx.Headers({str(k): str(v) for k, v in (opts.get("headers") or {}).items()})
+    key = str(opts.get("auth_key") or "")
+    fmt = opts.get("format")
+    params: dict[str, str] = {}
+    if fmt == "anthropic":
+        headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+    if key:
+        if fmt == "anthropic":
+            headers.setdefault("x-api-key", key)
+        elif fmt == "gemini":
+            if "key" not in httpx.URL(str(opts.get("url", ""))).params:
+                params["key"] = key
+        elif fmt == "azure-openai":
+            headers.setdefault("api-key", key)
+        elif fmt == "bedrock":
+            headers.setdefault("Authorization", key)
+        else:
+            headers.setdefault("Authorization", f"Bearer {key}")
+    return dict(headers.items()), params
+
+
 async def perform_ai_request(client: httpx.AsyncClient, opts: dict[str, Any]) -> dict[str, Any]:
     """An ``AIGateway`` op: POST the body to the provider with its kind of authentication."""
     import httpx
 
     url = str(opts.get("url", ""))
-    headers = {str(k): str(v) for k, v in (opts.get("headers") or {}).items()}
-    key = opts.get("auth_key")
-    params: dict[str, str] = {}
-    if key:
-        fmt = opts.get("format")
-        if fmt == "anthropic":
-            headers.setdefault("x-api-key", str(key))
-        elif fmt == "gemini":
-            params["key"] = str(key)
-        elif fmt == "bedrock":
-            headers.setdefault("Authorization", str(key))
-        else:
-            headers.setdefault("Authorization", f"Bearer {key}")
+    headers, params = ai_request_auth(opts)
+    if params:  # merged into the URL's own query (an empty ``params=`` would drop it)
+        url = str(httpx.URL(url).copy_merge_params(params))
     try:
-        response = await client.post(url, json=opts.get("body"), headers=headers, params=params)
+        response = await client.post(url, json=opts.get("body"), headers=headers)
     except httpx.HTTPError as exc:
         return wrap_error(error_payload("AIGatewayError", f"Error making AI request: {exc}"))
     if 200 <= response.status_code < 300:

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import httpx
 import jcs
 
 from stepwell.core.attempts import attempt_after_success, is_final_attempt, may_retry
 from stepwell.core.errors import error_payload
-from stepwell.core.ids import new_ulid
-from stepwell.core.limits import MAX_RUN_STATE_BYTES, checked_step_output, step_output_problem
+from stepwell.core.limits import checked_step_output, step_output_problem
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.drivers.gateway import perform_ai_request, perform_fetch
+from stepwell.drivers.http_body import StateTooLarge, call_body
+from stepwell.drivers.http_lazy import LAZY_OPS, record_lazy, run_end
 from stepwell.drivers.http_response import SdkResponse, classify_response
 from stepwell.ports.driver import (
     Checkpoint,
@@ -40,14 +39,10 @@ from stepwell.protocol.ops import Op, Opcode
 
 log = logging.getLogger("stepwell.driver.http")
 
-USE_API_THRESHOLD = 4 * 1024 * 1024 - 1024
-MAX_BODY_BYTES = 4 * 1024 * 1024
-"""Past this a call carries neither memos nor events: the SDK fetches them (§5.9)."""
 MAX_CALLS_PER_EXECUTION = 10_000
 ASYNC_OPS = frozenset(
     {Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION, Opcode.WAIT_FOR_SIGNAL}
 )
-LAZY_OPS = frozenset({Opcode.DEFER_ADD, Opcode.DEFER_ABORT})
 
 Signer = Callable[[bytes], str | None]
 """Returns the ``X-Inngest-Signature`` value for a body, or None when not signing."""
@@ -71,6 +66,10 @@ class _Run:
     outcome: Outcome | None = None
     # The size of the run's events as JSON (the first one is sent twice), measured once.
     events_bytes: int | None = None
+    lazy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def record_lazy(self, ops: list[Op]) -> None:
+        await record_lazy(ops, self.checkpoint, self.request.defers, self.lazy_lock)
 
     async def store(self, op: Op) -> None:
         if op.op is not Opcode.STEP_FAILED:
@@ -123,6 +122,7 @@ class HttpDriver:
         run = self._active.get(run_id)
         if run is None:
             return False
+        await run.record_lazy(ops)
         for op in ops:
             if op.op in (Opcode.STEP_RUN, Opcode.STEP) and op.id not in run.request.memo:
                 await run.store(op)
@@ -150,7 +150,11 @@ class HttpDriver:
             response = await self._call(run, step_id="step", force_plan=force_plan)
             if response.outcome is not None:
                 return _checked(response.outcome)
+            await run.record_lazy(response.ops)
             ops = [op for op in response.ops if op.op not in LAZY_OPS]
+            ended = run_end(ops, response)
+            if ended is not None:
+                return ended
             if len(ops) > 1000:
                 return Errored(
                     error_payload("Error", "the function exceeded the step limit of 1000 ops"),
@@ -242,6 +246,7 @@ class HttpDriver:
                         outcome = replace(outcome, retriable=False)
                     run.outcome = outcome
                 return
+            await run.record_lazy(response.ops)
             for result in response.ops:
                 # Its own call's time: parallel steps then show side by side in the trace.
                 result.duration_ms = elapsed_ms
@@ -294,8 +299,15 @@ class HttpDriver:
     async def _call(self, run: _Run, *, step_id: str, force_plan: bool) -> SdkResponse:
         request = run.request
         try:
-            body = self._body(run, step_id=step_id, force_plan=force_plan)
-        except _StateTooLarge as exc:
+            body, run.events_bytes = call_body(
+                run.request,
+                attempt=run.attempt,
+                version=run.version,
+                events_bytes=run.events_bytes,
+                step_id=step_id,
+                force_plan=force_plan,
+            )
+        except StateTooLarge as exc:
             return SdkResponse(
                 outcome=Errored(error_payload("StateTooLargeError", str(exc)), retriable=False)
             )
@@ -324,56 +336,6 @@ class HttpDriver:
                 )
             )
         return classify_response(response.status_code, response.headers, response.content)
-
-    def _body(self, run: _Run, *, step_id: str, force_plan: bool) -> dict[str, Any]:
-        request = run.request
-        steps = dict(request.memo)
-        stack = list(steps)
-        state_bytes = len(json.dumps(steps))
-        if state_bytes > MAX_RUN_STATE_BYTES:
-            raise _StateTooLarge(
-                f"the run's stored step results are {state_bytes} bytes, over the limit of "
-                f"{MAX_RUN_STATE_BYTES} bytes"
-            )
-        use_api = state_bytes > USE_API_THRESHOLD
-        events = request.events
-        if run.events_bytes is None:
-            first = len(json.dumps(events[0])) if events else 2
-            run.events_bytes = len(json.dumps(events)) + first
-        if (0 if use_api else state_bytes) + run.events_bytes + 1024 > MAX_BODY_BYTES:
-            # Too big to send as a whole (big events in a batch, say): as Inngest does, the
-            # call then carries only the first event, and the SDK fetches the rest.
-            use_api, events = True, []
-        if use_api:
-            steps = {}
-        ctx = {
-            "attempt": run.attempt,
-            "disable_immediate_execution": force_plan,
-            "env": "",
-            "fn_id": request.function_uuid,
-            "max_attempts": request.max_attempts,
-            "qi_id": request.item_id,
-            "request_id": new_ulid(),
-            "run_id": request.run_id,
-            "stack": {"current": len(stack), "stack": stack},
-            "step_id": "step",
-            "use_api": use_api,
-        }
-        if step_id != "step":
-            ctx["disable_immediate_execution"] = True
-        return {
-            "ctx": ctx,
-            "event": request.events[0] if request.events else {},
-            "events": events,
-            "steps": steps,
-            "use_api": use_api,
-            "version": run.version,
-            "defers": {},
-        }
-
-
-class _StateTooLarge(Exception):
-    """The run's state is over the limit: no call is made, the run fails saying so."""
 
 
 def _checked(outcome: Outcome) -> Outcome:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from stepwell.engine.defers import plan_deferred_starts
 from stepwell.engine.plan import Plan, PlanBuilder
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem, StoredEvent
@@ -52,6 +53,9 @@ class Committer:
         ``StoreConflict`` if it keeps losing, and whatever the builder raises."""
         for attempt in range(CONFLICT_RETRIES):
             plan = await build()
+            if plan.ended_runs:
+                # What the ending runs deferred starts with their end, in this commit.
+                await plan_deferred_starts(self._store, plan, self._clock.now_ms())
             if plan.follow_events:
                 await self._planner.plan_events(plan.follow_events, plan, self._clock.now_ms())
             if not plan.changes:

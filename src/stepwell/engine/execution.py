@@ -21,6 +21,7 @@ from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import priority_seconds
 from stepwell.engine.committer import Committer
 from stepwell.engine.concurrency import ConcurrencyGate, GateClosed
+from stepwell.engine.defers import load_defers, plan_defer_op
 from stepwell.engine.endings import finish_run
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.plan import Plan, static_plan
@@ -116,6 +117,9 @@ class Executions:
                     url=spec.url,
                     function_uuid=spec.uuid,
                     item_id=item.item_id,
+                    defers=(await load_defers(self._store, run.run_id))[0].request_map()
+                    if spec.url is not None
+                    else {},
                 )
                 if not state.started:
                     # Running once it executes: a run waiting for a slot is still queued.
@@ -142,6 +146,8 @@ class Executions:
     async def _checkpoint(self, state: _Execution, op: Op) -> Any:
         """A step finished mid-execution: store it (with its span) before the run goes on."""
         assert state.clock is not None
+        if op.op in (Opcode.DEFER_ADD, Opcode.DEFER_ABORT):
+            return await self._defer(state, op)
         # One reading of the clock per step (this is the hot path): the step's end, and the
         # time its commit plans with.
         now = self._clock.now_ms()
@@ -198,6 +204,23 @@ class Executions:
         if attempt != reset:
             state.item = replace(state.item, attempt=reset)
         return op.data
+
+    async def _defer(self, state: _Execution, op: Op) -> Any:
+        """A lazy ``DeferAdd``/``DeferAbort``: recorded against the run (``engine.defers``)."""
+        recorded: list[Any] = [None]
+
+        async def build() -> Plan:
+            plan = Plan()
+            now = self._clock.now_ms()
+            recorded[0] = await plan_defer_op(self._store, state.run.run_id, op, plan, now)
+            return plan
+
+        try:
+            await self._committer.commit(build)
+        except StoreConflict as exc:
+            raise RunCancelled(str(exc)) from exc
+        state.started = True
+        return recorded[0]
 
     def _start_soon(self, run: RunRecord, spec: FunctionSpec) -> None:
         """Show the run as Running without delaying its first step: the write is queued now

@@ -140,6 +140,11 @@ def paused_key(slug: str) -> str:
     return f"paused:{slug}"
 
 
+def defers_key(run_id: str) -> str:
+    """The state holding a run's deferred runs (``core.defers.RunDefers``)."""
+    return f"defers:{run_id}"
+
+
 # -- idempotency ------------------------------------------------------------------------------
 
 

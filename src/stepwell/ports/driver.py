@@ -28,6 +28,9 @@ class ExecutionRequest:
     """Where the function is served, for functions of apps synced over HTTP."""
     function_uuid: str = ""
     item_id: str = ""
+    defers: dict[str, Any] = field(default_factory=dict)
+    """The run's recorded defers (hashed id → ``{"abortable": bool}``), for an SDK's request;
+    the driver adds those it records meanwhile."""
 
 
 @dataclass(slots=True)
