@@ -8,6 +8,7 @@ import asyncio
 import importlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -88,6 +89,29 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:ATTR",
         help="serve a stepwell.App at /api/inngest on this port and sync it "
         "(repeatable; $STEPWELL_APP, comma-separated)",
+    )
+    parser.add_argument(
+        "--connect-port",
+        type=int,
+        default=None,
+        help="port of the Connect gateway, where workers open their WebSocket "
+        "($STEPWELL_CONNECT_PORT; default: --port + 1)",
+    )
+    parser.add_argument(
+        "--connect-lease",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a Connect worker holds a request without extending its lease "
+        "($STEPWELL_CONNECT_LEASE; default 20)",
+    )
+    parser.add_argument(
+        "--connect-heartbeat",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="heartbeat interval of Connect workers; one silent for 3 is dropped "
+        "($STEPWELL_CONNECT_HEARTBEAT; default 10)",
     )
     parser.add_argument(
         "--retention",
@@ -218,6 +242,7 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     from starlette.routing import BaseRoute, Mount
 
     from stepwell.server.app import create_app
+    from stepwell.server.connect_gateway import with_gateway
     from stepwell.server.runtime import ServerRuntime
 
     routes: list[BaseRoute] = []
@@ -241,10 +266,27 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     dashboard = DashboardContext.serving(runtime)
     dashboard.session_ttl_s = config.dashboard_session_ttl_s
     routes.extend(dashboard_routes(dashboard))
-    app = create_app(runtime, extra_routes=routes)
+    # The Connect gateway (workers' WebSockets) listens on a port of its own, in this server.
+    app = with_gateway(create_app(runtime, extra_routes=routes), runtime)
+    sockets = [_listen(config.host, config.port), _listen(config.host, config.gateway_port)]
     kind = "dev server" if config.dev else "server"
     print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", lifespan="on")
+    print(f"Connect gateway on ws://{config.host}:{config.gateway_port}/v0/connect", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server.run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"stepwell: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def send(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepwell.server import events_api, gql, operations_api, runs_api, sync_api
+from stepwell.server import connect_api, events_api, gql, operations_api, runs_api, sync_api
 from stepwell.server.auth import SigningKeyGuard
 from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
@@ -79,6 +79,7 @@ def create_app(
         *runs_api.routes(runtime),
         *operations_api.routes(runtime),
         *gql.routes(runtime),
+        *connect_api.routes(runtime),
     ]
     app = Starlette(
         routes=[*routes, *extra_routes],

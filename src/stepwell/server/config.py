@@ -54,12 +54,23 @@ class ServerConfig:
     """Ended runs and unneeded events older than this are deleted in small batches; None keeps
     everything."""
     apps: list[str] = field(default_factory=list)
+    connect_port: int | None = None
+    """The Connect gateway's port (workers' WebSockets); None: ``port + 1``, as Inngest's."""
+    connect_lease_s: float = 20.0
+    """How long a Connect worker holds a request without extending its lease: after it dies,
+    that long until the request is sent to another worker."""
+    connect_heartbeat_s: float = 10.0
+    """The heartbeat interval Connect workers are told; silent for 3 of them, one is dropped."""
     """``MODULE:ATTR`` of apps on our SDK to serve at ``/api/inngest`` on this port (``--app``)."""
 
     @property
     def signing_keys(self) -> list[str]:
         """Every signing key a caller may authenticate with: the current one, then the fallback."""
         return [k for k in (self.signing_key, self.signing_key_fallback) if k]
+
+    @property
+    def gateway_port(self) -> int:
+        return self.connect_port if self.connect_port is not None else self.port + 1
 
     @property
     def server_kind(self) -> str:

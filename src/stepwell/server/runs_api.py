@@ -166,9 +166,6 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             return error(409, "no call of this run is in progress")
         return json_response({"status": 200})
 
-    async def connect_start(request: Request) -> Response:
-        return json_response({"status": 200, "message": "ready"})
-
     return [
         Route("/v1/events", list_events, methods=["GET"]),
         Route("/v1/events/{event_id}", get_event, methods=["GET"]),
@@ -180,5 +177,4 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         Route("/v0/runs/{run_id}/actions", run_actions, methods=["GET"]),
         Route("/v1/signals", signal, methods=["POST"]),
         Route("/v1/checkpoint/{run_id}/async", checkpoint_async, methods=["POST"]),
-        Route("/v0/connect/start", connect_start, methods=["POST"]),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 
 from stepwell.core.backoff import Backoff, FixedBackoff
+from stepwell.drivers.connect.driver import ConnectDriver
+from stepwell.drivers.connect.hub import Hub
 from stepwell.drivers.http import HttpDriver
 from stepwell.drivers.inprocess import InProcessDriver
 from stepwell.drivers.router import RoutingDriver
@@ -38,13 +40,19 @@ class ServerRuntime:
             signer=(lambda body: signing.signature(body, key)) if key else None,
             client=self.client,
         )
+        self.connect_hub = Hub(lease_s=config.connect_lease_s)
+        self.connect_driver = ConnectDriver(
+            self.connect_hub, worker_wait_s=max(10.0, config.connect_lease_s), client=self.client
+        )
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
         self.engine = Engine(
             store=store,
             registry=registry,
-            driver=RoutingDriver(inprocess=inprocess, http=self.http_driver),
+            driver=RoutingDriver(
+                inprocess=inprocess, http=self.http_driver, connect=self.connect_driver
+            ),
             clock=clock,
             backoff=backoff,
             max_event_bytes=config.max_event_bytes,

@@ -67,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("no_discovery", "--no-discovery", ("STEPWELL_NO_DISCOVERY",), "bool"),
     Setting("lease", "--lease", ("STEPWELL_LEASE",), "float"),
     Setting("apps", "--app", ("STEPWELL_APP",), "list"),
+    Setting("connect_port", "--connect-port", ("STEPWELL_CONNECT_PORT",), "int"),
+    Setting("connect_lease", "--connect-lease", ("STEPWELL_CONNECT_LEASE",), "float"),
+    Setting("connect_heartbeat", "--connect-heartbeat", ("STEPWELL_CONNECT_HEARTBEAT",), "float"),
     Setting("retention", "--retention", ("STEPWELL_RETENTION",), "duration"),
     Setting("max_event_bytes", "--max-event-bytes", ("STEPWELL_MAX_EVENT_BYTES",), "int"),
     Setting(
@@ -180,6 +183,13 @@ def server_config(
     config.discovery = dev and not ("no_discovery" in found and found["no_discovery"].value)
     if "apps" in found:
         config.apps = _strings(found["apps"])
+    if "connect_port" in found:
+        config.connect_port = _port(found["connect_port"])
+    if "connect_lease" in found:
+        config.connect_lease_s = _seconds(found["connect_lease"], minimum=2.0, inclusive=True)
+    if "connect_heartbeat" in found:
+        beat = found["connect_heartbeat"]
+        config.connect_heartbeat_s = _seconds(beat, minimum=1.0, inclusive=True)
     if "retention" in found:
         config.retention_ms = _retention(found["retention"])
     if "max_event_bytes" in found:

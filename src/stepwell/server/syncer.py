@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from stepwell.drivers.connect.urls import is_connect_url
 from stepwell.engine.apps import AppCatalog
 from stepwell.protocol import signing
 from stepwell.protocol.registration import RegistrationError, in_band_registration
@@ -65,8 +66,10 @@ class Syncer:
         return await self._catalog.remove_by_url(url)
 
     def urls(self) -> list[str]:
-        """What a pass pings: the URLs given (``-u``) or added, then every synced app's."""
-        return list(dict.fromkeys([*self._urls, *(a.url for a in self._catalog.apps())]))
+        """What a pass pings: the URLs given (``-u``) or added, then every synced app's (but
+        Connect workers', which sync themselves when they connect)."""
+        synced = [a.url for a in self._catalog.apps() if not is_connect_url(a.url)]
+        return list(dict.fromkeys([*self._urls, *synced]))
 
     async def sync_all(self) -> None:
         """One pass: take in apps other processes changed, ping every URL, discover."""
