@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 import jcs
@@ -297,7 +298,6 @@ class HttpDriver:
     # -- one call ------------------------------------------------------------------------
 
     async def _call(self, run: _Run, *, step_id: str, force_plan: bool) -> SdkResponse:
-        request = run.request
         try:
             body, run.events_bytes = call_body(
                 run.request,
@@ -311,13 +311,20 @@ class HttpDriver:
             return SdkResponse(
                 outcome=Errored(error_payload("StateTooLargeError", str(exc)), retriable=False)
             )
+        return await self.deliver(run.request, body, step_id=step_id, version=run.version)
+
+    async def deliver(
+        self, request: ExecutionRequest, body: dict[str, Any], *, step_id: str, version: int
+    ) -> SdkResponse:
+        """Make one call with ``body`` and read its answer: the transport, which the Connect
+        driver replaces (everything else about an execution is the same for both)."""
         raw = jcs.canonicalize(body)
         headers = {
             "Content-Type": "application/json",
             "X-Run-ID": request.run_id,
             "x-request-id": body["ctx"]["request_id"],
             "x-inngest-job-id": request.item_id,
-            "x-inngest-req-version": str(run.version),
+            "x-inngest-req-version": str(version),
             "X-Inngest-Step-ID": step_id,
         }
         signature = self._signer(raw)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stepwell.core.errors import error_payload
 from stepwell.drivers.connect.hub import Hub
 from stepwell.drivers.connect.urls import function_slug
-from stepwell.drivers.http import HttpDriver, _Run, _StateTooLarge
+from stepwell.drivers.http import HttpDriver
 from stepwell.drivers.http_response import SdkResponse, classify_response
-from stepwell.ports.driver import Errored, Released
+from stepwell.ports.driver import Errored, ExecutionRequest, Released
 from stepwell.protocol.connect_wire import Kind, Reply, ReplyStatus, encode, frame
 
 if TYPE_CHECKING:
@@ -54,14 +54,9 @@ class ConnectDriver(HttpDriver):
         self.hub = hub
         self._worker_wait_s = worker_wait_s
 
-    async def _call(self, run: _Run, *, step_id: str, force_plan: bool) -> SdkResponse:
-        request = run.request
-        try:
-            body = self._body(run, step_id=step_id, force_plan=force_plan)
-        except _StateTooLarge as exc:
-            return SdkResponse(
-                outcome=Errored(error_payload("StateTooLargeError", str(exc)), retriable=False)
-            )
+    async def deliver(
+        self, request: ExecutionRequest, body: dict[str, Any], *, step_id: str, version: int
+    ) -> SdkResponse:
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         slug = function_slug(str(request.url))
         for _ in range(MAX_SENDS_PER_CALL):
