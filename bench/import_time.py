@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     samples: dict[str, list[float]] = {name: [] for name in CONTENDERS}
-    for name, statement in CONTENDERS.items():
+    for _name, statement in CONTENDERS.items():
         import_ms(statement)  # warm the bytecode caches and the page cache once
     for _ in range(args.rounds):
         for name, statement in CONTENDERS.items():
