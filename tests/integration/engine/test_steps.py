@@ -295,4 +295,4 @@ async def test_wait_for_event_refuses_bad_arguments(db_url: str, bad: dict[str, 
     run = await _run_one(app, db_url, "badwait/go")
     assert run.status is stepwell.RunStatus.FAILED
     assert run.error is not None
-    assert run.error["name"] in ("ValueError", "ExpressionError")
+    assert run.error["name"] in ("ConfigError", "ExpressionError")  # both are ConfigErrors
