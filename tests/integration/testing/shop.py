@@ -78,3 +78,9 @@ async def quote(ctx: Context) -> dict[str, Any]:
     price = await ctx.step.invoke("price", function=lookup_price, data={"sku": 3})
     reply = await ctx.step.wait_for_event("reply", event="shop/quote.accepted", timeout="1h")
     return {"price": price, "accepted": reply is not None and reply.data}
+
+
+@app.function("reminder", trigger=stepwell.on_event("shop/cart.abandoned"))
+async def reminder(ctx: Context) -> str:
+    await ctx.step.sleep("wait-an-hour", "1h")
+    return await ctx.step.run("remind", lambda: "reminded")
