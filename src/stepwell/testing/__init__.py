@@ -18,12 +18,14 @@ pytest, and ``import stepwell`` does not import this package.
 """
 
 from stepwell.testing.clock import VirtualClock
-from stepwell.testing.engine import FunctionRef, NotReached, RunRef, TestEngine
+from stepwell.testing.engine import TestEngine
+from stepwell.testing.kit import EngineKit, FunctionRef, NotReached, RunRef
 from stepwell.testing.results import RunResult, StepResult
 from stepwell.testing.stubs import StepStub
 from stepwell.testing.sync import SyncTestEngine
 
 __all__ = [
+    "EngineKit",
     "FunctionRef",
     "NotReached",
     "RunRef",

@@ -85,6 +85,7 @@ def stepwell_engine(request: pytest.FixtureRequest) -> Iterator[TestEngine | Syn
                 "pytest configuration"
             )
         target = configured
-    with TestEngine.sync(resolve_app(target), **options) as engine:
+    engine = TestEngine(resolve_app(target), **options)
+    with SyncTestEngine(engine) as sync_engine:  # on its own thread, for either kind of test
         is_async = inspect.iscoroutinefunction(getattr(request, "function", None))
-        yield engine.async_engine if is_async else engine
+        yield engine if is_async else sync_engine

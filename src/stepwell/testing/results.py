@@ -88,3 +88,38 @@ async def read_result(history: History, run: RunRecord) -> RunResult:
         by_name.setdefault(span.name, []).append(span)
     steps = {name: _step(name, spans, memo) for name, spans in by_name.items()}
     return RunResult(run, steps)
+
+
+def holds(result: RunResult, waiting_for: str | None, step: str | None, status: Any) -> bool:
+    if status is not None and result.status != status:
+        return False
+    if waiting_for is not None:
+        found = result.steps.get(waiting_for)
+        if found is None or found.status != SpanStatus.WAITING.value:
+            return False
+    if step is not None:
+        found = result.steps.get(step)
+        done = (SpanStatus.COMPLETED.value, SpanStatus.FAILED.value)
+        if found is None or found.status not in done:
+            return False
+    return True
+
+
+def wanted(waiting_for: str | None, step: str | None, status: Any) -> str:
+    parts = [f"waiting for {waiting_for!r}"] if waiting_for else []
+    parts += [f"step {step!r} stored"] if step else []
+    parts += [f"status {status}"] if status is not None else []
+    return " and ".join(parts) or "the condition"
+
+
+def describe(result: RunResult) -> str:
+    waiting = [f"{s.kind} {s.id!r}" for s in result.steps.values() if s.status == "WAITING"]
+    done = [f"{s.id!r} {s.status}" for s in result.steps.values() if s.status != "WAITING"]
+    text = f"{result.status.value}"
+    if waiting:
+        text += f", waiting on {', '.join(waiting)}"
+    if done:
+        text += f"; steps: {', '.join(done)}"
+    if result.error:
+        text += f"; error: {result.error.get('name')}: {result.error.get('message')}"
+    return text

@@ -1,4 +1,4 @@
-"""``SyncTestEngine``: ``TestEngine`` for plain ``def`` tests.
+"""``SyncTestEngine``: a ``TestEngine`` for plain ``def`` tests (``TestEngine.sync(app)``).
 
 The engine runs on an event loop of its own, in a thread started at ``__enter__`` and stopped
 at ``__exit__``; each method hands its work to that loop and blocks until it is done. The
@@ -22,7 +22,7 @@ from stepwell.ports.records import RunRecord
 from stepwell.sdk.function import Function
 from stepwell.sdk.types import Duration
 from stepwell.testing.clock import VirtualClock
-from stepwell.testing.engine import FunctionRef, RunRef, TestEngine
+from stepwell.testing.kit import EngineKit, FunctionRef, RunRef
 from stepwell.testing.results import RunResult
 from stepwell.testing.stubs import StepStub
 
@@ -34,9 +34,10 @@ class SyncTestEngine:
 
     __test__ = False
 
-    def __init__(self, engine: TestEngine) -> None:
+    def __init__(self, engine: EngineKit) -> None:
         self.async_engine = engine
-        """The same engine for async code: its methods may be awaited on any event loop."""
+        """The ``TestEngine`` itself, for async code: its methods may be awaited on any event
+        loop (they run on the engine's)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
