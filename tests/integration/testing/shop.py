@@ -3,6 +3,7 @@ cools off for a second and sends an email; plus a few functions for the other be
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -84,3 +85,11 @@ async def quote(ctx: Context) -> dict[str, Any]:
 async def reminder(ctx: Context) -> str:
     await ctx.step.sleep("wait-an-hour", "1h")
     return await ctx.step.run("remind", lambda: "reminded")
+
+
+@app.function("pack", trigger=stepwell.on_event("shop/pack"))
+async def pack(ctx: Context) -> list[str]:
+    box, label = await asyncio.gather(
+        ctx.step.run("box", lambda: "real box"), ctx.step.run("label", lambda: "real label")
+    )
+    return [box, label]

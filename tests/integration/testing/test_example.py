@@ -28,3 +28,13 @@ async def test_order_waits_for_payment() -> None:
             "email": "e-1",
         }
         assert [s.attempts for s in result.steps.values()] == [1, 1, 1, 1]
+
+
+async def test_the_same_on_an_in_memory_database() -> None:
+    async with TestEngine(app, database=":memory:") as t:
+        run = await t.trigger(
+            process_order, "shop/order.placed", {"order_id": 7}, steps={"charge": "fake"}
+        )
+        await t.wait_until(run, waiting_for="wait-payment")
+        await t.send("shop/payment.received", {"order_id": 7})
+        assert (await t.finish(run)).output["email"] == "e-1"

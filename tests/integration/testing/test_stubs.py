@@ -151,3 +151,22 @@ async def test_stubs_for_every_run_of_a_function() -> None:
         assert len(runs) == 2
         assert all(r.output["receipt"] == "all" for r in runs)
         assert shop.charged == []
+
+
+async def test_a_stubbed_sleep_is_skipped_without_moving_time() -> None:
+    async with TestEngine(app) as t:
+        run = await t.trigger(shop.reminder, "shop/cart.abandoned", steps={"wait-an-hour": None})
+        result = await t.finish(run)
+        assert result.output == "reminded"
+        assert t.elapsed == timedelta(0)
+
+
+async def test_a_stub_among_parallel_steps() -> None:
+    async with TestEngine(app) as t:
+        run = await t.trigger(shop.pack, "shop/pack", steps={"label": "fake label"})
+        result = await t.finish(run)
+        assert result.output == ["real box", "fake label"]
+        assert {s.id: s.output for s in result.steps.values()} == {
+            "box": "real box",
+            "label": "fake label",
+        }
