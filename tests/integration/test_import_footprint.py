@@ -6,6 +6,7 @@ Each check runs in a fresh interpreter: this test process has imported everythin
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,8 @@ def _loaded_after(program: str, tmp_path: Path) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
+        # This checkout's code, also when PYTHONPATH is relative (it would name tmp_path/src).
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
         text=True,
         timeout=60,
@@ -119,3 +122,33 @@ def test_the_cel_module_we_load_is_the_one_import_cel_gives(tmp_path: Path) -> N
         tmp_path,
     )
     assert report["printed"] == ["2 True"]
+
+
+def test_the_test_kit_is_not_imported_by_stepwell_and_needs_no_pytest(tmp_path: Path) -> None:
+    report = _loaded_after(
+        """
+        import asyncio, sys
+        import stepwell
+
+        assert "stepwell.testing" not in sys.modules
+        from stepwell.testing import TestEngine
+
+        app = stepwell.App("plain")
+
+        @app.function("nap", trigger=stepwell.on_event("n/nap"))
+        async def nap(ctx: stepwell.Context) -> str:
+            await ctx.step.sleep("a-week", "7d")
+            return "rested"
+
+        async def main() -> None:
+            async with TestEngine(app) as t:
+                result = await t.finish(await t.trigger(nap, "n/nap"))
+                print(result.output, t.elapsed.days)
+
+        asyncio.run(main())
+        print(sorted(m for m in ("pytest", "_pytest", "pluggy") if m in sys.modules))
+        """,
+        tmp_path,
+    )
+    assert report["printed"] == ["rested 7", "[]"]
+    assert report["loaded"] == []

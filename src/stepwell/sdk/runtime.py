@@ -129,6 +129,7 @@ class StepSession:
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.stub: Callable[[StepSession, str, str], MemoValue | None] | None = None  # testing
 
     # -- what the context exposes ---------------------------------------------------------------
 
@@ -171,7 +172,7 @@ class StepSession:
             self.divergence.reached(hashed)
             return unique, hashed, decode_memo(self.request.memo[hashed])
         self.divergence.new_step(unique)
-        return unique, hashed, None
+        return unique, hashed, None if self.stub is None else self.stub(self, unique, hashed)
 
     def memo_or_suspend(
         self, step_id: str, op_for: Callable[[str, str], Op]
