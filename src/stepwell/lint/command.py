@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "text":
         count = len(result.findings)
         noun = "finding" if count == 1 else "findings"
-        print(f"{count} {noun} in {result.files} files checked", file=sys.stderr)
+        files = "file" if result.files == 1 else "files"
+        print(f"{count} {noun} in {result.files} {files} checked", file=sys.stderr)
     return 1 if result.findings and not args.exit_zero else 0
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from copy import copy
+from dataclasses import dataclass, field
 
 from stepwell.lint import catalog
 from stepwell.lint.discover import DurableFunction
@@ -39,7 +40,11 @@ class Scope:
     _bound: set[str] | None = None
 
     def but(self, **changes: object) -> Scope:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with ``changes``; the name sets and maps stay shared unless replaced."""
+        copied = copy(self)
+        for name, value in changes.items():
+            setattr(copied, name, value)
+        return copied
 
     def binds(self, name: str) -> bool:
         """Whether the function being walked binds ``name`` itself (shadowing the module's)."""
@@ -119,7 +124,7 @@ def describe_step(call: ast.Call) -> str:
     node = step_id(call)
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return repr(node.value)
-    return "(computed id)" if node is not None else "(no id)"
+    return label(node, 32) if node is not None else "(no id)"
 
 
 def label(node: ast.expr, limit: int = 48) -> str:

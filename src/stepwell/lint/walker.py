@@ -18,6 +18,12 @@ from stepwell.lint.scope import CallInfo, RuleGroup, Scope, step_id
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _FN_KEYWORDS = ("fn", "func", "handler")
+# Nodes with nothing under them a rule looks at.
+_LEAVES = frozenset(
+    {ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break, ast.Continue}
+    | {cls for base in (ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
+       for cls in base.__subclasses__()}
+)  # fmt: skip
 
 
 class Walker:
@@ -52,7 +58,11 @@ class Walker:
             self.visit(node, scope)
 
     def visit(self, node: ast.AST, scope: Scope) -> None:
-        if isinstance(node, ast.Call):
+        kind = type(node)
+        if kind in _LEAVES:
+            return
+        if kind is ast.Call:
+            assert isinstance(node, ast.Call)
             self.call(node, scope)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             return  # walked when called
@@ -170,8 +180,8 @@ class Walker:
         if not isinstance(func, ast.Name):
             return None
         found = scope.local_defs.get(func.id)
-        if found is None and not scope.binds(func.id):
-            found = scope.module.helpers.get(func.id)
+        if found is None and func.id in scope.module.helpers and not scope.binds(func.id):
+            found = scope.module.helpers[func.id]
         return found
 
     def step_call(self, node: ast.Call, method: str, scope: Scope) -> None:
