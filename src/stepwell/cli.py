@@ -1,5 +1,5 @@
 """The ``stepwell`` command: ``dev``, ``start``, ``send``, ``migrate``, ``prune``, ``ui``,
-``version``."""
+``lint``, ``version``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import httpx
 import stepwell
 from stepwell import ui
 from stepwell.core.extras import MissingExtraError, require_extra
+from stepwell.lint import command as lint_command
 from stepwell.server import settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=500, metavar="N", help="rows per transaction"
     )
     ui.add_parser(commands)
+    lint_command.add_parser(commands)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -375,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "send":
         return send(args)
+    if args.command == "lint":
+        return lint_command.run(args)
     if args.command == "migrate":
         return migrate(args)
     if args.command == "prune":

@@ -194,3 +194,13 @@ def test_the_server_and_the_sdk_import_no_store_adapter() -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_lint_is_an_edge_that_imports_no_engine_and_no_store() -> None:
+    """``stepwell lint`` reads source: it needs nothing of ours outside ``stepwell.lint``."""
+    offending = {
+        module: sorted(t for t in imports(module) if not _within(t, "stepwell.lint"))
+        for module in _in_package("stepwell.lint")
+    }
+    assert {m: found for m, found in offending.items() if found} == {}
+    assert "stepwell.lint.command" in imports("stepwell.cli")

@@ -69,7 +69,7 @@ def note(ctx: Context, fn: str, what: str = "call") -> None:
             "run_id": ctx.run_id,
             "what": what,
             "attempt": ctx.attempt,
-            "t": time.time(),
+            "t": time.time(),  # noqa: SW101 (when the request came, on purpose)
             "nonce": nonce if isinstance(nonce, str) else None,
         }
     )

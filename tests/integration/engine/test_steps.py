@@ -98,7 +98,7 @@ async def test_sleep_accepts_timedelta_and_strings_and_sleep_until(db_url: str) 
         await ctx.step.sleep("a", timedelta(milliseconds=50))
         await ctx.step.sleep("b", "50ms")
         await ctx.step.sleep_until("c", until)
-        return datetime.now(UTC).isoformat()
+        return datetime.now(UTC).isoformat()  # noqa: SW101 (differs on purpose)
 
     run, memo = await _run_with_memo(app, db_url, "sleep/go")
     assert run.status is stepwell.RunStatus.COMPLETED
@@ -272,7 +272,7 @@ async def test_nested_steps_raise_a_clear_error(db_url: str) -> None:
     @app.function("f", trigger=stepwell.on_event("nest/go"))
     async def f(ctx: Context) -> str:
         async def outer() -> Any:
-            return await ctx.step.run("inner", lambda: 1)
+            return await ctx.step.run("inner", lambda: 1)  # noqa: SW103 (the nested step under test)
 
         try:
             await ctx.step.run("outer", outer)

@@ -91,7 +91,7 @@ async def test_parallel_steps_finishing_in_another_order_are_not_a_divergence(
 
         async def branch(name: str, first: bool) -> str:
             if executions[0] > 1 and first:
-                await asyncio.sleep(0.01)  # replays: this branch reaches its stored step last
+                await asyncio.sleep(0.01)  # noqa: SW105 (replays: this branch reaches its stored step last)
             return await ctx.step.run(name, slow_then_fast, name, first)
 
         both = await asyncio.gather(branch("a", True), branch("b", False))
