@@ -35,7 +35,13 @@ def chat(system: str, user: str) -> dict[str, Any]:
     return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
 
 
-@app.function("summarise-document", trigger=stepwell.on_event("docs/uploaded"), retries=2)
+# A model is a shared, rate-limited service: at most a few documents at a time talk to it.
+@app.function(
+    "summarise-document",
+    trigger=stepwell.on_event("docs/uploaded"),
+    retries=2,
+    concurrency=stepwell.Concurrency(limit=4),
+)
 async def summarise_document(ctx: Context) -> dict[str, str]:
     text = await ctx.step.run("clean", clean, str(ctx.event.data["text"]))
     summary_answer = await ctx.step.ai.infer(

@@ -4,7 +4,7 @@ Reads Python files with ``ast`` (nothing is imported) and checks the functions o
 (``@app.function``) and the official inngest-py SDK (``@client.create_function``) for what
 breaks on replay: non-deterministic values and I/O outside steps, nested steps, step tools that
 escape, plain sleeps, polling loops, steps not awaited, and more. The rules are in
-``stepwell.lint.rules`` and explained in docs/lint.md.
+``stepwell.lint.rules`` and explained in docs/guides/lint.md.
 """
 
 from stepwell.lint.rules import RULES, Finding, Rule

@@ -71,7 +71,7 @@ def _explain(code: str) -> int:
     print(f"{rule.code} {rule.name} ({kind})")
     print(f"  finds: {rule.message.format(what='<code>', detail='<class>')}")
     print(f"  fix:   {rule.fix}")
-    print("  more:  docs/lint.md")
+    print("  more:  docs/guides/lint.md")
     return 0
 
 
