@@ -135,7 +135,8 @@ def test_streamed_endpoint_answered_in_the_request(stack: Stack) -> None:
     assert response.headers["content-type"].startswith("text/event-stream")
     events = _sse(response.text)
     names = [name for name, _ in events]
-    assert names[0] == "inngest.metadata" and "inngest.response" in names, names
+    assert names[0] == "inngest.metadata", names
+    assert "inngest.response" in names, names
     result = as_obj(dict(events)["inngest.response"])
     assert result["status"] == "succeeded"
     assert json.loads(str(as_obj(result["response"])["body"])) == {"n": n, "sum": 3}
@@ -182,7 +183,8 @@ def test_metadata_and_scores_through_the_sdk_with_limits(stack: Stack) -> None:
     with _client() as client:
         stored = client.get(f"{stack.server.url}/v1/runs/{run.run_id}/metadata").json()["data"]
         kinds = [(e["kind"], e["scope"]) for e in stored]
-        assert ("userland.tags", "run") in kinds and ("userland.default", "step") in kinds, kinds
+        assert ("userland.tags", "run") in kinds, kinds
+        assert ("userland.default", "step") in kinds, kinds
         assert ("inngest.score", "run") in kinds
         assert ("userland.big1000", "run") in kinds
         tags = next(e for e in stored if e["kind"] == "userland.tags")
@@ -218,7 +220,8 @@ def test_metadata_and_scores_through_the_sdk_with_limits(stack: Stack) -> None:
             for _ in range(18)
         ]
         codes = [a.status_code for a in answers]
-        assert 200 in codes and codes[-1] == 413, codes
+        assert 200 in codes, codes
+        assert codes[-1] == 413, codes
         assert "cumulative metadata size exceeds limit" in answers[-1].text
         assert "1048576" in answers[-1].text
         before = len(client.get(meta_url).json()["data"])
