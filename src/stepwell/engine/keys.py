@@ -140,6 +140,11 @@ def paused_key(slug: str) -> str:
     return f"paused:{slug}"
 
 
+def metadata_key(run_id: str) -> str:
+    """The state holding a run's metadata (``engine.run_metadata``)."""
+    return f"metadata:{run_id}"
+
+
 def defers_key(run_id: str) -> str:
     """The state holding a run's deferred runs (``core.defers.RunDefers``)."""
     return f"defers:{run_id}"

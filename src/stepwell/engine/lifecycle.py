@@ -10,10 +10,12 @@ from typing import Any
 from stepwell.core.expressions import evaluate_bool
 from stepwell.engine.committer import Committer
 from stepwell.engine.endings import cancel_run
+from stepwell.engine.endpoints import DurableEndpoints
 from stepwell.engine.keys import paused_key
 from stepwell.engine.plan import Plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.engine.run_metadata import RunMetadata
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import StatePut, StepRow
 from stepwell.ports.store import EngineStore
@@ -37,6 +39,10 @@ class Lifecycle:
         self._planner = planner
         self._clock = clock
         self._commit = committer.commit
+        self.endpoints = DurableEndpoints(
+            store=store, registry=registry, committer=committer, lease=planner.lease, clock=clock
+        )
+        self.metadata = RunMetadata(store=store, committer=committer, clock=clock)
 
     def _spec(self, function_id: str) -> FunctionSpec:
         spec = self._registry.get(function_id)

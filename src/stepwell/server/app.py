@@ -12,7 +12,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepwell.server import connect_api, events_api, gql, operations_api, runs_api, sync_api
+from stepwell.server import (
+    connect_api,
+    endpoints_api,
+    events_api,
+    gql,
+    metadata_api,
+    operations_api,
+    runs_api,
+    sync_api,
+)
 from stepwell.server.auth import SigningKeyGuard
 from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
@@ -80,6 +89,8 @@ def create_app(
         *operations_api.routes(runtime),
         *gql.routes(runtime),
         *connect_api.routes(runtime),
+        *endpoints_api.routes(runtime),
+        *metadata_api.routes(runtime),
     ]
     app = Starlette(
         routes=[*routes, *extra_routes],

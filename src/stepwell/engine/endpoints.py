@@ -1,0 +1,240 @@
+"""Durable endpoints: HTTP handlers wrapped by an SDK that run their steps inline and report
+them afterwards (the TS SDK's sync step mode; protocol.md §5.11, "Other checkpoint endpoints").
+
+The handler's own request creates the run (``start``) and checkpoints each step as it ends
+(``record``). It returns ``RunComplete`` when it finishes in the request; any other op (a sleep,
+a wait, a retriable error, the SDK's time budget running out) means the rest of the run goes on
+asynchronously: the run gets an execute item, and the engine calls the endpoint back like any
+function served over HTTP (the SDK replays the stored steps and reports what is next).
+
+The function is made from the request the first time an endpoint is hit: its app is the
+request's origin, its id the SDK's function id (or ``"<METHOD> <path>"``), its URL origin+path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from stepwell.core.ids import new_ulid
+from stepwell.core.memo import wrap_data, wrap_error
+from stepwell.core.runs import RunStatus
+from stepwell.engine.committer import Committer
+from stepwell.engine.endings import UNENDED, finish_run
+from stepwell.engine.plan import Lease, Plan
+from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.ports.clock import Clock
+from stepwell.ports.records import (
+    NewRun,
+    RunRecord,
+    SpanKind,
+    SpanStatus,
+    StepRow,
+    StepSpan,
+    StoredEvent,
+)
+from stepwell.ports.store import EngineStore
+from stepwell.protocol.events import Event
+from stepwell.protocol.ops import Op, Opcode
+
+HTTP_REQUEST_EVENT = "inngest/http.request"
+MAX_ENDPOINT_RETRIES = 20
+
+_SETTLED = frozenset({Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED})
+
+
+class EndpointRefused(ValueError):
+    """The request cannot be taken as it is; the message says what was wrong (a 4xx)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRun:
+    """What the SDK is told about a run it created or checkpointed."""
+
+    run_id: str
+    spec: FunctionSpec
+    asynchronous: bool
+    """The run goes on outside the handler's request (an execute item is due)."""
+
+
+def endpoint_function(data: dict[str, Any], retries: int) -> FunctionSpec:
+    """The function an ``inngest/http.request`` event's data describes."""
+    domain = _text(data, "domain")
+    path = _text(data, "path") or "/"
+    if not domain.startswith(("http://", "https://")):
+        raise EndpointRefused(400, "event.data.domain: expected the origin, as http(s)://host")
+    if not path.startswith("/"):
+        raise EndpointRefused(400, "event.data.path: expected a path starting with '/'")
+    method = _text(data, "method").upper() or "POST"
+    slug = _text(data, "fn").strip("-") or f"{method} {path}"
+    return FunctionSpec(
+        app_id=domain,
+        local_id=slug,
+        name=slug,
+        full_slug=slug,
+        url=domain + path,
+        retries=max(0, min(retries, MAX_ENDPOINT_RETRIES)),
+        config={"durable_endpoint": {"method": method, "path": path}},
+    )
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+class RunTokens:
+    """Tokens that grant reading one run's output (the redirect the SDK hands its caller)."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(f"stepwell:run-token:{secret}".encode()).digest()
+
+    def issue(self, run_id: str, purpose: str = "output") -> str:
+        mac = hmac.new(self._key, f"{purpose}:{run_id}".encode(), hashlib.sha256)
+        return f"{run_id}.{mac.hexdigest()[:40]}"
+
+    def verify(self, token: str, purpose: str = "output") -> str | None:
+        """The run the token is for, or None if it is not one of ours."""
+        run_id, _, _ = token.partition(".")
+        if not run_id or not hmac.compare_digest(self.issue(run_id, purpose), token):
+            return None
+        return run_id
+
+
+class DurableEndpoints:
+    def __init__(
+        self,
+        *,
+        store: EngineStore,
+        registry: Registry,
+        committer: Committer,
+        lease: Lease,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._commit = committer.commit
+        self._lease = lease
+        self._clock = clock
+
+    def _register(self, spec: FunctionSpec) -> FunctionSpec:
+        known = self._registry.get(spec.slug)
+        if known is None:
+            self._registry.add(spec)
+            return spec
+        if known.config.get("durable_endpoint") is None:
+            raise EndpointRefused(
+                409, f"function {spec.slug!r} is a synced app's function, not a durable endpoint"
+            )
+        known.url, known.retries = spec.url, spec.retries  # the endpoint as last served
+        return known
+
+    async def start(
+        self, run_id: str, event: dict[str, Any], steps: list[Op], retries: int
+    ) -> EndpointRun:
+        """Create the run a handler's request began, with the steps it already ran."""
+        data = event.get("data")
+        if not isinstance(data, dict):
+            raise EndpointRefused(400, "event.data: expected an object")
+        spec = self._register(endpoint_function(data, retries))
+        if await self._store.get_run(run_id) is not None:
+            raise EndpointRefused(409, f"run {run_id} already exists")
+        now = self._clock.now_ms()
+        ts = event.get("ts")
+        stored = StoredEvent(
+            internal_id=new_ulid(),
+            received_at=now,
+            event=Event(
+                name=HTTP_REQUEST_EVENT,
+                data=dict(data),
+                ts=ts if isinstance(ts, int) and not isinstance(ts, bool) else now,
+            ),
+        )
+        run = RunRecord(
+            run_id=run_id,
+            app_id=spec.app_id,
+            function_id=spec.slug,
+            status=RunStatus.RUNNING,
+            event_ids=[stored.internal_id],
+            created_at=now,
+            started_at=now,
+        )
+        went_async = [False]
+
+        async def build() -> Plan:
+            plan = Plan()
+            plan.changes.events.append(stored)
+            plan.changes.runs.append(NewRun(record=run))
+            went_async[0] = self._apply(plan, run, [stored.to_wire()], steps, now)
+            return plan
+
+        await self._commit(build)
+        return EndpointRun(run_id, spec, went_async[0])
+
+    async def record(self, run_id: str, steps: list[Op]) -> EndpointRun:
+        """Steps a handler ran after its run was created."""
+        went_async = [False]
+        found: list[FunctionSpec] = []
+
+        async def build() -> Plan:
+            found.clear()
+            plan = Plan()
+            run = await self._store.get_run(run_id)
+            if run is None:
+                raise EndpointRefused(404, f"run {run_id} not found")
+            spec = self._registry.get(run.function_id)
+            if spec is None or spec.config.get("durable_endpoint") is None:
+                raise EndpointRefused(400, f"run {run_id} is not a durable endpoint's run")
+            if run.status not in UNENDED:
+                raise EndpointRefused(409, f"run {run_id} has ended ({run.status.value})")
+            found.append(spec)
+            events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+            went_async[0] = self._apply(plan, run, events, steps, self._clock.now_ms())
+            return plan
+
+        await self._commit(build)
+        return EndpointRun(run_id, found[0], went_async[0])
+
+    def _apply(
+        self,
+        plan: Plan,
+        run: RunRecord,
+        events: list[dict[str, Any]],
+        steps: list[Op],
+        now: int,
+    ) -> bool:
+        """Store settled steps; end the run on ``RunComplete``; anything else hands the rest of
+        the run to the engine. Returns whether it did that."""
+        changes = plan.changes
+        for op in steps:
+            if op.op in _SETTLED:
+                failed = op.op is Opcode.STEP_FAILED
+                value = wrap_error(op.error or {}) if failed else wrap_data(op.data)
+                changes.steps.append(StepRow(run.run_id, op.id, value))
+                changes.spans.append(
+                    StepSpan(
+                        run_id=run.run_id,
+                        step_hash=op.id,
+                        name=op.display_name or op.name or op.id,
+                        kind=SpanKind.RUN,
+                        attempt=0,
+                        status=SpanStatus.FAILED if failed else SpanStatus.COMPLETED,
+                        started_at=now - (op.duration_ms or 0),
+                        ended_at=now,
+                        error=op.error if failed else None,
+                    )
+                )
+        if any(op.op is Opcode.RUN_COMPLETE for op in steps):
+            done = next(op for op in steps if op.op is Opcode.RUN_COMPLETE)
+            finish_run(run, events, RunStatus.COMPLETED, plan, now, output=done.data)
+            return False
+        if any(op.op not in _SETTLED for op in steps):
+            self._lease.run_on(plan, run.run_id, now)
+            return True
+        return False
