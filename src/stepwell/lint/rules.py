@@ -1,5 +1,6 @@
 """The rules of durable code: one entry a rule, with its code, its one-line message, the fix it
-suggests, and whether it is advice (off unless selected). docs/guides/lint.md explains each at length.
+suggests, and whether it is advice (off unless selected). docs/guides/lint.md explains each at
+length.
 
 A message is a template: ``{what}`` is the code the finding is about (``time.time()``,
 ``'charge'``), filled in by the rule that reports it.

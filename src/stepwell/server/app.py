@@ -26,9 +26,21 @@ from stepwell.server.auth import SigningKeyGuard
 from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
 
-OPEN_PATHS = frozenset({"/health", "/e/{key}", "/e/"})
+OPEN_PATHS = frozenset(
+    {
+        "/health",
+        "/e/{key}",
+        "/e/",
+        # A durable endpoint's caller (a browser following the SDK's redirect) holds only the
+        # run's token, an HMAC under the signing key that these routes check themselves.
+        "/v1/http/runs/{run_id}/output",
+        "/v1/checkpoint/{run_id}/output",
+        "/v1/realtime/sse",
+    }
+)
 """The only routes of the server itself that answer without the signing key in production:
-health, and the event API (which checks event keys). Everything else is locked."""
+health, the event API (which checks event keys) and a durable endpoint's output (which checks
+the run's token). Everything else is locked."""
 
 
 class ServerKindHeader:
