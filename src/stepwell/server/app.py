@@ -12,7 +12,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepwell.server import connect_api, events_api, gql, operations_api, runs_api, sync_api
+from stepwell.server import (
+    apps_v2_api,
+    connect_api,
+    events_api,
+    gql,
+    openapi,
+    operations_api,
+    runs_api,
+    runs_v2_api,
+    sync_api,
+)
 from stepwell.server.auth import SigningKeyGuard
 from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
@@ -77,10 +87,13 @@ def create_app(
         *events_api.routes(runtime),
         *sync_api.routes(runtime),
         *runs_api.routes(runtime),
+        *runs_v2_api.routes(runtime),
+        *apps_v2_api.routes(runtime),
         *operations_api.routes(runtime),
         *gql.routes(runtime),
         *connect_api.routes(runtime),
     ]
+    routes.append(openapi.route(routes))
     app = Starlette(
         routes=[*routes, *extra_routes],
         lifespan=lifespan,
