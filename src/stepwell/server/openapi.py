@@ -163,9 +163,12 @@ def _op(
     body: Schema | None = None,
     body_required: bool = False,
     html: bool = False,
+    protobuf: bool = False,
     errors: Schema | None = None,
 ) -> dict[str, Any]:
     content = {"text/html": {"schema": STR}} if html else {"application/json": {"schema": ok}}
+    if protobuf:  # Connect's handshake answers a protobuf message
+        content = {"application/protobuf": {"schema": STR}}
     responses: dict[str, Any] = {str(status): {"description": "done", "content": content}}
     responses["default"] = {
         "description": "refused: the error says what was wrong",
@@ -223,10 +226,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ),
     ("GET", "/v0"): _op("GraphQL playground", None, html=True),
     ("POST", "/v0/connect/start"): _op(
-        "A Connect worker asks where to connect", OK, errors=JSON_OBJECT
+        "A Connect worker asks where to connect", OK, protobuf=True, errors=JSON_OBJECT
     ),
     ("POST", "/v0/connect/flush"): _op(
-        "A Connect worker hands over a result", OK, errors=JSON_OBJECT
+        "A Connect worker hands over a result", OK, protobuf=True, errors=JSON_OBJECT
     ),
     ("GET", "/v0/connect/workers"): _op("Connected workers", OK),
     ("GET", "/v1/events"): _op(
