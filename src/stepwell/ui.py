@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stepwell.core.extras import require_extra
-from stepwell.server.config import DEFAULT_PORT, ServerConfig
+from stepwell.server.config import ServerConfig
 from stepwell.server.settings import MIN_DASHBOARD_KEY
 
 if TYPE_CHECKING:  # the web stack is the server extra's: loaded when the command runs
@@ -33,24 +33,6 @@ NOT_OWNED = (
     "stepwell ui opens SQLite files read-only (the engine that owns this file may start at any "
     "time); actions are off"
 )
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ui = commands.add_parser(
-        "ui", help="serve the dashboard over a Stepwell database (e.g. an embedded engine's)"
-    )
-    ui.add_argument(
-        "--database",
-        default=None,
-        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
-    )
-    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    ui.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
-    ui.add_argument(
-        "--dashboard-key",
-        default=None,
-        help=f"ask for this key to log in (${DASHBOARD_KEY_ENV}; default: no login)",
-    )
 
 
 def build_app(database: str, *, login_key: str | None) -> tuple[Starlette, DashboardContext]:

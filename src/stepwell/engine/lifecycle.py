@@ -22,6 +22,9 @@ from stepwell.ports.store import EngineStore
 from stepwell.protocol.step_ids import hash_step_id
 
 MAX_SCAN = 100_000
+MAX_CANCELLATIONS = 1000
+CANCELLATIONS_KEY = "cancellations"
+"""The flow-control state that keeps bulk cancellations (``POST /v1/cancellations``)."""
 
 
 class Lifecycle:
@@ -103,9 +106,12 @@ class Lifecycle:
         started_after: int | None = None,
         started_before: int | None = None,
         condition: str | None = None,
+        record: dict[str, Any] | None = None,
     ) -> list[str]:
         """Cancel the function's unfinished runs created in the window (ms) for whose first
-        event the CEL ``condition`` holds; returns their ids."""
+        event the CEL ``condition`` holds; returns their ids. With ``record`` (an ``id`` and
+        what was asked), the cancellation is kept, in the same commit, for
+        ``list_cancellations`` (the newest ``MAX_CANCELLATIONS``)."""
         self._spec(function_id)
         cancelled: list[str] = []
 
@@ -126,10 +132,45 @@ class Lifecycle:
                         continue
                 if await cancel_run(self._store, run, plan, now):
                     cancelled.append(run.run_id)
+            if record is not None:
+                await self._keep_cancellation(plan, record, now, list(cancelled))
             return plan
 
         await self._commit(build)
         return list(cancelled)
+
+    async def _keep_cancellation(
+        self, plan: Plan, record: dict[str, Any], now: int, cancelled: list[str]
+    ) -> None:
+        current = (await self._store.get_states([CANCELLATIONS_KEY])).get(CANCELLATIONS_KEY)
+        kept = list(current[0].get("items", [])) if current else []
+        entry = {**record, "created_at": now, "cancelled_run_ids": cancelled}
+        kept = [entry, *kept][:MAX_CANCELLATIONS]
+        version = current[1] if current else None
+        plan.changes.states.append(StatePut(CANCELLATIONS_KEY, {"items": kept}, version))
+
+    async def list_cancellations(self) -> list[dict[str, Any]]:
+        """Bulk cancellations kept by ``cancel_many``, newest first."""
+        current = (await self._store.get_states([CANCELLATIONS_KEY])).get(CANCELLATIONS_KEY)
+        return list(current[0].get("items", [])) if current else []
+
+    async def delete_cancellation(self, cancellation_id: str) -> bool:
+        """Forget a kept cancellation (the runs it cancelled stay cancelled); False if no
+        cancellation has that id."""
+        found = [False]
+
+        async def build() -> Plan:
+            plan = Plan()
+            current = (await self._store.get_states([CANCELLATIONS_KEY])).get(CANCELLATIONS_KEY)
+            items = list(current[0].get("items", [])) if current else []
+            left = [item for item in items if item.get("id") != cancellation_id]
+            found[0] = len(left) != len(items)
+            if current is not None and found[0]:
+                plan.changes.states.append(StatePut(CANCELLATIONS_KEY, {"items": left}, current[1]))
+            return plan
+
+        await self._commit(build)
+        return found[0]
 
     async def load_paused(self) -> None:
         """Bring back which functions were paused (at start and after a sync)."""

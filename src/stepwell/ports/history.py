@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from stepwell.core.runs import RunStatus
-from stepwell.ports.records import RunRecord, StepSpan, StoredEvent
+from stepwell.ports.records import QueueItem, RunRecord, StepSpan, StoredEvent
 
 
 class RunTime(StrEnum):
@@ -131,6 +131,10 @@ class History(RecordReads, Protocol):
 
     async def run_trace(self, run_id: str) -> list[StepSpan]:
         """The run's step spans, by start time then attempt."""
+        ...
+
+    async def run_jobs(self, run_id: str) -> list[QueueItem]:
+        """The run's queued work (execute, sleep, wait timeouts ...), soonest due first."""
         ...
 
     async def runs_fingerprint(self) -> str:

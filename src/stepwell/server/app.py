@@ -13,13 +13,16 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stepwell.server import (
+    apps_v2_api,
     connect_api,
     endpoints_api,
     events_api,
     gql,
     metadata_api,
+    openapi,
     operations_api,
     runs_api,
+    runs_v2_api,
     sync_api,
 )
 from stepwell.server.auth import SigningKeyGuard
@@ -98,12 +101,15 @@ def create_app(
         *events_api.routes(runtime),
         *sync_api.routes(runtime),
         *runs_api.routes(runtime),
+        *runs_v2_api.routes(runtime),
+        *apps_v2_api.routes(runtime),
         *operations_api.routes(runtime),
         *gql.routes(runtime),
         *connect_api.routes(runtime),
         *endpoints_api.routes(runtime),
         *metadata_api.routes(runtime),
     ]
+    routes.append(openapi.route(routes))
     app = Starlette(
         routes=[*routes, *extra_routes],
         lifespan=lifespan,

@@ -1,4 +1,5 @@
-"""Operating on runs and functions over HTTP: bulk cancellation (``POST /v1/cancellations``),
+"""Operating on runs and functions over HTTP: bulk cancellation (``POST /v1/cancellations``,
+kept and listed with ``GET``, forgotten with ``DELETE /v1/cancellations/{id}``),
 rerun (``/v1`` and ``/v2/runs/{id}/rerun``), and pause, resume and replay of a function
 (``/v1/functions/{id}/…``). The engine does the work (its ``Lifecycle``, one commit each).
 
@@ -9,6 +10,7 @@ so a refused request changes nothing.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,10 +22,24 @@ from stepwell.server.http import (
     error,
     json_response,
     optional_string,
+    query_limit,
     read_object,
     time_ms,
 )
+from stepwell.server.rest_shapes import iso
 from stepwell.server.runtime import ServerRuntime
+
+
+def _cancellation(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item.get("id"),
+        "function_id": item.get("function_id"),
+        "started_after": item.get("started_after"),
+        "started_before": item.get("started_before"),
+        "if": item.get("if"),
+        "created_at": iso(item.get("created_at")),
+        "cancelled_run_ids": list(item.get("cancelled_run_ids") or []),
+    }
 
 
 def routes(runtime: ServerRuntime) -> list[Route]:
@@ -47,22 +63,37 @@ def routes(runtime: ServerRuntime) -> list[Route]:
                 raise RequestRefused(f"if: {exc}") from None
         after = time_ms("started_after", body.get("started_after"))
         before = time_ms("started_before", body.get("started_before"))
+        record = {
+            "id": str(uuid.uuid4()),
+            "function_id": function_id,
+            "started_after": body.get("started_after"),
+            "started_before": body.get("started_before"),
+            "if": condition,
+        }
         try:
-            cancelled = await engine.cancel_runs(
-                function_id, started_after=after, started_before=before, if_=condition
+            cancelled = await engine.lifecycle.cancel_many(
+                function_id,
+                started_after=after,
+                started_before=before,
+                condition=condition,
+                record=record,
             )
         except LookupError as exc:
             return error(404, str(exc))
-        return json_response(
-            {
-                "id": str(uuid.uuid4()),
-                "function_id": function_id,
-                "started_after": body.get("started_after"),
-                "started_before": body.get("started_before"),
-                "if": condition,
-                "cancelled_run_ids": cancelled,
-            }
-        )
+        return json_response({**record, "cancelled_run_ids": cancelled})
+
+    async def list_cancellations(request: Request) -> Response:
+        """``GET /v1/cancellations``: the bulk cancellations kept, newest first."""
+        limit = query_limit(request)
+        items = await engine.lifecycle.list_cancellations()
+        return json_response({"data": [_cancellation(item) for item in items[:limit]]})
+
+    async def delete_cancellation(request: Request) -> Response:
+        """``DELETE /v1/cancellations/{id}``: forget one (its runs stay cancelled)."""
+        cancellation_id = request.path_params["cancellation_id"]
+        if not await engine.lifecycle.delete_cancellation(cancellation_id):
+            return error(404, f"no cancellation with id {cancellation_id!r}")
+        return json_response({"data": {"id": cancellation_id, "deleted": True}})
 
     async def rerun(request: Request) -> Response:
         body = await read_object(request, optional=True)
@@ -108,6 +139,8 @@ def routes(runtime: ServerRuntime) -> list[Route]:
 
     return [
         Route("/v1/cancellations", cancellations, methods=["POST"]),
+        Route("/v1/cancellations", list_cancellations, methods=["GET"]),
+        Route("/v1/cancellations/{cancellation_id}", delete_cancellation, methods=["DELETE"]),
         Route("/v1/runs/{run_id}/rerun", rerun, methods=["POST"]),
         Route("/v2/runs/{run_id}/rerun", rerun, methods=["POST"]),
         Route("/v1/functions/{function_id}/pause", pause, methods=["POST"]),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stepwell.ports.history import UnknownCursor
 from stepwell.ports.records import RunRecord, StoredEvent
 from stepwell.protocol.ops import Op
 from stepwell.server.http import (
@@ -21,23 +22,12 @@ from stepwell.server.http import (
     query_time_ms,
     read_object,
 )
+from stepwell.server.rest_shapes import iso, job_json
+from stepwell.server.run_filters import run_query
 from stepwell.server.runtime import ServerRuntime
 
 ENVIRONMENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:env:local"))
 ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "stepwell:account:local"))
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def iso(ms: int | None) -> str | None:
-    """RFC 3339 as this API has always written it: microseconds when the instant has a
-    fraction (``….123000Z``), none when it has not (``…:00Z``). Not ``instant_from_ms``
-    (always ``.mmmZ``), so clients parsing the old form see no change."""
-    if ms is None:
-        return None
-    # In integers: fromtimestamp(ms / 1000) falls 1 ms short for some instants.
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z")
 
 
 def event_json(stored: StoredEvent) -> dict[str, Any]:
@@ -113,6 +103,30 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         runs = await engine.list_runs(event_id=request.path_params["event_id"])
         return _envelope([_run_json(r) for r in sorted(runs, key=lambda r: r.run_id)])
 
+    async def list_runs(request: Request) -> Response:
+        """``GET /v1/runs``: newest first, filtered (``run_filters``), paged by cursor."""
+        query = run_query(request)
+        try:
+            page = await history.query_runs(query)
+        except UnknownCursor:
+            return error(400, "cursor: not a cursor of this list (it names no listed run)")
+        return json_response(
+            {
+                "data": [_run_json(r) for r in page.runs],
+                "metadata": {"fetched_at": iso(_now_ms())},
+                "cursor": page.end_cursor if page.has_more else None,
+                "has_more": page.has_more,
+            }
+        )
+
+    async def run_jobs(request: Request) -> Response:
+        """``GET /v1/runs/{id}/jobs``: the run's queued work, soonest due first."""
+        run = await history.get_run(request.path_params["run_id"])
+        if run is None:
+            return error(404, "run not found")
+        now = _now_ms()
+        return _envelope([job_json(item, now) for item in await history.run_jobs(run.run_id)])
+
     async def get_run(request: Request) -> Response:
         run = await engine.get_run(request.path_params["run_id"])
         if run is None:
@@ -170,7 +184,9 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         Route("/v1/events", list_events, methods=["GET"]),
         Route("/v1/events/{event_id}", get_event, methods=["GET"]),
         Route("/v1/events/{event_id}/runs", event_runs, methods=["GET"]),
+        Route("/v1/runs", list_runs, methods=["GET"]),
         Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
+        Route("/v1/runs/{run_id}/jobs", run_jobs, methods=["GET"]),
         Route("/v1/runs/{run_id}", cancel_run, methods=["DELETE"]),
         Route("/v0/runs/{run_id}", cancel_run, methods=["DELETE"]),
         Route("/v0/runs/{run_id}/batch", run_batch, methods=["GET"]),

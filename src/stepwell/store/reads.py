@@ -182,6 +182,13 @@ class SqlReads:
             rows = await self._query(f"{_SPANS_OF_RUN} {_TRACE_ORDER}", (run_id,))
         return [span_from_row(row) for row in rows]
 
+    async def run_jobs(self, run_id: str) -> list[QueueItem]:
+        rows = await self._query(
+            f"SELECT {ITEM_COLUMNS} FROM queue WHERE run_id = ? ORDER BY due_at, item_id",
+            (run_id,),
+        )
+        return [item_from_row(row) for row in rows]
+
     async def runs_fingerprint(self) -> str:
         rows = await self._query(FINGERPRINT_SQL)
         return ":".join("" if value is None else str(value) for value in rows[0])

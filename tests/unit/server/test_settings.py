@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stepwell.cli import build_parser, config_from
+from stepwell.cli import parse_args
+from stepwell.cli.server import config_from
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 from stepwell.server.settings import (
     CONFIG_ENV,
@@ -27,7 +28,7 @@ DAY_MS = 86_400_000
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(list(argv))
+    return parse_args(list(argv))
 
 
 def start(*argv: str, env: dict[str, str] | None = None, path: Path | None = None) -> ServerConfig:
@@ -427,11 +428,11 @@ def test_values_under_the_server_table_are_named_with_it(tmp_path: Path) -> None
 
 
 def test_max_event_bytes_comes_from_any_layer_and_is_range_checked() -> None:
-    args = build_parser().parse_args(["dev"])
+    args = parse_args(["dev"])
     assert server_config(args, {}, None, dev=True).max_event_bytes == 3 * 1024 * 1024
     env = {"STEPWELL_MAX_EVENT_BYTES": "1048576"}
     assert server_config(args, env, None, dev=True).max_event_bytes == 1024 * 1024
-    flagged = build_parser().parse_args(["dev", "--max-event-bytes", "2048"])
+    flagged = parse_args(["dev", "--max-event-bytes", "2048"])
     assert server_config(flagged, env, None, dev=True).max_event_bytes == 2048
     with pytest.raises(SettingsError, match="STEPWELL_MAX_EVENT_BYTES"):
         server_config(args, {"STEPWELL_MAX_EVENT_BYTES": "10"}, None, dev=True)

@@ -17,7 +17,8 @@ from stepwell.dashboard.forms import FormError, form_fields, lead_to
 from stepwell.dashboard.templating import render
 from stepwell.dashboard.timeline import build_timeline
 from stepwell.ports.records import RunRecord
-from stepwell.server.runs_api import iso, run_json
+from stepwell.server.rest_shapes import iso
+from stepwell.server.runs_api import run_json
 
 MAX_ID = 200
 

@@ -1,216 +1,183 @@
-"""The ``stepwell`` command: ``dev``, ``start``, ``send``, ``migrate``, ``prune``, ``ui``,
-``lint``, ``version``."""
+"""``stepwell dev``, ``stepwell start`` and ``stepwell ui``: the server and the dashboard.
+
+Every server flag defaults to None, meaning "not given": the environment, then stepwell.toml,
+then the defaults fill in (``stepwell.server.settings``). Flags that others add (logging,
+metrics) go in ``SERVER_OPTIONS`` or ``START_OPTIONS`` with a setting of the same key.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
-import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-import httpx
+import click
 
 import stepwell
-from stepwell import ui
 from stepwell.core.extras import MissingExtraError, require_extra
-from stepwell.lint import command as lint_command
 from stepwell.server import settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
 DEV_DATABASE = "sqlite:///.stepwell/dev.db"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _server_options(parser: argparse.ArgumentParser) -> None:
-    # Every default is None, meaning "not given": the environment, then stepwell.toml, then the
-    # defaults fill in (stepwell.server.settings).
-    parser.add_argument(
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+SERVER_OPTIONS = _options(
+    click.option(
         "--config",
         default=None,
         metavar="PATH",
         help="settings file (default: $STEPWELL_CONFIG, else ./stepwell.toml if present)",
-    )
-    parser.add_argument(
-        "--host", default=None, help="address to listen on ($STEPWELL_HOST; default 127.0.0.1)"
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=None,
-        help=f"port to listen on ($STEPWELL_PORT; default {DEFAULT_PORT})",
-    )
-    parser.add_argument(
+    ),
+    click.option("--host", default=None, help="address to listen on ($STEPWELL_HOST; 127.0.0.1)"),
+    click.option(
+        "--port", type=int, default=None, help=f"port ($STEPWELL_PORT; default {DEFAULT_PORT})"
+    ),
+    click.option(
         "--database",
         default=None,
         help="database URL ($STEPWELL_DATABASE_URL; default sqlite:///.stepwell/dev.db)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "-u",
         "--sdk-url",
-        action="append",
-        default=None,
-        dest="sdk_urls",
+        "sdk_urls",
+        multiple=True,
         help="URL of an app to sync (repeatable; $STEPWELL_SDK_URL, comma-separated)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--retry-interval",
         type=float,
         default=None,
         help="seconds between retries, instead of Inngest's backoff table "
         "($STEPWELL_RETRY_INTERVAL)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--poll-interval",
         type=float,
         default=None,
         help="seconds between app re-syncs ($STEPWELL_POLL_INTERVAL; default 5)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--no-discovery",
-        action="store_true",
+        is_flag=True,
         default=None,
         help="do not look for apps on local ports ($STEPWELL_NO_DISCOVERY=1)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--lease",
         type=float,
         default=None,
         metavar="SECONDS",
         help="how long claimed work stays with a process that stopped renewing it "
         "($STEPWELL_LEASE; default 30)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--app",
-        action="append",
-        default=None,
-        dest="apps",
+        "apps",
+        multiple=True,
         metavar="MODULE:ATTR",
         help="serve a stepwell.App at /api/inngest on this port and sync it "
         "(repeatable; $STEPWELL_APP, comma-separated)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--connect-port",
         type=int,
         default=None,
         help="port of the Connect gateway, where workers open their WebSocket "
         "($STEPWELL_CONNECT_PORT; default: --port + 1)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--connect-lease",
         type=float,
         default=None,
         metavar="SECONDS",
         help="how long a Connect worker holds a request without extending its lease "
         "($STEPWELL_CONNECT_LEASE; default 20)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--connect-heartbeat",
         type=float,
         default=None,
         metavar="SECONDS",
         help="heartbeat interval of Connect workers; one silent for 3 is dropped "
         "($STEPWELL_CONNECT_HEARTBEAT; default 10)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--retention",
         default=None,
         metavar="DURATION",
         help="delete ended runs and unneeded events older than this, e.g. 30d "
         "($STEPWELL_RETENTION; default: keep everything)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--max-event-bytes",
         type=int,
         default=None,
         metavar="BYTES",
         help="the largest event accepted ($STEPWELL_MAX_EVENT_BYTES; default 3 MiB, "
         "Inngest's maximum)",
-    )
+    ),
+)
 
-
-def _start_options(parser: argparse.ArgumentParser) -> None:
-    # Not required here: the keys may come from the environment or stepwell.toml instead.
-    parser.add_argument(
+# Not required here: the keys may come from the environment or stepwell.toml instead.
+START_OPTIONS = _options(
+    click.option(
         "--signing-key",
         default=None,
         help="hex signing key, even length ($STEPWELL_SIGNING_KEY or $INNGEST_SIGNING_KEY)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--signing-key-fallback",
         default=None,
         help="a second accepted signing key, for rotating keys ($STEPWELL_SIGNING_KEY_FALLBACK "
         "or $INNGEST_SIGNING_KEY_FALLBACK)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--event-key",
-        action="append",
-        default=None,
-        dest="event_keys",
+        "event_keys",
+        multiple=True,
         help="an accepted event key (repeatable; $STEPWELL_EVENT_KEY or $INNGEST_EVENT_KEY, "
         "comma-separated)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--dashboard-key",
         default=None,
         help="what the dashboard asks for to log in, instead of the signing key "
         "($STEPWELL_DASHBOARD_KEY; at least 16 characters)",
-    )
-    parser.add_argument(
+    ),
+    click.option(
         "--dashboard-session-ttl",
         default=None,
         metavar="DURATION",
         help="how long a dashboard login lasts, e.g. 12h ($STEPWELL_DASHBOARD_SESSION_TTL; "
         "default 12h)",
-    )
+    ),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stepwell", description=stepwell.__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    dev = commands.add_parser("dev", help="run a local development server (permissive)")
-    _server_options(dev)
-    start = commands.add_parser("start", help="run a production server (keys, signing)")
-    _server_options(start)
-    _start_options(start)
-    send = commands.add_parser("send", help="send an event to a running server")
-    send.add_argument("name", help="event name")
-    send.add_argument("--data", default="{}", help="event data as a JSON object")
-    send.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="server URL")
-    send.add_argument("--event-key", default="NO_EVENT_KEY_SET", help="event key")
-    migrate = commands.add_parser(
-        "migrate", help="bring the database schema up to date, then exit (safe to run often)"
-    )
-    migrate.add_argument(
-        "--database",
-        default=None,
-        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
-    )
-    prune = commands.add_parser(
-        "prune", help="delete ended runs and unneeded events older than a window, then exit"
-    )
-    prune.add_argument(
-        "--older-than", required=True, metavar="DURATION", help="the window, e.g. 7d, 30d, 12h"
-    )
-    prune.add_argument(
-        "--database",
-        default=None,
-        help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
-    )
-    prune.add_argument(
-        "--batch-size", type=int, default=500, metavar="N", help="rows per transaction"
-    )
-    ui.add_parser(commands)
-    lint_command.add_parser(commands)
-    commands.add_parser("version", help="print the version")
-    return parser
-
-
-def database_from(args: argparse.Namespace) -> str:
-    url: str = args.database or os.environ.get("STEPWELL_DATABASE_URL") or DEV_DATABASE
-    return url
+def namespace(command: str, params: dict[str, Any]) -> argparse.Namespace:
+    """Click's parameters as the settings loader reads them: None for "not given" (an
+    empty repeatable option, an absent flag), lists for repeated options."""
+    values: dict[str, Any] = {"command": command}
+    for key, value in params.items():
+        if isinstance(value, tuple):
+            value = list(value) or None
+        values[key] = value
+    return argparse.Namespace(**values)
 
 
 def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
@@ -220,6 +187,10 @@ def config_from(args: argparse.Namespace, *, dev: bool) -> ServerConfig:
     except settings.SettingsError as exc:
         print(f"stepwell: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def database_from(given: str | None) -> str:
+    return given or os.environ.get("STEPWELL_DATABASE_URL") or DEV_DATABASE
 
 
 def load_app(spec: str) -> stepwell.App:
@@ -291,107 +262,52 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def send(args: argparse.Namespace) -> int:
+def _run_server(command: str, params: dict[str, Any]) -> int:
+    args = namespace(command, params)
     try:
-        data = json.loads(args.data)
-    except ValueError as exc:
-        print(f"stepwell: --data is not valid JSON: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(data, dict):
-        print("stepwell: --data must be a JSON object", file=sys.stderr)
-        return 2
-    url = f"{args.url.rstrip('/')}/e/{args.event_key}"
-    try:
-        response = httpx.post(url, json={"name": args.name, "data": data}, timeout=10.0)
-    except httpx.HTTPError as exc:
-        print(f"stepwell: could not reach {url}: {exc}", file=sys.stderr)
-        return 1
-    print(response.text)
-    return 0 if response.status_code == 200 else 1
-
-
-def migrate(args: argparse.Namespace) -> int:
-    from stepwell.store import migrate_database
-
-    try:
-        applied = asyncio.run(migrate_database(database_from(args)))
-    except Exception as exc:  # a bad URL, an unreachable server, a failed migration
-        print(f"stepwell: migrating failed: {exc}", file=sys.stderr)
-        return 1
-    if applied is None:
-        print("stepwell: the database is up to date")
-    elif applied:
-        print(f"stepwell: applied migrations {', '.join(str(v) for v in applied)}")
-    else:
-        print("stepwell: the database is up to date (nothing to apply)")
-    return 0
-
-
-def prune(args: argparse.Namespace) -> int:
-    from stepwell.ports.clock import SystemClock
-    from stepwell.ports.retention import Pruner, PruneResult
-    from stepwell.protocol.durations import DurationError, instant_from_ms, parse_duration, to_ms
-    from stepwell.store import open_store
-
-    try:
-        window_ms = to_ms(parse_duration(args.older_than))
-    except DurationError as exc:
-        print(f"stepwell: --older-than: {exc}", file=sys.stderr)
-        return 2
-    if window_ms <= 0:
-        print("stepwell: --older-than must be more than zero, e.g. 7d", file=sys.stderr)
-        return 2
-    if args.batch_size < 1:
-        print("stepwell: --batch-size must be at least 1", file=sys.stderr)
-        return 2
-    cutoff = SystemClock().now_ms() - window_ms
-
-    async def run() -> PruneResult:
-        store = open_store(database_from(args))
-        if not isinstance(store, Pruner):
-            raise TypeError(f"{type(store).__name__} cannot prune")
-        await store.open()
-        try:
-            return await store.prune(older_than_ms=cutoff, batch_size=args.batch_size)
-        finally:
-            await store.close()
-
-    try:
-        result = asyncio.run(run())
-    except Exception as exc:  # a bad URL, an unreachable server, a SQLite file in use
-        print(f"stepwell: pruning failed: {exc}", file=sys.stderr)
-        return 1
-    before = instant_from_ms(cutoff)
-    print(
-        f"stepwell: deleted {result.runs} runs, {result.events} events and "
-        f"{result.idempotency_keys} expired idempotency keys from before {before} "
-        f"({result.batches} batches)"
-    )
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "version":
-        print(f"stepwell {stepwell.__version__}")
-        return 0
-    if args.command == "send":
-        return send(args)
-    if args.command == "lint":
-        return lint_command.run(args)
-    if args.command == "migrate":
-        return migrate(args)
-    if args.command == "prune":
-        return prune(args)
-    try:
-        if args.command == "ui":
-            return ui.run(args, database_from(args))
-        serve(config_from(args, dev=args.command == "dev"), args.apps)
+        config = config_from(args, dev=command == "dev")
+        serve(config, args.apps)
     except MissingExtraError as exc:
         print(f"stepwell: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@click.command(help="Run a local development server (permissive).")
+@SERVER_OPTIONS
+def dev(**params: Any) -> int:
+    return _run_server("dev", params)
+
+
+@click.command(help="Run a production server (keys, signing).")
+@SERVER_OPTIONS
+@START_OPTIONS
+def start(**params: Any) -> int:
+    return _run_server("start", params)
+
+
+@click.command(help="Serve the dashboard over a Stepwell database (e.g. an embedded engine's).")
+@click.option(
+    "--database",
+    default=None,
+    help="database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="port")
+@click.option(
+    "--dashboard-key",
+    default=None,
+    help="ask for this key to log in ($STEPWELL_DASHBOARD_KEY; default: no login)",
+)
+def ui(database: str | None, host: str, port: int, dashboard_key: str | None) -> int:
+    from stepwell import ui as dashboard_ui
+
+    args = argparse.Namespace(host=host, port=port, dashboard_key=dashboard_key)
+    try:
+        return dashboard_ui.run(args, database_from(database))
+    except MissingExtraError as exc:
+        print(f"stepwell: {exc}", file=sys.stderr)
+        return 2
+
+
+COMMANDS = [dev, start, ui]
