@@ -31,6 +31,7 @@ from tests.e2e.harness import (
     as_obj,
     as_str,
     nonce,
+    sha1,
     start_stack,
     wait_until,
 )
@@ -147,3 +148,26 @@ def test_an_event_sent_as_soon_as_the_wait_shows_always_resumes_it(stack: Stack)
         run = server.wait_for_run_end(started.run_id)
         assert run.status == "Completed", run
         assert run.output == {"got": {"nonce": n}}, run.output
+
+
+def test_parallel_step_and_sleep_then_a_step_make_inngest_s_five_requests(stack: Stack) -> None:
+    server = stack.server
+    run = server.wait_for_run(server.send_one("i12/parallel", {"nonce": nonce()}))
+    assert run.status == "Completed", run
+    assert run.output == {"a": "A", "b": "B"}
+    a, b = sha1("a"), sha1("b")
+    seen = [(request.step_id, request.hooks) for request in _requests(stack, run.run_id)]
+    start = ["wrapRequest", "transformFunctionInput", "onMemoizationEnd"]
+    assert seen == [
+        # Discovery: the step and the sleep are planned together.
+        ("step", [*start, "onRunStart"]),
+        # The planned step, on its own request (the SDK sees no memo yet: a "run start").
+        (a, [*start, "onRunStart", "onStepStart:a", "onStepComplete:a"]),
+        # The sleep ended: discovery, still planning (the sleep was parallel work), so the
+        # next step comes back planned rather than run...
+        ("step", start),
+        # ...and runs on a request of its own,
+        (b, [*start, "onStepStart:b", "onStepComplete:b"]),
+        # after which discovery no longer plans: the function returns.
+        ("step", [*start, "onRunComplete"]),
+    ], seen
