@@ -328,3 +328,59 @@ def test_a_worker_reconnects_after_the_server_restarts(
     run = _run(server, "conn/hello", {"name": "after"})
     assert run.status == "Completed", run.output
     assert run.output == {"greeting": "hello after", "worker": a}
+
+
+WORKER_CONNECTIONS = """query($filter: ConnectV1WorkerConnectionsFilter!) {
+  workerConnections(first: 10, orderBy: [{field: CONNECTED_AT, direction: ASC}], filter: $filter) {
+    totalCount
+    edges { cursor node { id instanceId status appName appID functionCount sdkLang sdkVersion } }
+  }
+}"""
+
+
+def _connections(server: ConnectServer, **filter: object) -> dict[str, object]:
+    response = server.api.http.post(
+        "/v0/gql", json={"query": WORKER_CONNECTIONS, "variables": {"filter": filter}}
+    )
+    assert response.status_code == 200, response.text
+    body = as_obj(response.json())
+    assert not body.get("errors"), body
+    return as_obj(as_obj(body.get("data")).get("workerConnections"))
+
+
+def test_a_connected_worker_shows_on_the_apps_page_and_in_graphql(
+    server: ConnectServer, workers: Workers
+) -> None:
+    name = workers.start("a")
+    [worker] = [w for w in server.workers() if w["instance_id"] == name]
+    page = server.api.http.get("/apps")
+    assert page.status_code == 200, page.text[:500]
+    assert 'id="app-connapp"' in page.text
+    assert f'id="worker-{worker["connection_id"]}"' in page.text
+    assert name in page.text
+    assert ">READY</span>" in page.text
+
+    found = _connections(server, status=["READY"])
+    nodes = [as_obj(as_obj(edge).get("node")) for edge in as_list(found.get("edges"))]
+    mine = [node for node in nodes if node["instanceId"] == name]
+    assert len(mine) == 1, nodes
+    assert mine[0]["id"] == worker["connection_id"]
+    assert (mine[0]["status"], mine[0]["appName"], mine[0]["functionCount"]) == (
+        "READY",
+        "connapp",
+        len(FUNCTIONS),
+    )
+    assert (mine[0]["sdkLang"], mine[0]["sdkVersion"]) == ("py", "0.5.19")
+    assert isinstance(mine[0]["appID"], str)
+    assert mine[0]["appID"]
+    # No open connection is DISCONNECTED; once the worker is gone, it is listed nowhere.
+    assert _connections(server, status=["DISCONNECTED"])["totalCount"] == 0
+    workers.stop_all()
+    wait_until(
+        lambda: not any(w["instance_id"] == name for w in server.workers()),
+        timeout=RUN_TIMEOUT,
+        what=f"worker {name} to be gone",
+    )
+    assert name not in server.api.http.get("/apps").text
+    remaining = _connections(server)["edges"]
+    assert all(as_obj(as_obj(e).get("node"))["instanceId"] != name for e in as_list(remaining))

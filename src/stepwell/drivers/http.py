@@ -144,7 +144,7 @@ class HttpDriver:
                     await task
 
     async def _loop(self, run: _Run) -> Outcome:
-        force_plan = False
+        force_plan = run.request.force_plan
         for _ in range(MAX_CALLS_PER_EXECUTION):
             if self._draining:
                 return Released()
@@ -173,7 +173,13 @@ class HttpDriver:
             if run.outcome is not None:
                 return run.outcome
             if waits or run.step_errors:
-                return Suspended(ops=[*waits, *run.step_errors], retry_after_s=run.retry_after_s)
+                # Inngest keeps planning (its run's ForceStepPlan) after a sleep that was part
+                # of parallel work: only a discovery after a step's result resets it (§5.6).
+                return Suspended(
+                    ops=[*waits, *run.step_errors],
+                    retry_after_s=run.retry_after_s,
+                    force_plan=force_plan or len(ops) > 1,
+                )
             if not ops and run.in_flight:
                 # Nothing new to do until a running step reports: do not spin on discovery.
                 running = list(run.in_flight.values())

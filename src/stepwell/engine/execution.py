@@ -24,7 +24,7 @@ from stepwell.engine.concurrency import ConcurrencyGate, GateClosed
 from stepwell.engine.defers import load_defers, plan_defer_op
 from stepwell.engine.endings import finish_run
 from stepwell.engine.ingest import validate_batch
-from stepwell.engine.plan import Plan, static_plan
+from stepwell.engine.plan import FORCE_PLAN_KEY, Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_timeouts import on_first_execution
@@ -120,6 +120,7 @@ class Executions:
                     defers=(await load_defers(self._store, run.run_id))[0].request_map()
                     if spec.url is not None
                     else {},
+                    force_plan=bool((item.payload or {}).get(FORCE_PLAN_KEY)),
                 )
                 if not state.started:
                     # Running once it executes: a run waiting for a slot is still queued.
@@ -285,7 +286,9 @@ class Executions:
                     plan.changes.spans.append(span)
                 continue
             try:
-                await self._suspensions.apply(op, plan, run, events, now, span)
+                await self._suspensions.apply(
+                    op, plan, run, events, now, span, force_plan=outcome.force_plan
+                )
             except ValueError as exc:  # an op we cannot act on: fail the run, say why
                 failed = Plan()
                 error = error_payload(

@@ -40,6 +40,11 @@ def static_plan(fill: Callable[[Plan], object]) -> PlanBuilder:
     return build
 
 
+FORCE_PLAN_KEY = "force_plan"
+"""In a sleep's item and the execute item its end makes: the next call asks the SDK to plan
+steps (``disable_immediate_execution``), as the sleep was part of parallel work."""
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """This process's claim on work it creates: leased at creation, so no poller takes it.
@@ -68,8 +73,10 @@ class Lease:
         if self.owner is not None:
             plan.to_dispatch.append(item)
 
-    def run_on(self, plan: Plan, run_id: str, now_ms: int) -> None:
+    def run_on(self, plan: Plan, run_id: str, now_ms: int, *, force_plan: bool = False) -> None:
         """The run got what it waited for: store its execute item and run it at once."""
         item = self.execute_item(run_id, now_ms)
+        if force_plan:
+            item.payload = {FORCE_PLAN_KEY: True}
         plan.changes.items.append(item)
         self.start_here(plan, item)

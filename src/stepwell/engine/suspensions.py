@@ -13,7 +13,7 @@ from stepwell.core.limits import DEFAULT_INVOKE_TIMEOUT_MS, MAX_SLEEP_MS
 from stepwell.core.memo import wrap_error
 from stepwell.engine.endings import system_event
 from stepwell.engine.keys import pause_id, pause_timeout_item_id, sleep_item_id
-from stepwell.engine.plan import Plan
+from stepwell.engine.plan import FORCE_PLAN_KEY, Plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import Registry
 from stepwell.engine.trace import span_payload
@@ -54,6 +54,8 @@ class Suspensions:
         events: list[dict[str, Any]],
         now: int,
         span: StepSpan | None = None,
+        *,
+        force_plan: bool = False,
     ) -> None:
         """Plan what ``op`` waits on; ``span`` (its trace span, ``WAITING``) rides on the
         timer that ends the wait, so whatever ends it can close the span."""
@@ -64,6 +66,9 @@ class Suspensions:
                 raise ValueError("sleeps longer than 366 days are not supported")
             if span is not None:
                 span.detail = {"wake_at": wake}
+            payload = span_payload(span) if span is not None else None
+            if force_plan:  # a sleep beside other parallel work (§5.6)
+                payload = {**(payload or {}), FORCE_PLAN_KEY: True}
             changes.items.append(
                 QueueItem(
                     item_id=sleep_item_id(run.run_id, op.id),
@@ -71,7 +76,7 @@ class Suspensions:
                     kind=ItemKind.SLEEP,
                     due_at=wake,
                     step_hash=op.id,
-                    payload=span_payload(span) if span is not None else None,
+                    payload=payload,
                 )
             )
             if span is not None:

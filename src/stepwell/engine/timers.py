@@ -11,7 +11,7 @@ from typing import Any
 from stepwell.core.memo import INVOKE_TIMEOUT_ERROR
 from stepwell.engine.committer import Committer
 from stepwell.engine.keys import PauseId
-from stepwell.engine.plan import Lease, Plan, static_plan
+from stepwell.engine.plan import FORCE_PLAN_KEY, Lease, Plan, static_plan
 from stepwell.engine.trace import closed_span
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import ItemKind, PauseKind, QueueItem, StepRow
@@ -49,7 +49,8 @@ class Timers:
             span = closed_span(item.payload, now)
             if span is not None:
                 plan.changes.spans.append(span)
-            self._lease.run_on(plan, item.run_id, now)
+            forced = bool((item.payload or {}).get(FORCE_PLAN_KEY))
+            self._lease.run_on(plan, item.run_id, now, force_plan=forced)
             return plan
 
         try:

@@ -31,6 +31,9 @@ class ExecutionRequest:
     defers: dict[str, Any] = field(default_factory=dict)
     """The run's recorded defers (hashed id → ``{"abortable": bool}``), for an SDK's request;
     the driver adds those it records meanwhile."""
+    force_plan: bool = False
+    """Ask the SDK to plan steps, not run them (``disable_immediate_execution``): the run went
+    to sleep in the middle of parallel work (protocol.md §5.6)."""
 
 
 @dataclass(slots=True)
@@ -55,6 +58,9 @@ class Suspended:
 
     ops: list[Op] = field(default_factory=list)
     retry_after_s: float | None = None
+    force_plan: bool = False
+    """The ops came with others (parallel work): the run's next discovery, when its sleep ends,
+    asks the SDK to plan steps rather than run them."""
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from graphql import GraphQLResolveInfo
 
 from stepwell.protocol.events import SCHEDULED_TIMER, is_internal_name
 from stepwell.server.events_api import invoke_function
+from stepwell.server.gql_connect import q_worker_connection, q_worker_connections
 from stepwell.server.gql_nodes import (
     AppNode,
     EventNode,
@@ -287,6 +288,8 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "runTrigger": q_run_trigger,
         "runTrace": q_run_trace,
         "runTraceSpanOutputByID": q_span_output,
+        "workerConnections": q_worker_connections,
+        "workerConnection": q_worker_connection,
     },
     "Mutation": {
         "createApp": m_create_app,

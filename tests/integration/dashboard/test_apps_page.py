@@ -100,3 +100,37 @@ async def test_removing_an_unknown_url_is_a_404(server: Server) -> None:
     done = await server.client.post("/apps/remove", data={"url": "http://nowhere/"}, headers=HTMX)
     assert done.status_code == 404
     assert "No app is served at" in done.text
+
+
+async def test_connect_workers_show_under_their_app(server: Server, shop: FakeSdk) -> None:
+    from stepwell.drivers.connect.hub import Link
+
+    await server.client.post("/apps/sync", data={"url": shop.url}, headers=HTMX)
+    [app] = server.runtime.catalog.apps()
+    assert 'class="sw-worker"' not in (await server.client.get("/apps")).text
+
+    async def send(data: bytes) -> None:
+        del data  # nothing is sent to this worker here
+
+    link = Link(
+        conn_id="01JCONNECTIONAAAAAAAAAAAAAA",
+        instance_id="worker-one",
+        send=send,
+        apps={"shop": app.app_uuid},
+        slugs={"shop-hello": "shop", "shop-order": "shop"},
+        capacity=3,
+        sdk="py:v0.5.19",
+        connected_at_ms=1_767_225_600_000,
+    )
+    server.runtime.connect_hub.add(link)
+    page = (await server.client.get("/apps")).text
+    assert 'id="worker-01JCONNECTIONAAAAAAAAAAAAAA"' in page
+    assert "worker-one" in page
+    assert "<dd>1 connected</dd>" in page
+    assert ">CONNECTED</span>" in page  # not ready yet: it gets no work
+    assert "<td>0 of 3</td>" in page  # in flight, of its capacity
+    assert '<time datetime="2026-01-01T00:00:00.000Z">' in page
+    server.runtime.connect_hub.make_ready(link)
+    assert ">READY</span>" in (await server.client.get("/apps")).text
+    server.runtime.connect_hub.remove(link)
+    assert "worker-one" not in (await server.client.get("/apps")).text

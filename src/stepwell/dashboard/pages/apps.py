@@ -16,6 +16,7 @@ from stepwell.dashboard.forms import ERROR_SWAP, FormError, form_fields, is_htmx
 from stepwell.dashboard.pages.events import notice
 from stepwell.dashboard.templating import render
 from stepwell.ports.records import AppRecord
+from stepwell.server.gql_connect import all_nodes
 from stepwell.server.syncer import normalise_url
 
 MAX_URL_CHARS = 2048
@@ -31,6 +32,7 @@ class AppRow:
     functions: int
     error: str | None
     problem: str | None  # the stored app no longer parses (skipped, not served)
+    workers: tuple[dict[str, Any], ...] = ()  # its Connect workers' open connections
 
 
 def sdk_of(payload: dict[str, Any]) -> tuple[str, str]:
@@ -69,6 +71,10 @@ async def _rows(ctx: DashboardContext) -> tuple[list[AppRow], list[tuple[str, st
     """The apps, and the URLs being synced that have no app yet, with their last error."""
     errors = ctx.runtime.syncer.errors if ctx.runtime is not None else {}
     problems = ctx.runtime.catalog.load_problems if ctx.runtime is not None else {}
+    workers: dict[str, list[dict[str, Any]]] = {}
+    if ctx.runtime is not None:
+        for node in all_nodes(ctx.runtime.connect_hub.links()):
+            workers.setdefault(node["appName"] or "", []).append(node)
     rows = []
     for app in await ctx.apps():
         language, version = sdk_of(app.payload)
@@ -82,6 +88,7 @@ async def _rows(ctx: DashboardContext) -> tuple[list[AppRow], list[tuple[str, st
                 functions=len(functions) if isinstance(functions, list) else 0,
                 error=errors.get(app.url),
                 problem=problems.get(app.name),
+                workers=tuple(sorted(workers.get(app.name, []), key=lambda w: w["connectedAt"])),
             )
         )
     served = {app.url for app in await ctx.apps()}

@@ -1,0 +1,173 @@
+"""Issue 12, seen from a middleware of the official TypeScript SDK (inngest 4.24.0).
+
+The app (``apps/ts/issue12_app.mjs``) records, per request the server makes, which middleware
+hooks ran and what ``isFinalAttempt`` told the error hooks. Checked against what Inngest does:
+
+1. an error the function throws after it caught a ``StepError`` is retried like any other:
+   ``onRunError`` sees ``isFinalAttempt`` false, then (on the last attempt) true;
+2. ``Promise.all`` of a step and a sleep, then a step: Inngest's five requests (discovery, the
+   targeted step, discovery after the sleep with steps still planned, the targeted step after
+   it, the last discovery), each with the hooks Inngest's requests give;
+3. a run shown waiting for an event has its wait stored: the event sent as soon as the API shows
+   the wait always resumes it.
+
+The app and ``stepwell dev`` run as their own processes on loopback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.harness import (
+    TS,
+    TS_APP_DIR,
+    Sdk,
+    Stack,
+    as_list,
+    as_obj,
+    as_str,
+    nonce,
+    sha1,
+    start_stack,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.timeout(300)]
+
+
+class Issue12Sdk(Sdk):
+    def command(self, port: int) -> list[str]:
+        node = shutil.which("node")
+        assert node is not None, "node is not on PATH"
+        return [node, str(TS_APP_DIR / "issue12_app.mjs")]
+
+
+ISSUE12 = Issue12Sdk(
+    name=TS.name,
+    header=TS.header,
+    thrown_error_name=TS.thrown_error_name,
+    counts_failure_handlers=TS.counts_failure_handlers,
+)
+
+
+@pytest.fixture(scope="module")
+def stack(ts_app_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    slugs = ("i12app-caught-then-throw", "i12app-parallel-sleep", "i12app-waiter")
+    with start_stack(ISSUE12, tmp_path_factory.mktemp("e2e-ts-i12"), slugs) as running:
+        yield running
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One request the server made to the app, as its middleware saw it."""
+
+    step_id: str | None
+    attempt: int | None
+    hooks: list[str]
+
+
+def _requests(stack: Stack, run_id: str) -> list[Request]:
+    response = stack.app.http.get(f"{stack.app.origin}/e2e/requests")
+    assert response.status_code == 200, response.text
+    found = []
+    for item in as_list(as_obj(response.json()).get("requests"), "requests"):
+        raw = as_obj(item, "request")
+        if raw.get("run_id") != run_id:
+            continue
+        attempt, step_id = raw.get("attempt"), raw.get("step_id")
+        assert attempt is None or isinstance(attempt, int), raw
+        found.append(
+            Request(
+                step_id=None if step_id is None else as_str(step_id),
+                attempt=attempt,
+                hooks=[as_str(hook) for hook in as_list(raw.get("hooks"), "hooks")],
+            )
+        )
+    return found
+
+
+def test_an_error_after_a_caught_step_error_is_retried(stack: Stack) -> None:
+    server = stack.server
+    run = server.wait_for_run(server.send_one("i12/caught", {"nonce": nonce()}))
+    assert run.status == "Failed", run
+    assert as_obj(run.output).get("message") == "after the caught step error", run.output
+    requests = _requests(stack, run.run_id)
+    seen = [
+        (request.attempt, [h for h in request.hooks if h.startswith("on") and "Error" in h])
+        for request in requests
+    ]
+    # The step: tried on attempts 0 and 1 (retries: 1), final on 1. Then the function's own
+    # error counts its attempts afresh: not final on attempt 0, final on attempt 1.
+    assert seen == [
+        (0, ["onStepError:always fails:retry"]),
+        (1, ["onStepError:always fails:final"]),
+        (0, ["onRunError:retry"]),
+        (1, ["onRunError:final"]),
+    ], requests
+
+
+TRACE = """query($runId: String!) {
+  run(runID: $runId) { status trace(preview: true) { childrenSpans { name status stepOp } } }
+}"""
+
+
+def _shows_the_wait(stack: Stack, run_id: str) -> bool:
+    body = {"query": TRACE, "variables": {"runId": run_id}}
+    response = stack.server.http.post("/v0/gql", json=body)
+    assert response.status_code == 200, response.text[:2000]
+    run = as_obj(as_obj(as_obj(response.json()).get("data")).get("run"))
+    trace = run.get("trace")
+    spans = [] if trace is None else as_list(as_obj(trace).get("childrenSpans"))
+    return any(
+        as_obj(span).get("name") == "wait for go" and as_obj(span).get("status") == "WAITING"
+        for span in spans
+    )
+
+
+def test_an_event_sent_as_soon_as_the_wait_shows_always_resumes_it(stack: Stack) -> None:
+    server = stack.server
+    for _ in range(8):
+        n = nonce()
+        started = server.wait_for_run_started(server.send_one("i12/wait", {"nonce": n}))
+        run_id = started.run_id
+
+        def waiting(run_id: str = run_id) -> bool:
+            return _shows_the_wait(stack, run_id)
+
+        wait_until(
+            waiting,
+            timeout=30,
+            what=f"run {started.run_id} to show its wait",
+            interval=0.005,
+        )
+        server.send_one("i12/go", {"nonce": n})
+        run = server.wait_for_run_end(started.run_id)
+        assert run.status == "Completed", run
+        assert run.output == {"got": {"nonce": n}}, run.output
+
+
+def test_parallel_step_and_sleep_then_a_step_make_inngest_s_five_requests(stack: Stack) -> None:
+    server = stack.server
+    run = server.wait_for_run(server.send_one("i12/parallel", {"nonce": nonce()}))
+    assert run.status == "Completed", run
+    assert run.output == {"a": "A", "b": "B"}
+    a, b = sha1("a"), sha1("b")
+    seen = [(request.step_id, request.hooks) for request in _requests(stack, run.run_id)]
+    start = ["wrapRequest", "transformFunctionInput", "onMemoizationEnd"]
+    assert seen == [
+        # Discovery: the step and the sleep are planned together.
+        ("step", [*start, "onRunStart"]),
+        # The planned step, on its own request (the SDK sees no memo yet: a "run start").
+        (a, [*start, "onRunStart", "onStepStart:a", "onStepComplete:a"]),
+        # The sleep ended: discovery, still planning (the sleep was parallel work), so the
+        # next step comes back planned rather than run...
+        ("step", start),
+        # ...and runs on a request of its own,
+        (b, [*start, "onStepStart:b", "onStepComplete:b"]),
+        # after which discovery no longer plans: the function returns.
+        ("step", [*start, "onRunComplete"]),
+    ], seen
