@@ -17,7 +17,7 @@ import httpx
 import stepwell
 from stepwell import ui
 from stepwell.core.extras import MissingExtraError, require_extra
-from stepwell.server import settings
+from stepwell.server import observability, settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
 DEV_DATABASE = "sqlite:///.stepwell/dev.db"
@@ -128,6 +128,7 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         help="the largest event accepted ($STEPWELL_MAX_EVENT_BYTES; default 3 MiB, "
         "Inngest's maximum)",
     )
+    observability.add_options(parser)
 
 
 def _start_options(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +165,7 @@ def _start_options(parser: argparse.ArgumentParser) -> None:
         help="how long a dashboard login lasts, e.g. 12h ($STEPWELL_DASHBOARD_SESSION_TTL; "
         "default 12h)",
     )
+    observability.add_start_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +240,7 @@ def load_app(spec: str) -> stepwell.App:
 def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     """Run the server; ``apps`` (default: ``config.apps``) are served on our SDK and synced."""
     require_extra("server", f"stepwell {'dev' if config.dev else 'start'}")
+    observability.setup_logging(config)
     import uvicorn
     from starlette.routing import BaseRoute, Mount
 
@@ -269,9 +272,6 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     # The Connect gateway (workers' WebSockets) listens on a port of its own, in this server.
     app = with_gateway(create_app(runtime, extra_routes=routes), runtime)
     sockets = [_listen(config.host, config.port), _listen(config.host, config.gateway_port)]
-    kind = "dev server" if config.dev else "server"
-    print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)
-    print(f"Connect gateway on ws://{config.host}:{config.gateway_port}/v0/connect", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server.run(sockets=sockets)
 

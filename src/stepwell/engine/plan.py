@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from stepwell.engine.keys import execute_item_id
 from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, StoredEvent
+from stepwell.ports.telemetry import RunEnding
 
 
 @dataclass(slots=True)
@@ -23,6 +24,8 @@ class Plan:
     follow_events: list[StoredEvent] = field(default_factory=list)
     """Events this plan emits (system events, invocations): planned in before it commits."""
     ended_runs: list[str] = field(default_factory=list)
+    endings: list[RunEnding] = field(default_factory=list)
+    """The runs this plan ends, as telemetry reports them once it is committed."""
 
 
 PlanBuilder = Callable[[], Awaitable[Plan]]
@@ -35,6 +38,17 @@ def static_plan(fill: Callable[[Plan], object]) -> PlanBuilder:
     async def build() -> Plan:
         plan = Plan()
         fill(plan)
+        return plan
+
+    return build
+
+
+def planned(fill: Callable[[Plan], Awaitable[object]]) -> PlanBuilder:
+    """A builder for a plan that ``fill`` completes (with reads of its own)."""
+
+    async def build() -> Plan:
+        plan = Plan()
+        await fill(plan)
         return plan
 
     return build

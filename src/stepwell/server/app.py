@@ -12,7 +12,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepwell.server import connect_api, events_api, gql, operations_api, runs_api, sync_api
+from stepwell.server import (
+    connect_api,
+    events_api,
+    gql,
+    metrics_api,
+    operations_api,
+    runs_api,
+    sync_api,
+)
 from stepwell.server.auth import SigningKeyGuard
 from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
@@ -80,11 +88,13 @@ def create_app(
         *operations_api.routes(runtime),
         *gql.routes(runtime),
         *connect_api.routes(runtime),
+        *metrics_api.routes(runtime),
     ]
     app = Starlette(
         routes=[*routes, *extra_routes],
         lifespan=lifespan,
         exception_handlers={RequestRefused: _refused, HTTPException: _not_routed},
     )
-    guarded = SigningKeyGuard(app, runtime.config, [*open_routes(routes), *extra_routes])
+    public = [*open_routes(routes), *metrics_api.open_routes(runtime), *extra_routes]
+    guarded = SigningKeyGuard(app, runtime.config, public)
     return ServerKindHeader(guarded, runtime.config.server_kind, app.routes)
