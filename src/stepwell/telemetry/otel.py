@@ -63,9 +63,10 @@ def provider() -> TracerProvider:
     exported too."""
     global _provider
     if _provider is None:
-        created = TracerProvider(
-            resource=Resource.create({"service.name": "stepwell"}), id_generator=_ChosenIds()
-        )
+        resource = Resource.create()  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "stepwell"}))
+        created = TracerProvider(resource=resource, id_generator=_ChosenIds())
         created.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             trace.set_tracer_provider(created)
@@ -165,7 +166,7 @@ class OTelTelemetry:
             "stepwell.run_id": run_id,
             "stepwell.step.id": span.step_hash,
             "stepwell.step.name": span.name,
-            "stepwell.step.kind": span.kind.value,
+            "stepwell.step.kind": span.kind.value.lower(),
             "stepwell.step.attempt": span.attempt,
             "stepwell.step.outcome": span.status.value.lower(),
             "stepwell.step.queue_delay_ms": span.queued_ms,
@@ -182,7 +183,7 @@ class OTelTelemetry:
                 trace_ids.trace_id(run_id),
                 trace_ids.step_span_id(run_id, span.step_hash, span.attempt),
             ),
-            f"{span.kind.value} {span.name}",
+            f"{span.kind.value.lower()} {span.name}",
             parent=_run_context(run_id),
             start_ms=span.started_at,
             end_ms=span.ended_at,
