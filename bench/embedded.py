@@ -3,7 +3,7 @@
 Prints, for each: sequential steps/s (one run of 1,000 ``step.run``), total steps/s with 200
 concurrent runs of 20 steps, and event-to-first-step latency p50/p99; then our/their ratios.
 
-    .venv/bin/python bench/embedded.py [--quick] [--no-peer] [--durability full|normal]
+    .venv/bin/python bench/embedded.py [--quick] [--no-peer] [--durability full|normal] [--metrics]
 """
 
 from __future__ import annotations
@@ -51,10 +51,12 @@ def build_app(sequential_steps: int, steps_per_run: int, stamps: dict[str, float
     return app
 
 
-async def measure(database: str, sizes: dict[str, int], durability: str) -> dict[str, float]:
+async def measure(
+    database: str, sizes: dict[str, int], durability: str, metrics: bool = False
+) -> dict[str, float]:
     stamps: dict[str, float] = {}
     app = build_app(sizes["sequential"], sizes["steps_per_run"], stamps)
-    async with app.embedded(database, durability=durability) as engine:
+    async with app.embedded(database, durability=durability, metrics=metrics) as engine:
         sequential: list[float] = []
         for _ in range(REPEATS):
             started = time.perf_counter()
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--no-peer", action="store_true", help="skip DBOS")
     parser.add_argument("--durability", default="full", choices=["full", "normal"])
+    parser.add_argument("--metrics", action="store_true", help="count Prometheus metrics")
     parser.add_argument(
         "--postgres",
         nargs="?",
@@ -165,12 +168,14 @@ def main() -> None:
                 temporary_database(args.postgres) as ours_db,
                 temporary_database(args.postgres, "dbos") as peer_db,
             ):
-                ours = asyncio.run(measure(ours_db, sizes, args.durability))
+                ours = asyncio.run(measure(ours_db, sizes, args.durability, args.metrics))
                 peer = None if args.no_peer else run_peer(peer_dir, args.quick, peer_db)
             print(f"Stepwell embedded and DBOS, both on PostgreSQL ({args.durability})")
         else:
             ours = asyncio.run(
-                measure(f"sqlite:///{ours_dir / 'stepwell.db'}", sizes, args.durability)
+                measure(
+                    f"sqlite:///{ours_dir / 'stepwell.db'}", sizes, args.durability, args.metrics
+                )
             )
             peer = None if args.no_peer else run_peer(peer_dir, args.quick)
             print(f"Stepwell embedded and DBOS, both on SQLite ({args.durability})")

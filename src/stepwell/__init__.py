@@ -64,6 +64,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "metrics":  # the module itself (it imports prometheus_client)
+        return importlib.import_module("stepwell.metrics")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'stepwell' has no attribute {name!r}")

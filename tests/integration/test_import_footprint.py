@@ -15,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Web server and PostgreSQL driver (extras), plus what an embedded app should not pay for:
 # Pydantic until a type is declared, httpx until a request is made, the CEL package's
-# command-line tool (typer, rich, prompt_toolkit), croniter until a cron is declared.
+# command-line tool (typer, rich, prompt_toolkit), croniter until a cron is declared,
+# prometheus_client and OpenTelemetry until metrics or traces are asked for.
 HEAVY = [
     "starlette",
     "uvicorn",
@@ -29,6 +30,9 @@ HEAVY = [
     "prompt_toolkit",
     "croniter",
     "ulid",
+    # Metrics and traces: only with app.embedded(metrics=True), or OTEL_* set.
+    "prometheus_client",
+    "opentelemetry",
 ]
 
 
@@ -152,3 +156,29 @@ def test_the_test_kit_is_not_imported_by_stepwell_and_needs_no_pytest(tmp_path: 
     )
     assert report["printed"] == ["rested 7", "[]"]
     assert report["loaded"] == []
+
+
+def test_metrics_load_prometheus_only_when_asked_for(tmp_path: Path) -> None:
+    report = _loaded_after(
+        """
+        import asyncio
+        import stepwell
+
+        app = stepwell.App("counted")
+
+        @app.function("one", trigger=stepwell.on_event("n/given"))
+        async def one(ctx: stepwell.Context) -> int:
+            return 1
+
+        async def main() -> None:
+            async with app.embedded("sqlite:///counted.db", metrics=True) as engine:
+                [event_id] = await engine.send("n/given", {})
+                [run] = await engine.wait_for_runs(event_id, timeout=30)
+                print(run.status)
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    assert report["printed"] == ["Completed"]
+    assert report["loaded"] == ["prometheus_client"]

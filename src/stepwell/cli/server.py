@@ -19,7 +19,7 @@ import click
 
 import stepwell
 from stepwell.core.extras import MissingExtraError, require_extra
-from stepwell.server import settings
+from stepwell.server import observability, settings
 from stepwell.server.config import DEFAULT_PORT, ServerConfig
 
 DEV_DATABASE = "sqlite:///.stepwell/dev.db"
@@ -131,6 +131,18 @@ SERVER_OPTIONS = _options(
         help="the largest event accepted ($STEPWELL_MAX_EVENT_BYTES; default 3 MiB, "
         "Inngest's maximum)",
     ),
+    click.option(
+        "--log-level",
+        default=None,
+        type=click.Choice(observability.LEVELS),
+        help="least severe log lines printed ($STEPWELL_LOG_LEVEL; default info)",
+    ),
+    click.option(
+        "--log-format",
+        default=None,
+        type=click.Choice(observability.FORMATS),
+        help="log lines as text or JSON objects ($STEPWELL_LOG_FORMAT; default text)",
+    ),
 )
 
 # Not required here: the keys may come from the environment or stepwell.toml instead.
@@ -165,6 +177,12 @@ START_OPTIONS = _options(
         metavar="DURATION",
         help="how long a dashboard login lasts, e.g. 12h ($STEPWELL_DASHBOARD_SESSION_TTL; "
         "default 12h)",
+    ),
+    click.option(
+        "--metrics-public",
+        is_flag=True,
+        default=None,
+        help="serve /metrics without the signing key ($STEPWELL_METRICS_PUBLIC=1)",
     ),
 )
 
@@ -211,6 +229,7 @@ def load_app(spec: str) -> stepwell.App:
 def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     """Run the server; ``apps`` (default: ``config.apps``) are served on our SDK and synced."""
     require_extra("server", f"stepwell {'dev' if config.dev else 'start'}")
+    observability.setup_logging(config)
     import uvicorn
     from starlette.routing import BaseRoute, Mount
 
@@ -242,9 +261,7 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     # The Connect gateway (workers' WebSockets) listens on a port of its own, in this server.
     app = with_gateway(create_app(runtime, extra_routes=routes), runtime)
     sockets = [_listen(config.host, config.port), _listen(config.host, config.gateway_port)]
-    kind = "dev server" if config.dev else "server"
-    print(f"stepwell {kind} on {config.origin} (database {config.database})", flush=True)
-    print(f"Connect gateway on ws://{config.host}:{config.gateway_port}/v0/connect", flush=True)
+    # The start-up banner is logged by the runtime once the first sync pass is done.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server.run(sockets=sockets)
 

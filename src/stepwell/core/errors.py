@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +84,34 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+_OWN_CODE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+"""Where Stepwell's own modules are: their frames are left out of the stacks we report."""
+
+
 def error_from_exception(exc: BaseException) -> dict[str, Any]:
-    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The stored form of an exception raised by user code, its stack showing the user's own
+    frames (Stepwell's are trimmed; an uncaught ``StepError`` also shows the step's stack)."""
+    stack = user_traceback(exc)
+    if isinstance(exc, StepError):
+        inner = _text(exc.error.get("stack"))
+        if inner:
+            stack += f"\nstep {exc.step_id!r} failed with:\n{inner}"
     return error_payload(type(exc).__name__, str(exc), stack)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without the frames of Stepwell's own code (all of them are
+    kept when nothing else is left: the error is then ours)."""
+    report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    seen: set[int] = set()
+    pending = [report]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        theirs = [frame for frame in node.stack if not frame.filename.startswith(_OWN_CODE)]
+        if theirs and len(theirs) < len(node.stack):
+            node.stack = traceback.StackSummary.from_list(theirs)
+        pending.extend(n for n in (node.__cause__, node.__context__) if n is not None)
+    return "".join(report.format())

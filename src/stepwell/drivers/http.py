@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import jcs
 
+from stepwell.core import trace_ids
 from stepwell.core.attempts import attempt_after_success, is_final_attempt, may_retry
 from stepwell.core.errors import error_payload
 from stepwell.core.limits import checked_step_output, step_output_problem
@@ -106,6 +107,10 @@ class HttpDriver:
         )
         self._draining = False
         self._active: dict[str, _Run] = {}
+        self.on_response: Callable[[int | None], None] = lambda status: None
+        """Told the status of every answer (None: none came); telemetry counts them."""
+        self.traces_sampled = False
+        """Whether the ``traceparent`` sent to apps asks them to record (traces exported)."""
 
     def drain(self) -> None:
         self._draining = True
@@ -332,6 +337,7 @@ class HttpDriver:
             "x-inngest-job-id": request.item_id,
             "x-inngest-req-version": str(version),
             "X-Inngest-Step-ID": step_id,
+            "traceparent": self._traceparent(request.run_id, step_id, body),
         }
         # Present even when not signing (dev), as Inngest's dev server sends it: a durable
         # endpoint tells a call of ours from a new request by this header and ``X-Run-ID``.
@@ -340,6 +346,7 @@ class HttpDriver:
         try:
             response = await self._client.post(url, content=raw, headers=headers)
         except httpx.HTTPError as exc:
+            self.on_response(None)
             return SdkResponse(
                 outcome=Errored(
                     error_payload(
@@ -348,7 +355,17 @@ class HttpDriver:
                     retriable=True,
                 )
             )
+        self.on_response(response.status_code)
         return classify_response(response.status_code, response.headers, response.content)
+
+    def _traceparent(self, run_id: str, step_id: str, body: dict[str, Any]) -> str:
+        """The run's trace; the parent is the step's span for a call that targets a step,
+        else the run's."""
+        if step_id == "step":
+            span = trace_ids.run_span_id(run_id)
+        else:
+            span = trace_ids.step_span_id(run_id, step_id, int(body["ctx"].get("attempt", 0)))
+        return trace_ids.traceparent(trace_ids.trace_id(run_id), span, sampled=self.traces_sampled)
 
 
 def _checked(outcome: Outcome) -> Outcome:

@@ -178,6 +178,7 @@ class AppCatalog:
         previous = self._apps.get(registration.app_name)
         sync_id = str(uuid.uuid4())
         if previous is not None and previous.checksum == checksum:
+            log.debug("app %r synced again from %s: unchanged", registration.app_name, previous.url)
             return SyncResult(previous.app_uuid, sync_id, modified=False, removed=[])
         try:
             self._registry.check_replace(registration.app_name, specs)
@@ -199,6 +200,15 @@ class AppCatalog:
         self._problems.pop(record.name, None)
         if self._on_change is not None:
             await self._on_change()
+        log.info(
+            "synced app %r from %s: %d function%s%s",
+            record.name,
+            record.url,
+            len(specs),
+            "" if len(specs) == 1 else "s",
+            f"; removed {', '.join(removed)}" if removed else "",
+            extra={"app": record.name, "url": record.url},
+        )
         return SyncResult(record.app_uuid, sync_id, modified=True, removed=removed)
 
     async def remove_by_url(self, url: str) -> list[str]:

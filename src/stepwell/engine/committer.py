@@ -17,6 +17,7 @@ from stepwell.engine.plan import Plan, PlanBuilder
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem, StoredEvent
 from stepwell.ports.store import EngineStore, StoreConflict
+from stepwell.ports.telemetry import NO_TELEMETRY, Telemetry
 
 CONFLICT_RETRIES = 5
 
@@ -35,8 +36,16 @@ class EventPlanner(Protocol):
 
 class Committer:
     def __init__(
-        self, *, store: EngineStore, planner: EventPlanner, clock: Clock, handoff: Handoff
+        self,
+        *,
+        store: EngineStore,
+        planner: EventPlanner,
+        clock: Clock,
+        handoff: Handoff,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self.telemetry = telemetry
+        """Told of every commit (and, through the committer, of executions)."""
         self._store = store
         self._planner = planner
         self._clock = clock
@@ -66,6 +75,7 @@ class Committer:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
                 continue
+            self.telemetry.committed(plan.changes, plan.endings, result.skipped_runs)
             self._hand_on(plan, result.skipped_runs)
             return
 

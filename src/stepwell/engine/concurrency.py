@@ -46,6 +46,10 @@ class ConcurrencyGate:
                 if not ticket.done():
                     ticket.set_exception(GateClosed())
 
+    def in_use(self) -> dict[str, int]:
+        """The slots this process holds, by concurrency key."""
+        return {key: held for key, held in self._held.items() if held}
+
     def waiting(self, key: str) -> int:
         """How many executions wait for a slot of ``key`` here (for tests and operators)."""
         return sum(1 for entry in self._waiters.get(key, []) if not entry[2].done())

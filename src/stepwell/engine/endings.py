@@ -15,6 +15,7 @@ from stepwell.core.runs import RunStatus
 from stepwell.engine.plan import Plan
 from stepwell.ports.records import RunRecord, RunUpdate, StoredEvent
 from stepwell.ports.store import EngineStore
+from stepwell.ports.telemetry import RunEnding
 from stepwell.protocol import events as names
 from stepwell.protocol.events import Event
 
@@ -41,11 +42,13 @@ def finish_run(
     error: dict[str, Any] | None = None,
     error_status: int | None = None,
     started: bool = True,
+    attempt: int | None = None,
 ) -> None:
     """End a run with ``status`` and emit its system events (§7).
 
     ``error`` is stored as the run's output and the events' ``result``; their ``error`` is its
-    standard form (``error_status``: the HTTP status of the app's answer that was it)."""
+    standard form (``error_status``: the HTTP status of the app's answer that was it).
+    ``attempt``: of the execution that ends it, for telemetry."""
     plan.changes.run_updates.append(
         RunUpdate(
             run_id=run.run_id,
@@ -59,6 +62,7 @@ def finish_run(
     )
     plan.changes.ended_runs.append(run.run_id)
     plan.ended_runs.append(run.run_id)
+    plan.endings.append(RunEnding(run, status, error, attempt))
     first = trigger_events[0] if trigger_events else {}
     if first.get("name") in (names.FUNCTION_FINISHED, names.FUNCTION_FAILED):
         return  # no system events about system-event handlers: no loops

@@ -24,7 +24,7 @@ from stepwell.engine.ingest import DataCheck, EventInput, SendsAsEvent, validate
 from stepwell.engine.invocation import InvokeTarget, invocation_event, invocation_result
 from stepwell.engine.keys import paused_key
 from stepwell.engine.lifecycle import Lifecycle
-from stepwell.engine.plan import Lease, Plan
+from stepwell.engine.plan import Lease, Plan, planned
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import Registry
 from stepwell.engine.retention import RetentionTask
@@ -35,6 +35,7 @@ from stepwell.ports.history import History
 from stepwell.ports.records import RunRecord, StoredEvent
 from stepwell.ports.retention import Pruner
 from stepwell.ports.store import Store
+from stepwell.ports.telemetry import NO_TELEMETRY, Telemetry
 from stepwell.protocol.events import Event
 
 R = TypeVar("R")
@@ -57,6 +58,7 @@ class Engine:
         retention_ms: int | None = None,
         executes: bool = True,
         event_check: DataCheck | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.store = store
         self._event_check = event_check  # the SDK's typed event data, checked on send
@@ -87,6 +89,7 @@ class Engine:
         self._committer = Committer(
             store=store, planner=self._planner, clock=self._clock, handoff=self._dispatcher
         )
+        self.telemetry = self._committer.telemetry = telemetry  # logs, metrics, traces
         self.lifecycle = Lifecycle(
             store=store,
             registry=registry,
@@ -161,6 +164,7 @@ class Engine:
             self.concurrency.close()  # runs only waiting for a slot end now, not after grace
             await self._dispatcher.stop(self._shutdown_grace)
             await self.store.close()
+            self.telemetry.close()
 
     async def database_problem(self, timeout_s: float = 2.0) -> str | None:
         """Why the database cannot be reached right now, or None when it answers."""
@@ -258,13 +262,9 @@ class Engine:
     async def ingest(self, stored: list[StoredEvent]) -> None:
         """Accept validated events: store them and everything they cause in one commit."""
         self._require_started()
-
-        async def build() -> Plan:
-            plan = Plan()
-            await self._planner.plan_events(stored, plan, self._clock.now_ms())
-            return plan
-
-        await self._committer.commit(build)
+        await self._committer.commit(
+            planned(lambda plan: self._planner.plan_events(stored, plan, self._clock.now_ms()))
+        )
 
     async def signal(self, signal: str, data: Any) -> str | None:
         """Deliver a signal to the run waiting for it; returns that run's id, or None."""
@@ -390,10 +390,4 @@ class Engine:
         self._require_started()
         if not self.executes:
             return
-
-        async def build() -> Plan:
-            plan = Plan()
-            await self._cron.reconcile(plan)
-            return plan
-
-        await self._committer.commit(build)
+        await self._committer.commit(planned(self._cron.reconcile))

@@ -66,6 +66,8 @@ class _Execution:
     events: list[dict[str, Any]]
     started: bool
     clock: ExecutionClock | None = None
+    retry: tuple[float, str | None, dict[str, Any] | None] | None = None
+    """The retry its outcome scheduled: delay, failed step, error (for telemetry)."""
 
 
 class Executions:
@@ -97,7 +99,8 @@ class Executions:
         self._background: set[asyncio.Future[None]] = set()
 
     async def execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
-        events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
+        stored_events = await self._store.get_events(run.event_ids)
+        events = [e.to_wire() for e in stored_events]
         state = _Execution(item, run, spec, events, started=run.status is RunStatus.RUNNING)
         # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
         # makes a run that many seconds older (protocol.md §3.4.2).
@@ -122,12 +125,17 @@ class Executions:
                     else {},
                     force_plan=bool((item.payload or {}).get(FORCE_PLAN_KEY)),
                 )
+                received = -1  # when its event came, if the run starts now
                 if not state.started:
                     # Running once it executes: a run waiting for a slot is still queued.
                     self._start_soon(run, spec)
                     state.started = True
+                    received = min((e.received_at for e in stored_events), default=-1)
                 now = self._clock.now_ms()
-                state.clock = ExecutionClock(now, queued_ms=max(0, now - item.due_at))
+                queued = max(0, now - item.due_at)
+                state.clock = ExecutionClock(now, queued_ms=queued)
+                telemetry = self._committer.telemetry
+                telemetry.execution_started(spec.slug, run, item.attempt, queued, received)
 
                 async def checkpoint(op: Op) -> Any:
                     return await self._checkpoint(state, op)
@@ -143,6 +151,11 @@ class Executions:
             await self._committer.commit(build_outcome)
         except StoreConflict:
             log.debug("run %s ended while executing; its outcome is dropped", run.run_id)
+            return
+        if state.retry is not None:
+            delay, step, error = state.retry
+            telemetry = self._committer.telemetry
+            telemetry.retrying(spec.slug, run.run_id, state.item.attempt, step, error, delay)
 
     async def _checkpoint(self, state: _Execution, op: Op) -> Any:
         """A step finished mid-execution: store it (with its span) before the run goes on."""
@@ -262,7 +275,7 @@ class Executions:
             return plan
         if isinstance(outcome, Errored):
             if may_retry(item.attempt, state.spec.max_attempts, retriable=outcome.retriable):
-                self._retry(plan, state, now, outcome.retry_after_s)
+                self._retry(plan, state, now, outcome.retry_after_s, None, outcome.error)
             else:
                 finish_run(
                     run,
@@ -272,16 +285,17 @@ class Executions:
                     now,
                     error=outcome.error,
                     error_status=outcome.status,
+                    attempt=item.attempt,
                 )
             return plan
         if not state.started:
             mark_started(plan, run, state.spec, now)
-        retry = False
+        retry: Op | None = None
         for op in outcome.ops:
             errored = op.op is Opcode.STEP_ERROR
             span = self._span(state, op, now, errored=errored)
             if errored:
-                retry = True
+                retry = op
                 if span is not None:
                     plan.changes.spans.append(span)
                 continue
@@ -296,8 +310,9 @@ class Executions:
                 )
                 finish_run(run, events, RunStatus.FAILED, failed, now, error=error)
                 return failed
-        if retry:
-            self._retry(plan, state, now, outcome.retry_after_s)
+        if retry is not None:
+            step = retry.display_name or retry.name or retry.id
+            self._retry(plan, state, now, outcome.retry_after_s, step, retry.error)
         else:
             plan.changes.items_done.append(ItemDone(item.item_id, item.generation))
         return plan
@@ -315,13 +330,22 @@ class Executions:
             ended=errored,
         )
 
-    def _retry(self, plan: Plan, state: _Execution, now: int, retry_after_s: float | None) -> None:
+    def _retry(
+        self,
+        plan: Plan,
+        state: _Execution,
+        now: int,
+        retry_after_s: float | None,
+        step: str | None,
+        error: dict[str, Any] | None,
+    ) -> None:
         if not state.started:
             mark_started(plan, state.run, state.spec, now)
         if retry_after_s is not None:
             delay = clamp_retry_after(retry_after_s)
         else:
             delay = self._backoff.delay_seconds(state.item.attempt)
+        state.retry = (delay, step, error)
         plan.changes.items_rescheduled.append(
             replace(
                 state.item,

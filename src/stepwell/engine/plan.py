@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from stepwell.engine.keys import execute_item_id
 from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, StoredEvent
+from stepwell.ports.telemetry import RunEnding
 
 
 @dataclass(slots=True)
@@ -23,6 +24,8 @@ class Plan:
     follow_events: list[StoredEvent] = field(default_factory=list)
     """Events this plan emits (system events, invocations): planned in before it commits."""
     ended_runs: list[str] = field(default_factory=list)
+    endings: list[RunEnding] = field(default_factory=list)
+    """The runs this plan ends, as telemetry reports them once it is committed."""
 
 
 PlanBuilder = Callable[[], Awaitable[Plan]]
@@ -43,6 +46,17 @@ def static_plan(fill: Callable[[Plan], object]) -> PlanBuilder:
 FORCE_PLAN_KEY = "force_plan"
 """In a sleep's item and the execute item its end makes: the next call asks the SDK to plan
 steps (``disable_immediate_execution``), as the sleep was part of parallel work."""
+
+
+def planned(fill: Callable[[Plan], Awaitable[object]]) -> PlanBuilder:
+    """A builder for a plan that ``fill`` completes (with reads of its own)."""
+
+    async def build() -> Plan:
+        plan = Plan()
+        await fill(plan)
+        return plan
+
+    return build
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,10 @@ class SharedConcurrencyGate:
         for event in self._released.values():
             event.set()
 
+    def in_use(self) -> dict[str, int]:
+        """The slots this process holds, by concurrency key."""
+        return {key: len(holders) for key, holders in self._held.items() if holders}
+
     def waiting(self, key: str) -> int:
         """How many executions of this process wait for a slot of ``key``."""
         return len(self._queues.get(key, ()))

@@ -73,6 +73,14 @@ class Backlog:
     oldest_due_at: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class SuspendedRuns:
+    """Runs that wait: for a sleep to end, or for an event, an invoked run or a signal."""
+
+    sleeping: int
+    waiting: int
+
+
 class UnknownCursor(ValueError):
     """``RunQuery.after`` names no run the query matches."""
 
@@ -145,6 +153,10 @@ class History(RecordReads, Protocol):
     async def run_activity(self, since: int, until: int, bucket_ms: int) -> list[ActivityBucket]:
         """Runs created and ended in ``[since, until)``, counted in buckets of ``bucket_ms``
         (every bucket, empty ones too, oldest first)."""
+        ...
+
+    async def suspended_runs(self) -> SuspendedRuns:
+        """How many runs sleep, and how many wait for something, right now."""
         ...
 
     async def backlog(self, now: int) -> Backlog:

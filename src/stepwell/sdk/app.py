@@ -35,6 +35,7 @@ from stepwell.sdk.function import Function
 from stepwell.sdk.middleware import Middleware
 from stepwell.sdk.triggers import TypedEventTrigger
 from stepwell.store import open_store
+from stepwell.telemetry import setup as telemetry_setup
 
 if TYPE_CHECKING:
     from stepwell.sdk.event_data import EventData
@@ -219,6 +220,7 @@ class App:
         shutdown_grace: float = 10.0,
         clock: Clock | None = None,
         retention: timedelta | float | str | None = None,
+        metrics: bool = False,
     ) -> Engine:
         """An engine running this app's functions in this process; use ``async with``.
 
@@ -230,6 +232,9 @@ class App:
         may lose the last commits, a process crash still loses nothing).
         ``retention`` (e.g. ``"7d"``) deletes ended runs and unneeded events older than
         that, in the background; without it nothing is ever deleted.
+        ``metrics=True`` counts in ``stepwell.metrics.registry`` (needs ``prometheus-client``).
+        Failed runs are logged to the ``stepwell.runs`` logger; with ``OTEL_EXPORTER_OTLP_*``
+        set, runs and steps are exported as OpenTelemetry traces.
         """
         if retry_interval is not None and backoff is not None:
             raise ConfigError("pass retry_interval or backoff, not both")
@@ -241,8 +246,11 @@ class App:
         for fn in self.functions.values():
             registry.add(fn.spec)
         driver = InProcessDriver({fn.slug: fn.execute for fn in self.functions.values()})
+        store = open_store(database, durability=durability)
+        telemetry = telemetry_setup.build(metrics=metrics)
+        telemetry_setup.install(telemetry, store)
         return Engine(
-            store=open_store(database, durability=durability),
+            store=store,
             registry=registry,
             driver=driver,
             clock=clock,
@@ -253,4 +261,5 @@ class App:
             shutdown_grace=shutdown_grace,
             retention_ms=retention_ms,
             event_check=self.event_types.check if self.event_types else None,
+            telemetry=telemetry,
         )

@@ -45,6 +45,7 @@ from stepwell.ports.driver import (
 )
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.protocol.step_ids import StepIdAllocator
+from stepwell.sdk import step_scope
 from stepwell.sdk.determinism import Divergence, remember_name
 from stepwell.sdk.middleware import Pipeline
 
@@ -71,8 +72,6 @@ reached_steps: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar
     "stepwell_reached_steps", default=None
 )
 """Set by a race's branches: the steps each one reached, to find which finished first."""
-
-_inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("stepwell_inside_step")
 
 
 class Interrupt(BaseException):  # not an error: a controlled unwind
@@ -153,7 +152,7 @@ class StepSession:
 
     def begin(self, step_id: str) -> tuple[str, str, MemoValue | None]:
         """Allocate the step's id and look it up in the memo."""
-        outer = _inside_step.get(None)
+        outer = step_scope.current()
         if outer is not None:
             raise NestedStepError(
                 f"step {step_id!r} was called inside the body of step {outer!r}; steps cannot "
@@ -216,7 +215,7 @@ class StepSession:
             await self._gate(_planned(hashed, unique, unique))
         self._enter()
         try:
-            token = _inside_step.set(unique)
+            token = step_scope.enter(unique, self.request.run_id, hashed, self.attempt)
             began = time.monotonic()
             result: Any = None
             middleware, active = self.middleware, self.middleware.active
@@ -231,7 +230,7 @@ class StepSession:
             except Exception as exc:
                 op = self.settle_failure(unique, hashed, exc)
             finally:
-                _inside_step.reset(token)
+                step_scope.leave(token)
             op.duration_ms = _elapsed_ms(began)
             stored_data = await self._record(unique, op)
             return result if active else stored_data
@@ -295,7 +294,7 @@ class StepSession:
         self.divergence.check_now()  # one thread reaches one step at a time: no siblings
         if self._gate is not None:
             self.call_soon(self._gate(_planned(hashed, unique, unique)))
-        token = _inside_step.set(unique)
+        token = step_scope.enter(unique, self.request.run_id, hashed, self.attempt)
         began = time.monotonic()
         result: Any = None
         try:
@@ -306,7 +305,7 @@ class StepSession:
         except Exception as exc:
             op = self.settle_failure(unique, hashed, exc)
         finally:
-            _inside_step.reset(token)
+            step_scope.leave(token)
         op.duration_ms = _elapsed_ms(began)
         stored_data = self.call_soon(self._record(unique, op))
         return result if self.middleware else stored_data

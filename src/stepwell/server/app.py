@@ -19,6 +19,7 @@ from stepwell.server import (
     events_api,
     gql,
     metadata_api,
+    metrics_api,
     openapi,
     operations_api,
     runs_api,
@@ -108,6 +109,7 @@ def create_app(
         *connect_api.routes(runtime),
         *endpoints_api.routes(runtime),
         *metadata_api.routes(runtime),
+        *metrics_api.routes(runtime),
     ]
     routes.append(openapi.route(routes))
     app = Starlette(
@@ -115,5 +117,6 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={RequestRefused: _refused, HTTPException: _not_routed},
     )
-    guarded = SigningKeyGuard(app, runtime.config, [*open_routes(routes), *extra_routes])
+    public = [*open_routes(routes), *metrics_api.open_routes(runtime), *extra_routes]
+    guarded = SigningKeyGuard(app, runtime.config, public)
     return ServerKindHeader(guarded, runtime.config.server_kind, app.routes)

@@ -62,6 +62,11 @@ class ServerConfig:
     connect_heartbeat_s: float = 10.0
     """The heartbeat interval Connect workers are told; silent for 3 of them, one is dropped."""
     """``MODULE:ATTR`` of apps on our SDK to serve at ``/api/inngest`` on this port (``--app``)."""
+    log_level: str = "info"
+    log_format: str = "text"
+    """``text`` or ``json`` (one object a line, with run id, function, step and attempt)."""
+    metrics_public: bool = False
+    """``/metrics`` answers without the signing key in production (``--metrics-public``)."""
 
     @property
     def signing_keys(self) -> list[str]:

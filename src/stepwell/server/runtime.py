@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import httpx
 
 from stepwell.core.backoff import Backoff, FixedBackoff
@@ -15,9 +18,11 @@ from stepwell.engine.engine import Engine
 from stepwell.engine.registry import Registry
 from stepwell.ports.clock import SystemClock
 from stepwell.protocol import signing
+from stepwell.server import observability
 from stepwell.server.config import ServerConfig
 from stepwell.server.syncer import Syncer
 from stepwell.store import open_store
+from stepwell.telemetry import setup as telemetry_setup
 
 
 class ServerRuntime:
@@ -44,6 +49,8 @@ class ServerRuntime:
         self.connect_driver = ConnectDriver(
             self.connect_hub, worker_wait_s=max(10.0, config.connect_lease_s), client=self.client
         )
+        telemetry = telemetry_setup.build(metrics=True)  # logs, /metrics, OTEL_* traces
+        telemetry_setup.install(telemetry, store, [self.http_driver])
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
@@ -59,15 +66,31 @@ class ServerRuntime:
             lease_ms=int(config.lease_s * 1000),
             retention_ms=config.retention_ms,
             executes=executes,
+            telemetry=telemetry,
         )
         self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.after_sync)
         self.syncer = Syncer(config, self.catalog, self.client)
+        self._announcing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.engine.start(on_open=self.catalog.load)
         self.syncer.start()
+        self._announcing = asyncio.create_task(self._announce(), name="stepwell-banner")
+
+    async def _announce(self) -> None:
+        """The banner, once the first sync pass is done (so it can name the apps), or after
+        a few seconds if that pass is slow."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.syncer.first_pass.wait(), 10.0)
+        apps = {a.name: len(self.engine.registry.of_app(a.name)) for a in self.catalog.apps()}
+        urls = {a.url for a in self.catalog.apps()}
+        pending = [url for url in self.syncer.urls() if url not in urls]
+        traces = telemetry_setup.has_traces(self.engine.telemetry)
+        observability.banner(self.config, apps, pending, traces)
 
     async def stop(self) -> None:
+        if self._announcing is not None:
+            self._announcing.cancel()
         await self.syncer.stop()
         await self.engine.stop()
         await self.client.aclose()

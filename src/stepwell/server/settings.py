@@ -24,6 +24,7 @@ from pathlib import Path
 
 from stepwell.protocol import signing
 from stepwell.protocol.durations import DurationError, parse_duration, to_ms
+from stepwell.server import observability
 from stepwell.server.config import ServerConfig
 from stepwell.server.setting_kinds import (
     KIND_NAMES,
@@ -72,6 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("connect_heartbeat", "--connect-heartbeat", ("STEPWELL_CONNECT_HEARTBEAT",), "float"),
     Setting("retention", "--retention", ("STEPWELL_RETENTION",), "duration"),
     Setting("max_event_bytes", "--max-event-bytes", ("STEPWELL_MAX_EVENT_BYTES",), "int"),
+    *(Setting(*spec) for spec in observability.SETTINGS),
     Setting(
         "signing_key",
         "--signing-key",
@@ -194,6 +196,7 @@ def server_config(
         config.retention_ms = _retention(found["retention"])
     if "max_event_bytes" in found:
         config.max_event_bytes = _event_bytes(found["max_event_bytes"])
+    observability.apply(config, found)
     if dev:
         return config
 

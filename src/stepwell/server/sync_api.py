@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +14,8 @@ from stepwell.engine.registry import FunctionSpec
 from stepwell.protocol.registration import RegistrationError
 from stepwell.server.http import error, json_response, read_json
 from stepwell.server.runtime import ServerRuntime
+
+log = logging.getLogger("stepwell.server.sync")
 
 
 def function_json(spec: FunctionSpec) -> dict[str, Any]:
@@ -45,10 +48,13 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         expected = request.headers.get("x-inngest-expected-server-kind")
         if expected and expected != config.server_kind:
             return error(400, f"Expected server kind {config.server_kind}, got {expected}")
+        payload: Any = None
         try:
             payload = await read_json(request)
             result = await runtime.catalog.sync(payload)
         except (ValueError, RegistrationError) as exc:
+            url = payload.get("url") if isinstance(payload, dict) else None
+            log.warning("sync refused (%s): %s", url or "no url given", exc, extra={"url": url})
             return error(400, str(exc), data=None)
         return json_response(
             {

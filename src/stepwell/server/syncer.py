@@ -35,6 +35,8 @@ class Syncer:
         self._urls: list[str] = [normalise_url(u) for u in config.sdk_urls]
         self._errors: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self.first_pass = asyncio.Event()
+        """Set once the first pass (after start) is done."""
 
     @property
     def errors(self) -> dict[str, str]:
@@ -87,6 +89,7 @@ class Syncer:
         await self._wait_until_serving()
         while True:
             await self.sync_all()
+            self.first_pass.set()
             await asyncio.sleep(self._config.poll_interval_s)
 
     async def _wait_until_serving(self) -> None:

@@ -18,7 +18,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from stepwell.core.runs import RunStatus
-from stepwell.ports.history import ActivityBucket, Backlog, RunPage, RunQuery, UnknownCursor
+from stepwell.ports.history import (
+    ActivityBucket,
+    Backlog,
+    RunPage,
+    RunQuery,
+    SuspendedRuns,
+    UnknownCursor,
+)
 from stepwell.ports.records import (
     AppRecord,
     ItemKind,
@@ -218,6 +225,14 @@ class SqlReads:
         )
         due, oldest = rows[0]
         return Backlog(due=int(due), oldest_due_at=None if oldest is None else int(oldest))
+
+    async def suspended_runs(self) -> SuspendedRuns:
+        rows = await self._query(
+            "SELECT (SELECT count(DISTINCT run_id) FROM queue WHERE kind = 'sleep'), "
+            "(SELECT count(DISTINCT run_id) FROM pauses WHERE kind <> 'cancel')"
+        )
+        sleeping, waiting = rows[0]
+        return SuspendedRuns(sleeping=int(sleeping or 0), waiting=int(waiting or 0))
 
     async def steps_ended(self, since: int, runs_since: int) -> int:
         rows = await self._query(*steps_ended_sql(self.dialect, since, runs_since))

@@ -89,6 +89,10 @@ class PostgresStore(SqlReads):
             raise
         self._pool = pool
 
+    def observe_batches(self, callback: Callable[[int, float], None]) -> None:
+        """Have ``callback`` told each write transaction's size and seconds (telemetry)."""
+        self._writer.on_batch = callback
+
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.cancel()

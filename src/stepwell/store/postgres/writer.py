@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,6 +46,8 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[_Entry | None] = asyncio.Queue()
         self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self.on_batch: Callable[[int, float], None] | None = None
+        """Told each transaction's change-set count and seconds, if set."""
 
     async def start(self) -> None:
         self._conn = await self._connect()
@@ -87,6 +90,7 @@ class GroupCommitWriter:
                 return
 
     async def _commit(self, batch: list[_Entry]) -> None:
+        began = time.perf_counter()
         try:
             conn = await self._connection()
             cursor = await conn.execute(
@@ -96,6 +100,8 @@ class GroupCommitWriter:
             row = await cursor.fetchone()
             assert row is not None
             outcomes = json.loads(row[0])
+            if self.on_batch is not None:
+                self.on_batch(len(batch), time.perf_counter() - began)
         except Exception as exc:
             # Connection lost or the like: whether the batch committed is unknown to us, as it
             # would be to any client; the callers see the error.

@@ -115,6 +115,10 @@ class SqliteStore(SqlReads):
         self._writer.start()
         self._reader = self._connect()
 
+    def observe_batches(self, callback: Callable[[int, float], None]) -> None:
+        """Have ``callback`` told each write transaction's size and seconds (telemetry)."""
+        self._writer.on_batch = callback
+
     async def close(self) -> None:
         self._writer.stop()
         if self._reader is not None:

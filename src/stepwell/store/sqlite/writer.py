@@ -11,6 +11,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ class GroupCommitWriter:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_batch: Callable[[int, float], None] | None = None
+        """Told each transaction's job count and seconds (on this thread), if set."""
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -80,6 +83,7 @@ class GroupCommitWriter:
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        began = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job, future in batch:
@@ -94,6 +98,8 @@ class GroupCommitWriter:
                     conn.execute("RELEASE job")
                     outcomes.append((future, result, None))
             conn.execute("COMMIT")
+            if self.on_batch is not None:
+                self.on_batch(len(batch), time.perf_counter() - began)
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

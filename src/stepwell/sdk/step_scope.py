@@ -1,0 +1,41 @@
+"""Where user code is while a step's body runs: which step (steps cannot nest), and the step's
+trace span made current, so spans the user opens with OpenTelemetry nest under the step.
+
+The span is only made current when this process exports traces (``core.trace_ids.propagating``);
+OpenTelemetry is not imported otherwise.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+from stepwell.core import trace_ids
+
+_inside_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("stepwell_inside_step")
+
+Scope = tuple[contextvars.Token[str | None], Any]
+
+
+def current() -> str | None:
+    """The step whose body is running here, if any."""
+    return _inside_step.get(None)
+
+
+def enter(unique: str, run_id: str, hashed: str, attempt: int) -> Scope:
+    """The body of step ``unique`` (hashed id ``hashed``) starts here; undo with ``leave``."""
+    token = _inside_step.set(unique)
+    if not trace_ids.propagating:
+        return token, None
+    from stepwell.telemetry.context import attach_step
+
+    return token, attach_step(run_id, hashed, attempt)
+
+
+def leave(scope: Scope) -> None:
+    token, attached = scope
+    if attached is not None:
+        from stepwell.telemetry.context import detach
+
+        detach(attached)
+    _inside_step.reset(token)
