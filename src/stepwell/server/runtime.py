@@ -17,7 +17,7 @@ from stepwell.ports.clock import SystemClock
 from stepwell.protocol import signing
 from stepwell.server.config import ServerConfig
 from stepwell.server.syncer import Syncer
-from stepwell.store import open_store
+from stepwell.store import open_connect_relay, open_store
 
 
 class ServerRuntime:
@@ -44,6 +44,9 @@ class ServerRuntime:
         self.connect_driver = ConnectDriver(
             self.connect_hub, worker_wait_s=max(10.0, config.connect_lease_s), client=self.client
         )
+        # Several processes on PostgreSQL: calls reach workers whose sockets another one holds.
+        self.connect_relay = open_connect_relay(config.database) if executes else None
+        self.connect_driver.relay = self.connect_relay
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
@@ -65,9 +68,17 @@ class ServerRuntime:
 
     async def start(self) -> None:
         await self.engine.start(on_open=self.catalog.load)
+        if self.connect_relay is not None:
+            hub = self.connect_hub
+            await self.connect_relay.start(
+                self.connect_driver.serve_forwarded,
+                lambda: {slug for link in hub.links() if not link.closed for slug in link.slugs},
+            )
         self.syncer.start()
 
     async def stop(self) -> None:
         await self.syncer.stop()
         await self.engine.stop()
+        if self.connect_relay is not None:
+            await self.connect_relay.stop()
         await self.client.aclose()
