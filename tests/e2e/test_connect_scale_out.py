@@ -144,7 +144,8 @@ def test_runs_reach_a_worker_on_another_process_and_survive_its_death(
         assert run.status == "Completed", run.output
         assert as_obj(run.output) == {"long": "wa", "after": "wa"}
         starts = [n["worker"] for n in _notes(tmp_path, run_id) if n["what"] == "long:start"]
-        assert starts[0] == "wb" and starts[-1] == "wa", starts
+        assert starts[0] == "wb", starts
+        assert starts[-1] == "wa", starts
     finally:
         for process in reversed(processes):
             process.stop()

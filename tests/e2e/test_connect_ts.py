@@ -84,5 +84,6 @@ def test_a_sleep_between_steps_over_connect(server: ConnectServer, worker: Path)
     assert run.output == {"after": 2, "worker": "ts1"}
     whats = _notes(worker, run.run_id)
     # Each step body once; the function is called again after the sleep (memoized "before").
-    assert whats.count("before") == 1 and whats.count("after") == 1, whats
+    assert whats.count("before") == 1, whats
+    assert whats.count("after") == 1, whats
     assert whats.count("call") >= 2, whats
