@@ -9,7 +9,9 @@ hooks ran and what ``isFinalAttempt`` told the error hooks. Checked against what
    targeted step, discovery after the sleep with steps still planned, the targeted step after
    it, the last discovery), each with the hooks Inngest's requests give;
 3. a run shown waiting for an event has its wait stored: the event sent as soon as the API shows
-   the wait always resumes it.
+   the wait always resumes it;
+4. ``Promise.all`` of a step and a wait for an event, then a step: the same five requests
+   whether an event ends the wait or its timeout does (the run plans on after the wait).
 
 The app and ``stepwell dev`` run as their own processes on loopback.
 """
@@ -56,7 +58,12 @@ ISSUE12 = Issue12Sdk(
 
 @pytest.fixture(scope="module")
 def stack(ts_app_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    slugs = ("i12app-caught-then-throw", "i12app-parallel-sleep", "i12app-waiter")
+    slugs = (
+        "i12app-caught-then-throw",
+        "i12app-parallel-sleep",
+        "i12app-parallel-wait",
+        "i12app-waiter",
+    )
     with start_stack(ISSUE12, tmp_path_factory.mktemp("e2e-ts-i12"), slugs) as running:
         yield running
 
@@ -115,7 +122,7 @@ TRACE = """query($runId: String!) {
 }"""
 
 
-def _shows_the_wait(stack: Stack, run_id: str) -> bool:
+def _shows_the_wait(stack: Stack, run_id: str, name: str = "wait for go") -> bool:
     body = {"query": TRACE, "variables": {"runId": run_id}}
     response = stack.server.http.post("/v0/gql", json=body)
     assert response.status_code == 200, response.text[:2000]
@@ -123,7 +130,7 @@ def _shows_the_wait(stack: Stack, run_id: str) -> bool:
     trace = run.get("trace")
     spans = [] if trace is None else as_list(as_obj(trace).get("childrenSpans"))
     return any(
-        as_obj(span).get("name") == "wait for go" and as_obj(span).get("status") == "WAITING"
+        as_obj(span).get("name") == name and as_obj(span).get("status") == "WAITING"
         for span in spans
     )
 
@@ -171,3 +178,52 @@ def test_parallel_step_and_sleep_then_a_step_make_inngest_s_five_requests(stack:
         # after which discovery no longer plans: the function returns.
         ("step", [*start, "onRunComplete"]),
     ], seen
+
+
+FIVE_REQUESTS = [
+    # Discovery: the step and the wait are planned together; the planned step on its own
+    # request; the wait ends: discovery, still planning, so the next step comes back planned;
+    # it runs on its own request; then discovery no longer plans and the function returns.
+    ("step", ["onRunStart"]),
+    ("a", ["onRunStart", "onStepStart:a", "onStepComplete:a"]),
+    ("step", []),
+    ("b", ["onStepStart:b", "onStepComplete:b"]),
+    ("step", ["onRunComplete"]),
+]
+
+
+def _seen(stack: Stack, run_id: str) -> list[tuple[str | None, list[str]]]:
+    start = ["wrapRequest", "transformFunctionInput", "onMemoizationEnd"]
+    seen = []
+    for request in _requests(stack, run_id):
+        assert request.hooks[:3] == start, request
+        seen.append((request.step_id, request.hooks[3:]))
+    return seen
+
+
+def _expected() -> list[tuple[str | None, list[str]]]:
+    ids = {"a": sha1("a"), "b": sha1("b")}
+    return [(ids.get(step, step), hooks) for step, hooks in FIVE_REQUESTS]
+
+
+@pytest.mark.parametrize("ending", ["event", "timeout"])
+def test_parallel_step_and_wait_then_a_step_make_five_requests(stack: Stack, ending: str) -> None:
+    server = stack.server
+    n = nonce()
+    data: dict[str, object] = {"nonce": n}
+    if ending == "timeout":
+        data["timeout"] = "2s"
+    run_id = server.wait_for_run_started(server.send_one("i12/pwait", data)).run_id
+    if ending == "event":
+
+        def step_a_done_and_waiting() -> bool:
+            done = any("onStepComplete:a" in r.hooks for r in _requests(stack, run_id))
+            return done and _shows_the_wait(stack, run_id, "go")
+
+        wait_until(step_a_done_and_waiting, timeout=30, what=f"run {run_id} to wait, a done")
+        server.send_one("i12/pgo", {"nonce": n})
+    run = server.wait_for_run_end(run_id)
+    assert run.status == "Completed", run
+    got = {"nonce": n} if ending == "event" else None
+    assert run.output == {"a": "A", "b": "B", "got": got}, run.output
+    assert _seen(stack, run_id) == _expected()

@@ -23,7 +23,7 @@ from stepwell.engine.keys import (
     execute_item_id,
     pause_timeout_item_id,
 )
-from stepwell.engine.plan import Lease, Plan
+from stepwell.engine.plan import FORCE_PLAN_KEY, Lease, Plan
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_timeouts import arm_start_timeout
 from stepwell.engine.trace import closed_span
@@ -266,7 +266,9 @@ class Planner:
         plan.changes.items_removed.append(timeout_id)
         # The pause's timeout item carries its waiting span: close it in the trace.
         timer = await self._store.get_item(timeout_id)
-        span = closed_span(timer.payload if timer is not None else None, now_ms)
+        payload = timer.payload if timer is not None else None
+        span = closed_span(payload, now_ms)
         if span is not None:
             plan.changes.spans.append(span)
-        self._lease.run_on(plan, pause.run_id, now_ms)
+        forced = bool((payload or {}).get(FORCE_PLAN_KEY))  # a wait beside parallel work
+        self._lease.run_on(plan, pause.run_id, now_ms, force_plan=forced)

@@ -99,11 +99,12 @@ class Suspensions:
                     expression=op.opts.get("if") or None,
                     trigger_event=events[0] if events else {},
                 ),
+                force_plan,
             )
         elif op.op is Opcode.INVOKE_FUNCTION:
-            await self._invoke(op, plan, run, now, span)
+            await self._invoke(op, plan, run, now, span, force_plan)
         elif op.op is Opcode.WAIT_FOR_SIGNAL:
-            await self._wait_for_signal(op, plan, run, now, span)
+            await self._wait_for_signal(op, plan, run, now, span, force_plan)
         else:
             raise ValueError(f"opcode {op.op.value} is not supported by the embedded engine")
 
@@ -132,7 +133,7 @@ class Suspensions:
         return False
 
     async def _wait_for_signal(
-        self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None
+        self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None, force_plan: bool
     ) -> None:
         # A signal is matched by its name alone: the pause's event name holds it.
         signal = str(op.opts.get("signal") or op.name)
@@ -152,7 +153,7 @@ class Suspensions:
         if problem is not None:
             self._failed_at_once(plan, run, op, span, now, "SignalConflictError", problem)
             return
-        self._pause(plan, span, pause)
+        self._pause(plan, span, pause, force_plan)
 
     def _failed_at_once(
         self,
@@ -173,7 +174,7 @@ class Suspensions:
         self._lease.run_on(plan, run.run_id, now)
 
     async def _invoke(
-        self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None
+        self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None, force_plan: bool
     ) -> None:
         """Wait for the child's ``function.finished`` and emit ``function.invoked`` (§5.12)."""
         target = str(op.opts.get("function_id", ""))
@@ -197,6 +198,7 @@ class Suspensions:
                 expires_at=expires,
                 correlation_id=correlation,
             ),
+            force_plan,
         )
         payload = op.opts.get("payload") or {}
         data = dict(payload.get("data") or {})
@@ -223,8 +225,11 @@ class Suspensions:
             plan.changes.spans.append(span)
 
     @staticmethod
-    def _pause(plan: Plan, span: StepSpan | None, pause: Pause) -> None:
-        """A pause and the item that ends it when it expires (value ``null`` or a timeout)."""
+    def _pause(plan: Plan, span: StepSpan | None, pause: Pause, force_plan: bool = False) -> None:
+        """A pause and the item that ends it when it expires (value ``null`` or a timeout).
+        That item also says whether the run plans on after the wait, however it ends (a
+        wait beside other parallel work, §5.6): a timeout reads it as it fires, an event or a
+        signal that resumes the pause as it removes it."""
         if span is not None:
             # What the trace shows of the wait: what it waits for, and until when.
             waited = "signal" if pause.kind is PauseKind.SIGNAL else "event"
@@ -235,6 +240,9 @@ class Suspensions:
                 "timeout_at": pause.expires_at,
             }
         plan.changes.pauses.append(pause)
+        payload = span_payload(span) if span is not None else None
+        if force_plan:
+            payload = {**(payload or {}), FORCE_PLAN_KEY: True}
         plan.changes.items.append(
             QueueItem(
                 item_id=pause_timeout_item_id(pause.run_id, pause.step_hash),
@@ -243,7 +251,7 @@ class Suspensions:
                 due_at=pause.expires_at,
                 step_hash=pause.step_hash,
                 pause_id=pause.pause_id,
-                payload=span_payload(span) if span is not None else None,
+                payload=payload,
             )
         )
         if span is not None:

@@ -88,12 +88,17 @@ def registration_of(hello: WorkerConnect, index: int) -> dict[str, Any]:
         "appVersion": app.app_version,
         "url": f"wss://connect/{urllib.parse.quote(app.app_name, safe='')}",
         "framework": hello.framework or "connect",
-        "sdk": f"{hello.sdk_language}:v{hello.sdk_version}",
+        "sdk": sdk_name(hello),
         "functions": functions,
         "deployType": "connect",
         "capabilities": capabilities if isinstance(capabilities, dict) else {},
         "v": REGISTRATION_VERSION,
     }
+
+
+def sdk_name(hello: WorkerConnect) -> str:
+    """``py:v0.5.19``; the TS SDK's version comes with its ``v`` already."""
+    return f"{hello.sdk_language}:v{hello.sdk_version.removeprefix('v')}"
 
 
 class Gateway:
@@ -172,7 +177,7 @@ class Gateway:
             apps=apps,
             slugs=slugs,
             capacity=max(0, hello.max_worker_concurrency),
-            sdk=f"{hello.sdk_language}:v{hello.sdk_version}",
+            sdk=sdk_name(hello),
             connected_at_ms=int(time.time() * 1000),
         )
         self._hub.add(link)

@@ -176,7 +176,12 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             ops = [Op.from_wire(raw) for raw in raw_ops]
         except ValueError as exc:
             return error(400, f"steps: {exc}")
-        if not await runtime.http_driver.checkpoint_async(request.path_params["run_id"], ops):
+        run_id = request.path_params["run_id"]
+        # The call in progress is over HTTP or over a Connect worker's socket.
+        if not (
+            await runtime.http_driver.checkpoint_async(run_id, ops)
+            or await runtime.connect_driver.checkpoint_async(run_id, ops)
+        ):
             return error(409, "no call of this run is in progress")
         return json_response({"status": 200})
 

@@ -21,7 +21,7 @@ from stepwell.protocol import signing
 from stepwell.server import observability
 from stepwell.server.config import ServerConfig
 from stepwell.server.syncer import Syncer
-from stepwell.store import open_store
+from stepwell.store import open_connect_relay, open_store
 from stepwell.telemetry import setup as telemetry_setup
 
 
@@ -51,6 +51,9 @@ class ServerRuntime:
         )
         telemetry = telemetry_setup.build(metrics=True)  # logs, /metrics, OTEL_* traces
         telemetry_setup.install(telemetry, store, [self.http_driver])
+        # Several processes on PostgreSQL: calls reach workers whose sockets another one holds.
+        self.connect_relay = open_connect_relay(config.database) if executes else None
+        self.connect_driver.relay = self.connect_relay
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
@@ -74,6 +77,12 @@ class ServerRuntime:
 
     async def start(self) -> None:
         await self.engine.start(on_open=self.catalog.load)
+        if self.connect_relay is not None:
+            hub = self.connect_hub
+            await self.connect_relay.start(
+                self.connect_driver.serve_forwarded,
+                lambda: {slug for link in hub.links() if not link.closed for slug in link.slugs},
+            )
         self.syncer.start()
         self._announcing = asyncio.create_task(self._announce(), name="stepwell-banner")
 
@@ -93,4 +102,6 @@ class ServerRuntime:
             self._announcing.cancel()
         await self.syncer.stop()
         await self.engine.stop()
+        if self.connect_relay is not None:
+            await self.connect_relay.stop()
         await self.client.aclose()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stepwell.core.extras import require_extra
 from stepwell.ports.store import Store
+
+if TYPE_CHECKING:
+    from stepwell.store.postgres.relay import PostgresRelay
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -39,3 +44,14 @@ async def migrate_database(url: str) -> list[int] | None:
     await store.open()
     await store.close()
     return None
+
+
+def open_connect_relay(url: str) -> PostgresRelay | None:
+    """What carries Connect requests between processes sharing the database at ``url``:
+    PostgreSQL's relay, or None (SQLite: one process serves everything)."""
+    if not url.startswith(_POSTGRES_SCHEMES):
+        return None
+    require_extra("postgres", "a PostgreSQL database")
+    from stepwell.store.postgres.relay import PostgresRelay
+
+    return PostgresRelay(url)

@@ -103,6 +103,23 @@ const parallelSleep = inngest.createFunction(
   },
 );
 
+// A step and a wait for `i12/pgo` (same nonce) in parallel, then one more step.
+const parallelWait = inngest.createFunction(
+  { id: "parallel-wait", retries: 0, triggers: [{ event: "i12/pwait" }] },
+  async ({ event, step }) => {
+    const [a, got] = await Promise.all([
+      step.run("a", () => "A"),
+      step.waitForEvent("go", {
+        event: "i12/pgo",
+        timeout: event.data.timeout ?? "60s",
+        if: "async.data.nonce == event.data.nonce",
+      }),
+    ]);
+    const b = await step.run("b", () => "B");
+    return { a, b, got: got === null ? null : got.data };
+  },
+);
+
 // Waits for `i12/go` with the same nonce.
 const waiter = inngest.createFunction(
   { id: "waiter", retries: 0, triggers: [{ event: "i12/wait" }] },
@@ -116,7 +133,10 @@ const waiter = inngest.createFunction(
   },
 );
 
-const handler = serve({ client: inngest, functions: [caughtThenThrow, parallelSleep, waiter] });
+const handler = serve({
+  client: inngest,
+  functions: [caughtThenThrow, parallelSleep, parallelWait, waiter],
+});
 
 function sendJson(res, value) {
   res.writeHead(200, { "content-type": "application/json" });
