@@ -108,7 +108,7 @@ def dev_server(tmp: Path, sdk_urls: list[str]) -> Iterator[str]:
         command += ["-u", url]
     origin = f"http://127.0.0.1:{port}"
     with process(command, dict(os.environ), tmp / f"dev-{port}.log"):
-        wait_until(lambda: httpx.get(f"{origin}/health").status_code == 200, 30, "server")
+        wait_until(lambda: httpx.get(f"{origin}/health").status_code == 200, 120, "server")
         yield origin
 
 
@@ -319,8 +319,8 @@ def inngest_stack(
         process(app_process(module, port, origin), env, tmp / f"app-{port}.log") as app,
         process(command, dict(os.environ), tmp / f"dev-{server_port}.log") as server,
     ):
-        wait_until(lambda: httpx.get(f"{origin}/health").status_code == 200, 30, "server")
-        wait_until(lambda: slug in httpx.get(f"{origin}/dev").text, 30, f"{slug} sync")
+        wait_until(lambda: httpx.get(f"{origin}/health").status_code == 200, 120, "server")
+        wait_until(lambda: slug in httpx.get(f"{origin}/dev").text, 120, f"{slug} sync")
         yield Peer(label, server_pid_of(server), app.pid, inngest_batch(origin, event))
 
 
