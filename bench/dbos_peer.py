@@ -2,7 +2,7 @@
 
 Run as a subprocess by our benchmark so both products are measured in the same run:
 
-    python bench/dbos_peer.py --workdir DIR [--quick]
+    python bench/dbos_peer.py --workdir DIR [--quick] [--journal delete|wal]
 
 The last stdout line is one JSON object; DBOS logs and progress go to stderr.
 
@@ -15,6 +15,12 @@ runs and ~35% slower for sequential steps; a ``DBOS.register_queue`` queue
 matched threads within noise, but only with a polling interval cut from the
 default 1 s, and its handles poll for results. So threads are the simplest and
 fastest idiomatic choice.
+
+SQLite journal: DBOS has no setting for it. Its engine sets only busy_timeout and
+foreign_keys on each connection, so the file keeps SQLite's default rollback journal
+(``delete``). ``--journal wal`` creates the file in WAL mode before DBOS opens it (the mode
+is stored in the file, so every connection DBOS makes then uses it); synchronous stays at
+SQLite's default, FULL, as with our engine.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sqlite3
 import statistics
 import sys
 import time
@@ -94,22 +101,34 @@ def percentile(values: list[float], pct: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
-def fresh_db_url(workdir: Path) -> str:
+def fresh_db_url(workdir: Path, journal: str = "delete") -> str:
     workdir.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-journal", "-wal", "-shm"):
         (workdir / (DB_FILE + suffix)).unlink(missing_ok=True)
+    if journal != "delete":
+        with contextlib.closing(sqlite3.connect(workdir / DB_FILE)) as db:
+            (mode,) = db.execute(f"PRAGMA journal_mode={journal}").fetchone()
+            assert mode == journal, mode
     return f"sqlite:///{(workdir / DB_FILE).resolve()}"
 
 
-def run(workdir: Path, quick: bool, database: str | None = None) -> dict[str, Any]:
+def journal_mode(workdir: Path) -> str:
+    with contextlib.closing(sqlite3.connect(workdir / DB_FILE)) as db:
+        (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+        return str(mode)
+
+
+def run(
+    workdir: Path, quick: bool, database: str | None = None, journal: str = "delete"
+) -> dict[str, Any]:
     scale = 10 if quick else 1
     seq_steps, conc_runs, conc_steps = 1000 // scale, 200 // scale, 20
     samples = 30 if quick else 200
-    # DBOS defaults otherwise (rollback journal, no pragma tuning): the out-of-the-box peer.
+    # DBOS defaults otherwise (no pragma tuning): the out-of-the-box peer, in either journal.
     DBOS(
         config={
             "name": "stepwell-peer",
-            "system_database_url": database or fresh_db_url(workdir),
+            "system_database_url": database or fresh_db_url(workdir, journal),
             "log_level": "WARNING",
         }
     )
@@ -131,6 +150,7 @@ def run(workdir: Path, quick: bool, database: str | None = None) -> dict[str, An
     return {
         "peer": "dbos",
         "version": metadata.version("dbos"),
+        "journal": "postgres" if database else journal_mode(workdir),
         "quick": quick,
         "sequential_steps_per_s": round(seq, 1),
         "concurrent_steps_per_s": round(conc, 1),
@@ -151,6 +171,12 @@ def main() -> int:
     parser.add_argument(
         "--database", default=None, help="a PostgreSQL URL for DBOS instead of SQLite"
     )
+    parser.add_argument(
+        "--journal",
+        default="delete",
+        choices=["delete", "wal"],
+        help="SQLite journal mode of DBOS's database (DBOS itself leaves the default, delete)",
+    )
     args = parser.parse_args()
     version = metadata.version("dbos")
     if version != "3.4.0":
@@ -158,7 +184,7 @@ def main() -> int:
     t0 = time.perf_counter()
     # Anything DBOS might print goes to stderr: stdout carries only the JSON result.
     with contextlib.redirect_stdout(sys.stderr):
-        result = run(args.workdir, args.quick, args.database)
+        result = run(args.workdir, args.quick, args.database, args.journal)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result), flush=True)
     return 0
