@@ -17,312 +17,184 @@ from starlette.routing import BaseRoute, Route
 
 import stepwell
 from stepwell.server.http import json_response
-
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(required: Sequence[str] = (), **properties: Schema) -> Schema:
-    return {"type": "object", "properties": properties, "required": list(required)}
-
-
-def _nullable(kind: str) -> Schema:
-    return {"type": [kind, "null"]}
-
-
-STR: Schema = {"type": "string"}
-INT: Schema = {"type": "integer"}
-BOOL: Schema = {"type": "boolean"}
-ANY: Schema = {}
-NSTR, NOBJ = _nullable("string"), _nullable("object")
-LIST_OF = {"type": "array", "items": STR}
-
-
-def _data(schema: Schema) -> Schema:
-    return _obj(["data"], data=schema)
-
-
-def _list(name: str) -> Schema:
-    return _data({"type": "array", "items": _ref(name)})
-
-
-SCHEMAS: dict[str, Schema] = {
-    "Error": _obj(["error"], error=STR, status=INT),
-    "Event": _obj(
-        ["id", "internal_id", "name", "data"],
-        id=STR,
-        internal_id=STR,
-        name=STR,
-        data={"type": "object"},
-        ts=INT,
-        received_at=NSTR,
-    ),
-    "Run": _obj(
-        ["run_id", "status", "function_slug"],
-        run_id=STR,
-        status=STR,
-        function_slug=STR,
-        function_id=NSTR,
-        event_id=NSTR,
-        run_started_at=NSTR,
-        ended_at=NSTR,
-        output=ANY,
-    ),
-    "RunV2": _obj(
-        ["id", "appId", "functionId", "status", "eventIds", "queuedAt"],
-        id=STR,
-        appId=STR,
-        functionId=STR,
-        status=STR,
-        eventIds=LIST_OF,
-        queuedAt=NSTR,
-        startedAt=NSTR,
-        endedAt=NSTR,
-        output=ANY,
-        error=NOBJ,
-    ),
-    "Span": _obj(
-        ["stepId", "name", "kind", "attempt", "status", "startedAt"],
-        stepId=STR,
-        name=STR,
-        kind=STR,
-        attempt=INT,
-        status=STR,
-        startedAt=NSTR,
-        endedAt=NSTR,
-        durationMs=_nullable("integer"),
-        queuedMs=INT,
-        error=NOBJ,
-        detail=NOBJ,
-    ),
-    "Job": _obj(
-        ["id", "kind", "run_id", "at", "attempt", "leased"],
-        id=STR,
-        kind=STR,
-        run_id=STR,
-        at=NSTR,
-        attempt=INT,
-        step_id=NSTR,
-        leased=BOOL,
-    ),
-    "AppV2": _obj(
-        ["name", "url"], id=STR, name=STR, url=STR, syncedAt=NSTR, functionCount=INT, error=NSTR
-    ),
-    "FunctionV2": _obj(
-        ["id", "slug", "name", "appId", "paused"],
-        id=STR,
-        slug=STR,
-        name=STR,
-        appId=STR,
-        url=NSTR,
-        paused=BOOL,
-        triggers={"type": "array"},
-    ),
-    "Cancellation": _obj(
-        ["id", "function_id", "cancelled_run_ids"],
-        id=STR,
-        function_id=STR,
-        created_at=NSTR,
-        cancelled_run_ids=LIST_OF,
-    ),
-    "Page": _obj(["cursor", "hasMore", "limit"], cursor=NSTR, hasMore=BOOL, limit=INT),
-}
-
-TIME = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0}]}
-JSON_OBJECT = {"type": "object"}
-
-
-def _q(name: str, schema: Schema, *, required: bool = False) -> Schema:
-    return {"name": name, "in": "query", "required": required, "schema": schema}
-
-
-LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000})
-RUN_FILTERS = [
-    _q("function_id", STR),
-    _q("app_id", STR),
-    _q(
-        "status",
-        {"type": "string", "enum": ["Queued", "Running", "Completed", "Failed", "Cancelled"]},
-    ),
-    _q("from", {"type": "string", "format": "date-time"}),
-    _q("until", {"type": "string", "format": "date-time"}),
+from stepwell.server.openapi_schema import (
+    ANY,
+    BOOL,
+    EVENT_BODY,
+    GQL_ANSWER,
+    INT,
+    JSON_OBJECT,
     LIMIT,
-    _q("cursor", STR),
-]
-
-
-def _op(
-    summary: str,
-    ok: Schema | None,
-    *,
-    status: int = 200,
-    query: Sequence[Schema] = (),
-    body: Schema | None = None,
-    body_required: bool = False,
-    html: bool = False,
-    protobuf: bool = False,
-    errors: Schema | None = None,
-) -> dict[str, Any]:
-    content = {"text/html": {"schema": STR}} if html else {"application/json": {"schema": ok}}
-    if protobuf:  # Connect's handshake answers a protobuf message
-        content = {"application/protobuf": {"schema": STR}}
-    responses: dict[str, Any] = {str(status): {"description": "done", "content": content}}
-    responses["default"] = {
-        "description": "refused: the error says what was wrong",
-        "content": {"application/json": {"schema": errors or _ref("Error")}},
-    }
-    operation: dict[str, Any] = {"summary": summary, "responses": responses}
-    if query:
-        operation["parameters"] = list(query)
-    if body is not None:
-        operation["requestBody"] = {
-            "required": body_required,
-            "content": {"application/json": {"schema": body}},
-        }
-    return operation
-
-
-OK = _obj()
-EVENT_BODY = _obj(["name"], name=STR, data=JSON_OBJECT, id=STR, ts=INT)
-WINDOW = {"started_after": TIME, "started_before": TIME}
-GQL_ANSWER = {"type": "object"}
+    LIST_OF,
+    NSTR,
+    OK,
+    RUN_FILTERS,
+    SCHEMAS,
+    STR,
+    TIME,
+    WINDOW,
+    data_of,
+    describe,
+    list_of,
+    obj,
+    query_param,
+    ref,
+)
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("GET", "/health"): _op(
+    ("GET", "/health"): describe(
         "Whether the database answers",
-        _obj(["status"], status=INT),
-        errors=_obj(["status"], status=INT, message=STR),
+        obj(["status"], status=INT),
+        errors=obj(["status"], status=INT, message=STR),
     ),
-    ("POST", "/e/{key}"): _op(
+    ("POST", "/e/{key}"): describe(
         "Send events",
-        _obj(["ids"], ids=LIST_OF),
+        obj(["ids"], ids=LIST_OF),
         body={"oneOf": [EVENT_BODY, {"type": "array", "items": EVENT_BODY}]},
         body_required=True,
     ),
-    ("POST", "/e/"): _op(
+    ("POST", "/e/"): describe(
         "Send events (key in a header)",
-        _obj(["ids"], ids=LIST_OF),
+        obj(["ids"], ids=LIST_OF),
         body={"oneOf": [EVENT_BODY, {"type": "array", "items": EVENT_BODY}]},
         body_required=True,
     ),
-    ("POST", "/invoke/{slug}"): _op("Invoke a function by slug", OK, body=JSON_OBJECT),
-    ("POST", "/fn/register"): _op(
+    ("POST", "/invoke/{slug}"): describe("Invoke a function by slug", OK, body=JSON_OBJECT),
+    ("POST", "/fn/register"): describe(
         "An SDK registers its app", OK, body=JSON_OBJECT, body_required=True
     ),
-    ("DELETE", "/fn/remove"): _op(
-        "Remove the apps served at a URL", OK, query=[_q("url", STR, required=True)]
+    ("DELETE", "/fn/remove"): describe(
+        "Remove the apps served at a URL", OK, query=[query_param("url", STR, required=True)]
     ),
-    ("GET", "/dev"): _op("Dev server information (dev mode only)", OK),
-    ("GET", "/v1/apps/{app}/functions"): _op("An app and its functions", _data(OK)),
-    ("POST", "/v0/gql"): _op(
+    ("GET", "/dev"): describe("Dev server information (dev mode only)", OK),
+    ("GET", "/v1/apps/{app}/functions"): describe("An app and its functions", data_of(OK)),
+    ("POST", "/v0/gql"): describe(
         "GraphQL",
         GQL_ANSWER,
-        body=_obj(["query"], query=STR),
+        body=obj(["query"], query=STR),
         body_required=True,
         errors=GQL_ANSWER,
     ),
-    ("GET", "/v0"): _op("GraphQL playground", None, html=True),
-    ("POST", "/v0/connect/start"): _op(
+    ("GET", "/v0"): describe("GraphQL playground", None, html=True),
+    ("POST", "/v0/connect/start"): describe(
         "A Connect worker asks where to connect", OK, protobuf=True, errors=JSON_OBJECT
     ),
-    ("POST", "/v0/connect/flush"): _op(
+    ("POST", "/v0/connect/flush"): describe(
         "A Connect worker hands over a result", OK, protobuf=True, errors=JSON_OBJECT
     ),
-    ("GET", "/v0/connect/workers"): _op("Connected workers", OK),
-    ("GET", "/v1/events"): _op(
+    ("GET", "/v0/connect/workers"): describe("Connected workers", OK),
+    ("GET", "/v1/events"): describe(
         "Events, newest first",
-        _list("Event"),
+        list_of("Event"),
         query=[
-            _q("name", STR),
+            query_param("name", STR),
             LIMIT,
-            _q("cursor", STR),
-            _q("received_after", TIME),
-            _q("received_before", TIME),
+            query_param("cursor", STR),
+            query_param("received_after", TIME),
+            query_param("received_before", TIME),
         ],
     ),
-    ("GET", "/v1/events/{event_id}"): _op("An event", _data(_ref("Event"))),
-    ("GET", "/v1/events/{event_id}/runs"): _op("The runs an event started", _list("Run")),
-    ("GET", "/v1/runs"): _op(
+    ("GET", "/v1/events/{event_id}"): describe("An event", data_of(ref("Event"))),
+    ("GET", "/v1/events/{event_id}/runs"): describe("The runs an event started", list_of("Run")),
+    ("GET", "/v1/runs"): describe(
         "Runs, newest first, filtered and paged",
         {
-            **_list("Run"),
-            "properties": {**_list("Run")["properties"], "cursor": NSTR, "has_more": BOOL},
+            **list_of("Run"),
+            "properties": {**list_of("Run")["properties"], "cursor": NSTR, "has_more": BOOL},
         },
         query=RUN_FILTERS,
     ),
-    ("GET", "/v1/runs/{run_id}"): _op("A run", _data(_ref("Run"))),
-    ("DELETE", "/v1/runs/{run_id}"): _op("Cancel a run", _data(_ref("Run"))),
-    ("DELETE", "/v0/runs/{run_id}"): _op("Cancel a run (v0)", _data(_ref("Run"))),
-    ("GET", "/v1/runs/{run_id}/jobs"): _op("The run's queued work", _list("Job")),
-    ("GET", "/v0/runs/{run_id}/batch"): _op("The run's events (SDK)", {"type": "array"}),
-    ("GET", "/v0/runs/{run_id}/actions"): _op("The run's memo (SDK)", JSON_OBJECT),
-    ("POST", "/v1/signals"): _op(
-        "Send a signal", _data(OK), body=_obj(["signal"], signal=STR, data=ANY), body_required=True
+    ("GET", "/v1/runs/{run_id}"): describe("A run", data_of(ref("Run"))),
+    ("DELETE", "/v1/runs/{run_id}"): describe("Cancel a run", data_of(ref("Run"))),
+    ("DELETE", "/v0/runs/{run_id}"): describe("Cancel a run (v0)", data_of(ref("Run"))),
+    ("GET", "/v1/runs/{run_id}/jobs"): describe("The run's queued work", list_of("Job")),
+    ("GET", "/v0/runs/{run_id}/batch"): describe("The run's events (SDK)", {"type": "array"}),
+    ("GET", "/v0/runs/{run_id}/actions"): describe("The run's memo (SDK)", JSON_OBJECT),
+    ("POST", "/v1/signals"): describe(
+        "Send a signal", data_of(OK), body=obj(["signal"], signal=STR, data=ANY), body_required=True
     ),
-    ("POST", "/v1/checkpoint/{run_id}/async"): _op(
+    ("GET", "/metrics"): describe("Prometheus metrics", None, media="text/plain"),
+    # Durable endpoints (the TS SDK's HTTP handlers), under both of Inngest's prefixes.
+    **{
+        (method, prefix + tail): describe(summary, ANY, body=body)  # the handler's own answer
+        for prefix in ("/v1/checkpoint", "/v1/http/runs")
+        for method, tail, summary, body in (
+            ("POST", "", "Start a durable endpoint's run (SDK)", JSON_OBJECT),
+            ("POST", "/{run_id}/steps", "Checkpoint a durable endpoint's steps (SDK)", JSON_OBJECT),
+            ("GET", "/{run_id}/output", "A durable endpoint's result, by its run token", None),
+        )
+    },
+    ("GET", "/v1/realtime/sse"): describe(
+        "A durable endpoint's result as server-sent events", None, media="text/event-stream"
+    ),
+    ("GET", "/v1/runs/{run_id}/metadata"): describe("The run's metadata", ANY),
+    ("POST", "/v1/runs/{run_id}/metadata"): describe("Add run metadata", ANY, body=JSON_OBJECT),
+    ("POST", "/v2/runs/{run_id}/scores"): describe("Score a run", ANY, body=JSON_OBJECT),
+    ("POST", "/v1/checkpoint/{run_id}/async"): describe(
         "Checkpoint steps (SDK)",
         OK,
-        body=_obj(["steps"], steps={"type": "array"}),
+        body=obj(["steps"], steps={"type": "array"}),
         body_required=True,
     ),
-    ("POST", "/v1/cancellations"): _op(
+    ("POST", "/v1/cancellations"): describe(
         "Cancel a function's runs in a window",
-        _ref("Cancellation"),
-        body=_obj(["function_id"], function_id=STR, app_id=STR, **{"if": STR}, **WINDOW),
+        ref("Cancellation"),
+        body=obj(["function_id"], function_id=STR, app_id=STR, **{"if": STR}, **WINDOW),
         body_required=True,
     ),
-    ("GET", "/v1/cancellations"): _op(
-        "Bulk cancellations kept, newest first", _list("Cancellation"), query=[LIMIT]
+    ("GET", "/v1/cancellations"): describe(
+        "Bulk cancellations kept, newest first", list_of("Cancellation"), query=[LIMIT]
     ),
-    ("DELETE", "/v1/cancellations/{cancellation_id}"): _op("Forget a bulk cancellation", _data(OK)),
-    ("POST", "/v1/runs/{run_id}/rerun"): _op("Rerun a run", _data(OK), body=_obj(from_step=STR)),
-    ("POST", "/v2/runs/{run_id}/rerun"): _op("Rerun a run", _data(OK), body=_obj(from_step=STR)),
-    ("POST", "/v1/functions/{function_id}/pause"): _op("Pause a function", _data(OK)),
-    ("POST", "/v1/functions/{function_id}/resume"): _op("Resume a function", _data(OK)),
-    ("POST", "/v1/functions/{function_id}/replay"): _op(
+    ("DELETE", "/v1/cancellations/{cancellation_id}"): describe(
+        "Forget a bulk cancellation", data_of(OK)
+    ),
+    ("POST", "/v1/runs/{run_id}/rerun"): describe(
+        "Rerun a run", data_of(OK), body=obj(from_step=STR)
+    ),
+    ("POST", "/v2/runs/{run_id}/rerun"): describe(
+        "Rerun a run", data_of(OK), body=obj(from_step=STR)
+    ),
+    ("POST", "/v1/functions/{function_id}/pause"): describe("Pause a function", data_of(OK)),
+    ("POST", "/v1/functions/{function_id}/resume"): describe("Resume a function", data_of(OK)),
+    ("POST", "/v1/functions/{function_id}/replay"): describe(
         "Start runs for a function's events in a window",
-        _data(OK),
-        body=_obj(["received_after"], received_after=TIME, received_before=TIME),
+        data_of(OK),
+        body=obj(["received_after"], received_after=TIME, received_before=TIME),
         body_required=True,
     ),
-    ("GET", "/v2/runs"): _op(
+    ("GET", "/v2/runs"): describe(
         "Runs, newest first, filtered and paged",
         {
-            **_list("RunV2"),
-            "properties": {**_list("RunV2")["properties"], "page": _ref("Page")},
+            **list_of("RunV2"),
+            "properties": {**list_of("RunV2")["properties"], "page": ref("Page")},
             "required": ["data", "page"],
         },
         query=RUN_FILTERS,
     ),
-    ("GET", "/v2/runs/{run_id}"): _op("A run", _data(_ref("RunV2"))),
-    ("GET", "/v2/runs/{run_id}/trace"): _op(
+    ("GET", "/v2/runs/{run_id}"): describe("A run", data_of(ref("RunV2"))),
+    ("GET", "/v2/runs/{run_id}/trace"): describe(
         "A run and its step attempts",
-        _data(
-            _obj(
-                ["run", "spans"], run=_ref("RunV2"), spans={"type": "array", "items": _ref("Span")}
-            )
+        data_of(
+            obj(["run", "spans"], run=ref("RunV2"), spans={"type": "array", "items": ref("Span")})
         ),
     ),
-    ("POST", "/v2/runs/{run_id}/cancel"): _op("Cancel a run", _data(_ref("RunV2"))),
-    ("GET", "/v2/apps"): _op("Synced apps", _list("AppV2")),
-    ("POST", "/v2/apps"): _op(
-        "Sync the app at a URL now", _data(OK), body=_obj(["url"], url=STR), body_required=True
+    ("POST", "/v2/runs/{run_id}/cancel"): describe("Cancel a run", data_of(ref("RunV2"))),
+    ("GET", "/v2/apps"): describe("Synced apps", list_of("AppV2")),
+    ("POST", "/v2/apps"): describe(
+        "Sync the app at a URL now", data_of(OK), body=obj(["url"], url=STR), body_required=True
     ),
-    ("DELETE", "/v2/apps/{app}"): _op("Remove an app", _data(OK)),
-    ("GET", "/v2/apps/{app}/functions"): _op("An app's functions", _list("FunctionV2")),
-    ("POST", "/v2/apps/{app}/functions/{fn}/invoke"): _op(
+    ("DELETE", "/v2/apps/{app}"): describe("Remove an app", data_of(OK)),
+    ("GET", "/v2/apps/{app}/functions"): describe("An app's functions", list_of("FunctionV2")),
+    ("POST", "/v2/apps/{app}/functions/{fn}/invoke"): describe(
         "Invoke a function; with wait=true, answer its run's output",
-        _data(OK),
+        data_of(OK),
         query=[
-            _q("wait", BOOL),
-            _q("timeout", {"type": "number", "exclusiveMinimum": 0, "maximum": 300}),
+            query_param("wait", BOOL),
+            query_param("timeout", {"type": "number", "exclusiveMinimum": 0, "maximum": 300}),
         ],
-        body=_obj(data=JSON_OBJECT, user=JSON_OBJECT),
+        body=obj(data=JSON_OBJECT, user=JSON_OBJECT),
     ),
-    ("GET", "/openapi.json"): _op("This document", JSON_OBJECT),
+    ("GET", "/openapi.json"): describe("This document", JSON_OBJECT),
 }
 ACCEPTED = {("POST", "/v2/apps/{app}/functions/{fn}/invoke")}
 """Operations that may also answer 202 (the work goes on)."""
