@@ -29,7 +29,27 @@ from starlette.routing import Mount
 app = stepwell.App("shop")
 
 
+tracer = None
+if os.environ.get("APP_OTLP"):
+    # The app's own OpenTelemetry set-up, as a user would write it: its spans go to the same
+    # collector as the server's.
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=os.environ["APP_OTLP"] + "/v1/traces"))
+    )
+    trace.set_tracer_provider(provider)
+    tracer = trace.get_tracer("shop-app")
+
+
 def charge_card(order):
+    if tracer is not None:
+        with tracer.start_as_current_span("ask the bank"):
+            pass
     raise ValueError(f"card declined for order {order['id']}")
 
 
@@ -60,10 +80,11 @@ class Stack:
         (tmp_path / "shop_app.py").write_text(textwrap.dedent(APP))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "STEPWELL_"))}
         env |= {"PYTHONPATH": str(SRC), "SERVER_URL": self.url}
+        app_env = env if otlp is None else {**env, "APP_OTLP": otlp}
         self.app = ManagedProcess.start(
             "app",
             [sys.executable, "-m", "uvicorn", "shop_app:asgi", "--port", str(app_port)],
-            env=env,
+            env=app_env,
             cwd=tmp_path,
             log_path=tmp_path / "app.log",
         )
@@ -149,9 +170,9 @@ def test_text_logs_metrics_traceparent_and_spans(tmp_path: Path, receiver: OtlpR
         metrics = httpx.get(f"{stack.url}/metrics")
         app_log = stack.app.log_tail(20000)
         wait_until(
-            lambda: any(s.name == "run shop-charge" for s in receiver.snapshot()),
+            lambda: {"run shop-charge", "ask the bank"} <= {s.name for s in receiver.snapshot()},
             timeout=20,
-            what="the run's span",
+            what="the run's span and the app's own",
         )
     finally:
         stack.close()
@@ -173,7 +194,7 @@ def test_text_logs_metrics_traceparent_and_spans(tmp_path: Path, receiver: OtlpR
     assert "ValueError: card declined for order 7" in failure.splitlines()[0]
     trace = failure.splitlines()[1:4]
     assert trace[0] == "Traceback (most recent call last):"
-    assert trace[1].endswith('shop_app.py", line 11, in charge_card'), trace
+    assert trace[1].endswith('shop_app.py", line 31, in charge_card'), trace
     assert "stepwell" not in "\n".join(failure.splitlines()[1:5])
     # Metrics.
     assert metrics.status_code == 200
@@ -198,6 +219,13 @@ def test_text_logs_metrics_traceparent_and_spans(tmp_path: Path, receiver: OtlpR
         s.attributes["stepwell.step.outcome"] for s in in_run if "stepwell.step.id" in s.attributes
     )
     assert outcomes == ["errored", "failed"]
+    # The app's own span, opened inside the step in the app's process, nests under the span
+    # of the step attempt it ran in (both processes derive its id from the run and step).
+    step_spans = {s.span_id for s in in_run if "stepwell.step.id" in s.attributes}
+    user_spans = [s for s in receiver.snapshot() if s.name == "ask the bank"]
+    assert user_spans
+    assert all(s.trace_id == trace_hex for s in user_spans)
+    assert {s.parent_span_id for s in user_spans} <= step_spans
 
 
 def test_json_lines_carry_the_run_function_step_and_attempt(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from stepwell.protocol import signing
 from stepwell.protocol.registration import ROOT_STEP_ID
+from stepwell.sdk import step_scope
 from stepwell.sdk.app import App
 from stepwell.sdk.function import Function
 from stepwell.sdk.serve import execution
@@ -203,6 +204,7 @@ class Handler:
             return error_response("body_invalid", str(exc), name="BodyInvalidError")
         step_id = query.get("stepId")
         target = None if step_id in (None, "", ROOT_STEP_ID) else step_id
+        step_scope.follow(request.headers.get("traceparent"))  # user spans join the run's trace
         try:
             return await execution.execute(fn, call, target, self._client)
         except ApiError as exc:
