@@ -255,7 +255,8 @@ def test_a_draining_worker_finishes_its_step_and_gets_no_new_work(
     server: ConnectServer, workers: Workers, sig: signal.Signals
 ) -> None:
     a = workers.start("a")
-    event_id = server.api.send_one("conn/slow", {"seconds": 3})
+    gate = workers.workdir / f"gate-{sig.name}"
+    event_id = server.api.send_one("conn/slow", {"gate": str(gate)})
     run_id = server.api.wait_for_run_started(event_id).run_id
     workers.wait_for_note(run_id, "long:start")
     b = workers.start("b")
@@ -263,6 +264,7 @@ def test_a_draining_worker_finishes_its_step_and_gets_no_new_work(
     server.wait_for_worker(a, "DRAINING", timeout=RUN_TIMEOUT)
     hello = _run(server, "conn/hello", {"name": "while draining"})
     assert as_obj(hello.output)["worker"] == b  # nothing new for the draining worker
+    gate.touch()  # only now may a's step end: it was under way the whole time
 
     run = server.api.wait_for_run(event_id)
     assert run.status == "Completed", run.output
@@ -282,11 +284,14 @@ def test_a_worker_killed_mid_step_has_its_request_retried_on_another(
     server: ConnectServer, workers: Workers
 ) -> None:
     a = workers.start("a")
-    event_id = server.api.send_one("conn/slow", {"seconds": 3})
+    gate = workers.workdir / "gate-kill"
+    event_id = server.api.send_one("conn/slow", {"gate": str(gate)})
     run_id = server.api.wait_for_run_started(event_id).run_id
     workers.wait_for_note(run_id, "long:start")
     b = workers.start("b")
-    workers.signal(a, signal.SIGKILL)
+    workers.signal(a, signal.SIGKILL)  # mid-step: its step cannot have ended, the gate is shut
+    workers.processes[a].popen.wait(timeout=30)
+    gate.touch()
 
     run = server.api.wait_for_run(event_id, timeout=RUN_TIMEOUT + 2 * LEASE_S)
     assert run.status == "Completed", run.output
