@@ -6,6 +6,8 @@ and ``ctx.group.parallel`` (all and race). A race's winner stays the same on rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ import httpx
 
 import stepwell
 from stepwell import Context, SyncContext
+from stepwell.protocol.step_ids import hash_step_id
 from tests.integration.sdk.serving import serving
 from tests.integration.sdk.test_serve_with_server import _server
 from tests.integration.sdk.test_step_tools_embedded import StandIn, adapters, stand_in
@@ -36,14 +39,25 @@ async def served_stack(tmp_path: Path, app: stepwell.App) -> AsyncIterator[str]:
                 except httpx.TransportError:
                     return False
 
-            await eventually(healthy, timeout=30, what="the server to start")
+            await eventually(healthy, timeout=90, what="the server to start")  # a loaded machine
             synced = await client.put(f"{app_url}/api/inngest")
             assert synced.status_code == 200, synced.text
             yield server
 
 
-def race_app(order: list[str]) -> tuple[stepwell.App, Any]:
-    """A race whose second branch stores first: it must still win after the replay."""
+def stored_steps(db: Path, run_id: str) -> list[str]:
+    """The hashed ids of the steps a server has stored for a run, in the order it stored them."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT step_hash FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def race_app(order: list[str], server_db: Path | None = None) -> tuple[stepwell.App, Any]:
+    """A race whose second branch stores first: it must still win after the replay. Over
+    HTTP (``server_db``) the slow branch also waits until the server has *stored* the quick
+    one: answering first does not mean being stored first."""
     app = stepwell.App("racing")
     first_done = asyncio.Event()
 
@@ -51,6 +65,12 @@ def race_app(order: list[str]) -> tuple[stepwell.App, Any]:
     async def race(ctx: Context) -> Any:
         async def slow() -> str:
             await first_done.wait()  # stored only after the other branch
+            if server_db is not None:
+                await eventually(
+                    lambda: hash_step_id("quick") in stored_steps(server_db, ctx.run_id),
+                    timeout=30,
+                    what="the quick branch to be stored",
+                )
             order.append("slow")
             return "slow"
 
@@ -211,7 +231,7 @@ async def test_step_tools_over_http(tmp_path: Path, stand_in: tuple[StandIn, str
 
 async def test_a_race_keeps_its_winner_on_replay_over_http(tmp_path: Path) -> None:
     order: list[str] = []
-    app, _ = race_app(order)
+    app, _ = race_app(order, server_db=tmp_path / "server.db")
     async with served_stack(tmp_path, app) as server, httpx.AsyncClient(timeout=30) as client:
         run = await _run(client, server, await _send(client, server, "race/go", {}))
     assert run["status"] == "Completed", run
