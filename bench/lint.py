@@ -6,9 +6,9 @@ over the same tree (no cache), the speed users know from a linter.
     PYTHONPATH=src .venv/bin/python bench/lint.py [--modules 1000] [--rounds 5]
 
 Four figures, each the median wall time of the rounds and the median CPU time (this process
-and its children: the linter's worker processes, ruff's threads): the linter in this process
-in one process (``jobs=1``) and as it chooses (worker processes above some number of files;
-parsing and rules, no start-up), the command as a user runs it (a fresh interpreter:
+and its children: the linter's worker processes, ruff's threads): the linter called in this
+process (parsing and rules, no start-up), with ``jobs=1`` and as it chooses (forked worker
+processes above some number of files), the command as a user runs it (a fresh interpreter:
 ``python -m stepwell.lint``), and ruff's command. The machine's load average is printed with
 them: on a shared machine, compare figures of the same run.
 """
