@@ -5,13 +5,19 @@ over the same tree (no cache), the speed users know from a linter.
 
     PYTHONPATH=src .venv/bin/python bench/lint.py [--modules 1000] [--rounds 5]
 
-Three figures: the linter in this process (parsing and rules, no start-up), the command as a
-user runs it (a fresh interpreter: ``python -m stepwell.lint``), and ruff's command.
+Four figures, each the median wall time of the rounds and the median CPU time (this process
+and its children: the linter's worker processes, ruff's threads): the linter called in this
+process (parsing and rules, no start-up), with ``jobs=1`` and as it chooses (forked worker
+processes above some number of files), the command as a user runs it (a fresh interpreter:
+``python -m stepwell.lint``), and ruff's command. The machine's load average is printed with
+them: on a shared machine, compare figures of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -101,14 +107,24 @@ def generate(root: Path, modules: int) -> None:
         (package / f"app_{n:04d}.py").write_text(MODULE.format(n=n), encoding="utf-8")
 
 
-def median_of(rounds: int, run: object) -> tuple[float, list[float]]:
+def cpu_time() -> float:
+    """CPU seconds of this process and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def median_of(rounds: int, run: object) -> tuple[float, float, list[float]]:
+    """Median wall time, median CPU time, and the wall time of each round."""
     assert callable(run)
     times = []
+    cpu = []
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_time()
         run()
         times.append(time.perf_counter() - started)
-    return statistics.median(times), times
+        cpu.append(cpu_time() - cpu_started)
+    return statistics.median(times), statistics.median(cpu), times
 
 
 def main() -> None:
@@ -122,6 +138,9 @@ def main() -> None:
         tree = str(root)
         result = lint_paths([tree], Overrides(isolated=True))
         print(f"{args.modules} modules, {result.files} files, {len(result.findings)} findings")
+
+        def one_process() -> None:
+            lint_paths([tree], Overrides(isolated=True), jobs=1)
 
         def in_process() -> None:
             lint_paths([tree], Overrides(isolated=True))
@@ -142,14 +161,17 @@ def main() -> None:
                 capture_output=True,
             )
 
+        print(f"load average before: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
         for name, run in (
+            ("stepwell lint, one process", one_process),
             ("stepwell lint, in process", in_process),
             ("python -m stepwell.lint", command),
             ("ruff check (peer)", ruff_check),
         ):
-            median, times = median_of(args.rounds, run)
+            median, cpu, times = median_of(args.rounds, run)
             rounds = ", ".join(f"{t:.3f}" for t in times)
-            print(f"{name:28s} median {median:.3f} s  (rounds: {rounds})")
+            print(f"{name:28s} median {median:.3f} s, CPU {cpu:.3f} s  (rounds: {rounds})")
+        print(f"load average after: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

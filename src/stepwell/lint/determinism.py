@@ -7,6 +7,7 @@ import ast
 
 from stepwell.lint import catalog
 from stepwell.lint.names import qualname
+from stepwell.lint.nodes import child_nodes
 from stepwell.lint.scope import CallInfo, RuleGroup, Scope, label, step_id, walk_shallow
 
 
@@ -33,7 +34,7 @@ def _non_deterministic(node: ast.AST, scope: Scope, *, in_ids: bool) -> ast.AST 
             and isinstance(current.ctx, ast.Load)
         ):
             return current
-        stack.extend(ast.iter_child_nodes(current))
+        stack.extend(child_nodes(current))
     return None
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from stepwell.lint.names import Def, ModuleInfo, nested_defs
+from stepwell.lint.nodes import block_children
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +82,11 @@ def _blocks(body: list[ast.stmt]) -> list[ast.stmt]:
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             out.append(stmt)
             continue
-        for child in ast.iter_child_nodes(stmt):
+        for child in block_children(stmt):
             if isinstance(child, ast.stmt):
                 out.append(child)
-            elif isinstance(child, ast.ExceptHandler | ast.match_case):
+            else:
+                assert isinstance(child, ast.ExceptHandler | ast.match_case)
                 out.extend(child.body)
     return out
 

@@ -7,6 +7,7 @@ import ast
 from dataclasses import dataclass, field
 
 from stepwell.lint import catalog
+from stepwell.lint.nodes import block_children, store_names
 
 Def = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -23,6 +24,8 @@ class ModuleInfo:
     # Typed event classes declared here: event name -> class name.
     events: dict[str, str] = field(default_factory=dict)
     uses_sdk: bool = False
+    # What each function binds itself (``bound_in``): read once, asked by every scope.
+    bound: dict[Def, set[str]] = field(default_factory=dict)
 
 
 def add_import(imports: dict[str, str], node: ast.Import | ast.ImportFrom) -> None:
@@ -141,7 +144,7 @@ def module_info(path: str, tree: ast.Module) -> ModuleInfo:
 def nested_defs(body: list[ast.stmt]) -> dict[str, Def]:
     """Functions defined in ``body`` (at any depth of blocks, not inside other functions)."""
     found: dict[str, Def] = {}
-    stack = list(reversed(body))
+    stack: list[ast.AST] = list(reversed(body))
     while stack:
         stmt = stack.pop()
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -149,22 +152,30 @@ def nested_defs(body: list[ast.stmt]) -> dict[str, Def]:
             continue
         if isinstance(stmt, ast.ClassDef):
             continue
-        for child in ast.iter_child_nodes(stmt):
+        for child in block_children(stmt):
             if isinstance(child, ast.stmt):
                 stack.append(child)
-            elif isinstance(child, ast.ExceptHandler | ast.match_case):
+            else:
+                assert isinstance(child, ast.ExceptHandler | ast.match_case)
                 stack.extend(child.body)
     return found
 
 
 def bound_names(fn: Def) -> set[str]:
-    """Names a function binds itself (parameters and assignments), which shadow module names."""
+    """Names a function binds itself (parameters and assignments), which shadow module names:
+    every ``Name`` stored to anywhere under it, nested functions and lambdas included."""
     args = fn.args
     names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
     for extra in (args.vararg, args.kwarg):
         if extra is not None:
             names.add(extra.arg)
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
+    names |= store_names(fn)
     return names
+
+
+def bound_in(info: ModuleInfo, fn: Def) -> set[str]:
+    """``bound_names(fn)``, computed once a function (the walk asks from many scopes)."""
+    found = info.bound.get(fn)
+    if found is None:
+        found = info.bound[fn] = bound_names(fn)
+    return found

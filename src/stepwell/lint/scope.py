@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 
 from stepwell.lint import catalog
 from stepwell.lint.discover import DurableFunction
-from stepwell.lint.names import Def, ModuleInfo, bound_names
+from stepwell.lint.names import Def, ModuleInfo, bound_in
+from stepwell.lint.nodes import child_nodes
 
 Report = Callable[[ast.AST, str, str, str], None]
 
@@ -41,7 +42,7 @@ class Scope:
 
     def but(self, **changes: object) -> Scope:
         """A copy with ``changes``; the name sets and maps stay shared unless replaced."""
-        copied = copy(self)
+        copied = Scope(*_fields_of(self))
         for name, value in changes.items():
             setattr(copied, name, value)
         return copied
@@ -51,7 +52,9 @@ class Scope:
         if self._bound is None:
             definition = self.definition
             self._bound = (
-                bound_names(definition) if not isinstance(definition, ast.Lambda) else set()
+                bound_in(self.module, definition)
+                if not isinstance(definition, ast.Lambda)
+                else set()
             )
         return name in self._bound
 
@@ -99,6 +102,11 @@ class Scope:
         return None
 
 
+# Every field of a scope, in the order ``Scope()`` takes them (``but`` is on the walk's path:
+# this is three times faster than ``copy.copy``).
+_fields_of = attrgetter(*(f.name for f in fields(Scope)))
+
+
 @dataclass(frozen=True, slots=True)
 class CallInfo:
     node: ast.Call
@@ -140,7 +148,7 @@ def walk_shallow(node: ast.AST) -> list[ast.AST]:
     while stack:
         current = stack.pop()
         out.append(current)
-        for child in ast.iter_child_nodes(current):
+        for child in child_nodes(current):
             if not isinstance(child, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef):
                 stack.append(child)
     return out

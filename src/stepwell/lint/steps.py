@@ -42,10 +42,10 @@ class Steps(RuleGroup):
     def on_call(self, call: CallInfo, scope: Scope) -> None:
         if call.step is None:
             return
-        what = f"{call.step} {describe_step(call.node)}"
         if scope.in_step:
             outer = scope.step_call
             around = f" (in {describe_step(outer)})" if outer is not None else ""
+            what = f"{call.step} {describe_step(call.node)}"
             self.report(call.node, "SW103", what + around, "")
         elif call.step == "send_event" and scope.loops:
             self.report(call.node, "SW109", describe_step(call.node), "")

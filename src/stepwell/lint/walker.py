@@ -9,14 +9,22 @@ they are called, given to a step, or given to ``group.parallel``.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from stepwell.lint.discover import DurableFunction
 from stepwell.lint.names import Def, ModuleInfo, add_import, nested_defs, qualname
+from stepwell.lint.nodes import node_fields
 from stepwell.lint.scope import CallInfo, RuleGroup, Scope, step_id
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+_RETURNS = (ast.Return, ast.Yield, ast.YieldFrom)
+_WITHS = (ast.With, ast.AsyncWith)
+_IMPORTS = (ast.Import, ast.ImportFrom)
+_DECLARATIONS = (ast.Global, ast.Nonlocal)
 _FN_KEYWORDS = ("fn", "func", "handler")
 # Nodes with nothing under them a rule looks at.
 _LEAVES = frozenset(
@@ -26,9 +34,14 @@ _LEAVES = frozenset(
 )  # fmt: skip
 
 
+def _skip(node: ast.AST, scope: Scope) -> None:
+    return None
+
+
 class Walker:
     def __init__(self, groups: Sequence[RuleGroup]) -> None:
         self.groups = groups
+        self._handlers = self._dispatch()
         self._followed: set[tuple[int, bool, frozenset[str], frozenset[str]]] = set()
 
     def walk(self, function: DurableFunction, module: ModuleInfo) -> None:
@@ -58,46 +71,63 @@ class Walker:
             self.visit(node, scope)
 
     def visit(self, node: ast.AST, scope: Scope) -> None:
-        kind = type(node)
-        if kind in _LEAVES:
-            return
-        if kind is ast.Call:
-            assert isinstance(node, ast.Call)
-            self.call(node, scope)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            return  # walked when called
-        elif isinstance(node, _LOOPS):
-            self.loop(node, scope)
-        elif isinstance(node, _COMPREHENSIONS):
-            self.comprehension(node, scope)
-        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            self.assign(node, scope)
-        elif isinstance(node, ast.Expr):
-            for group in self.groups:
-                group.on_expression(node, scope)
-            self.visit(node.value, scope)
-        elif isinstance(node, ast.Return | ast.Yield | ast.YieldFrom):
-            if node.value is not None:
-                for group in self.groups:
-                    group.on_return(node.value, scope)
-                self.visit(node.value, scope)
-        elif isinstance(node, ast.With | ast.AsyncWith):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    for group in self.groups:
-                        group.on_assign([item.optional_vars], item.context_expr, scope)
+        handler = self._handlers.get(type(node))
+        if handler is None:
             self.children(node, scope)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            scope.imports = dict(scope.imports)
-            add_import(scope.imports, node)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            scope.declared_global.update(node.names)
         else:
-            self.children(node, scope)
+            handler(node, scope)
+
+    def _dispatch(self) -> dict[type, Callable[[Any, Scope], None]]:
+        """What ``visit`` does with each kind of node (nodes of other kinds: their children)."""
+        handlers: dict[type, Callable[[Any, Scope], None]] = dict.fromkeys(_LEAVES, _skip)
+        handlers.update(dict.fromkeys(_DEFINITIONS, _skip))  # walked when called
+        handlers[ast.Call] = self.call
+        handlers.update(dict.fromkeys(_LOOPS, self.loop))
+        handlers.update(dict.fromkeys(_COMPREHENSIONS, self.comprehension))
+        handlers.update(dict.fromkeys(_ASSIGNMENTS, self.assign))
+        handlers[ast.Expr] = self.expression
+        handlers.update(dict.fromkeys(_RETURNS, self.returned))
+        handlers.update(dict.fromkeys(_WITHS, self.with_))
+        handlers.update(dict.fromkeys(_IMPORTS, self.imported))
+        handlers.update(dict.fromkeys(_DECLARATIONS, self.declared))
+        return handlers
+
+    def expression(self, node: ast.Expr, scope: Scope) -> None:
+        for group in self.groups:
+            group.on_expression(node, scope)
+        self.visit(node.value, scope)
+
+    def returned(self, node: ast.Return | ast.Yield | ast.YieldFrom, scope: Scope) -> None:
+        if node.value is not None:
+            for group in self.groups:
+                group.on_return(node.value, scope)
+            self.visit(node.value, scope)
+
+    def with_(self, node: ast.With | ast.AsyncWith, scope: Scope) -> None:
+        for item in node.items:
+            if item.optional_vars is not None:
+                for group in self.groups:
+                    group.on_assign([item.optional_vars], item.context_expr, scope)
+        self.children(node, scope)
+
+    def imported(self, node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
+        scope.imports = dict(scope.imports)
+        add_import(scope.imports, node)
+
+    def declared(self, node: ast.Global | ast.Nonlocal, scope: Scope) -> None:
+        scope.declared_global.update(node.names)
 
     def children(self, node: ast.AST, scope: Scope) -> None:
-        for child in ast.iter_child_nodes(node):
-            self.visit(child, scope)
+        """Visit the nodes under ``node``, in the order ``ast.iter_child_nodes`` gives them."""
+        visit = self.visit
+        for name in node_fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        visit(item, scope)
+            elif isinstance(value, ast.AST):
+                visit(value, scope)
 
     def loop(self, node: ast.For | ast.AsyncFor | ast.While, scope: Scope) -> None:
         body: list[ast.AST] = [*node.body]
