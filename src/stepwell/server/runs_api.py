@@ -176,7 +176,9 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             ops = [Op.from_wire(raw) for raw in raw_ops]
         except ValueError as exc:
             return error(400, f"steps: {exc}")
-        if not await runtime.http_driver.checkpoint_async(request.path_params["run_id"], ops):
+        call = body.get("request_id")  # the call the steps come from (TS and our SDK say)
+        call = call if isinstance(call, str) and call else None
+        if not await runtime.http_driver.checkpoint_async(request.path_params["run_id"], ops, call):
             return error(409, "no call of this run is in progress")
         return json_response({"status": 200})
 
