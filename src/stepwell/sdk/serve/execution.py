@@ -142,8 +142,9 @@ async def execute(
     )
     checkpointer = None
     # As the TS SDK decides: only a call that may run steps inline, from a server that names
-    # the function and the queue item (the route needs both).
-    inline = target is None and not call.disable_immediate_execution
+    # the function and the queue item (the route needs both). A retry (attempt > 0) answers
+    # its step as before: the steps after it get a call of their own, at attempt 0.
+    inline = target is None and not call.disable_immediate_execution and call.attempt == 0
     if checkpoint and inline and call.fn_id is not None and call.qi_id is not None:
         ids = CallIds(call.run_id, call.fn_id, call.qi_id, call.request_id)
         checkpointer = Checkpointer(client, ids)
