@@ -80,6 +80,7 @@ class Checkpointer:
         self._progress = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
         self._healthy = True
+        self._retrying = False  # the batch on its way failed once: hold new steps meanwhile
         self.acknowledged = 0
         self.batches = 0
 
@@ -93,7 +94,9 @@ class Checkpointer:
         self._pending.append(op)
         if self._task is None:
             self._task = asyncio.ensure_future(self._flush())
-        while self._task is not None and len(self._pending) >= MAX_BACKLOG:
+        # Run ahead of the server only while it keeps up: not past a full backlog, nor while
+        # it is failing (a step run then would likely have to run again).
+        while self._task is not None and (len(self._pending) >= MAX_BACKLOG or self._retrying):
             self._progress.clear()
             await self._progress.wait()
 
@@ -129,6 +132,7 @@ class Checkpointer:
                 if not await self._deliver(body):
                     self._healthy = False  # the batch stays in _sending: answered instead
                     return
+                self._retrying = False
                 self.acknowledged += len(self._sending)
                 self.batches += 1
                 self._sending = []
@@ -138,6 +142,7 @@ class Checkpointer:
             self._healthy = False
         finally:
             self._task = None
+            self._retrying = False
             self._progress.set()
 
     def _take_batch(self) -> list[Op]:
@@ -175,6 +180,7 @@ class Checkpointer:
         run_id = self._ids.run_id
         for attempt in range(SEND_ATTEMPTS):
             if attempt:
+                self._retrying = True
                 await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1) * (1 + random.random()))
             try:
                 status = await self._client.checkpoint_steps(self._http, run_id, body)
