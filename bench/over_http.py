@@ -4,7 +4,7 @@ Python SDK and on ours, beside Restate (its server from npm, a restate-sdk servi
 hypercorn) doing the same 20 sequential steps per invocation.
 
     PYTHONPATH=src:. .venv/bin/python -m bench.over_http [--quick] [--rounds N]
-        [--peers official,ours,restate] [--no-ingest]
+        [--peers official,ours,ours-per-call,restate] [--no-ingest]
 
 Everything runs here, over loopback: ``stepwell dev``, ``restate-server`` and each app are
 real processes. All stacks start once; each round measures every peer in turn (the order
@@ -307,13 +307,15 @@ def inngest_stack(
     slug: str,
     event: str,
     wrap: list[str] | None = None,
+    app_env: dict[str, str] | None = None,
 ) -> Iterator[Peer]:
-    """``stepwell dev`` and one app on uvicorn; ``wrap`` prefixes the server's command."""
+    """``stepwell dev`` and one app on uvicorn; ``wrap`` prefixes the server's command,
+    ``app_env`` adds to the app's environment."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api/inngest"
     server_port = free_port()
     origin = f"http://127.0.0.1:{server_port}"
-    env = {**os.environ, "INNGEST_DEV": "1", "INNGEST_BASE_URL": origin}
+    env = {**os.environ, "INNGEST_DEV": "1", "INNGEST_BASE_URL": origin, **(app_env or {})}
     command = (wrap or []) + stepwell_dev_command(server_port, database_for(tmp, server_port), url)
     with (
         process(app_process(module, port, origin), env, tmp / f"app-{port}.log") as app,
@@ -461,7 +463,7 @@ def restate_stack(tmp: Path) -> Iterator[Peer]:
 
 # --- main ----------------------------------------------------------------------------------
 
-PEERS = ("official", "ours", "restate")
+PEERS = ("official", "ours", "ours-per-call", "restate")
 
 
 def peer_stacks(tmp: Path, names: list[str]) -> list[contextlib.AbstractContextManager[Peer]]:
@@ -481,10 +483,22 @@ def peer_stacks(tmp: Path, names: list[str]) -> list[contextlib.AbstractContextM
             stacks.append(
                 inngest_stack(
                     tmp,
-                    "Stepwell SDK (served over HTTP)",
+                    "Stepwell SDK (served over HTTP, checkpointing: the default)",
                     "bench.apps.stepwell_app:app",
                     "benchsw-steps20",
                     "bench/sw-steps20",
+                )
+            )
+        elif name == "ours-per-call":
+            # Our SDK as it was before checkpointing: one HTTP round trip per step.
+            stacks.append(
+                inngest_stack(
+                    tmp,
+                    "Stepwell SDK, one call per step (STEPWELL_CHECKPOINT=0)",
+                    "bench.apps.stepwell_app:app",
+                    "benchsw-steps20",
+                    "bench/sw-steps20",
+                    app_env={"STEPWELL_CHECKPOINT": "0"},
                 )
             )
         elif name == "restate":

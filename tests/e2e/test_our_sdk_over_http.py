@@ -147,6 +147,19 @@ def run_of(stack: Stack, fn: str, **data: object) -> Run:
     return server.wait_for_run(server.send_one(f"e2e/{fn}", {"nonce": nonce(), **data}))
 
 
+def checkpoints(stack: Stack, run_id: str) -> list[tuple[list[tuple[object, ...]], object]]:
+    """Every checkpoint our SDK posted for ``run_id``: ``([(op, id, data)], status)``."""
+    response = stack.app.http.get(f"{stack.app.origin}/e2e/wire")
+    assert response.status_code == 200, response.text
+    found: list[tuple[list[tuple[object, ...]], object]] = []
+    for item in as_list(as_obj(response.json()).get("checkpoints"), "checkpoints"):
+        posted = as_obj(item, "checkpoint")
+        if posted.get("run_id") == run_id:
+            steps = [tuple(as_list(step)) for step in as_list(posted.get("steps"))]
+            found.append((steps, posted.get("status")))
+    return found
+
+
 DISCOVERY = "step"  # the stepId of a call that is not aimed at one step
 
 
@@ -167,17 +180,21 @@ class TestStepwellSdk(OfficialSdkScenarios):
     # -- 4 --------------------------------------------------------------------------------------
 
     def test_wire_serial_steps_and_sleep(self, stack: Stack) -> None:
+        """Checkpointing (the default): each step's result goes to the server's checkpoint
+        route during the call, and the call answers only what the server must act on."""
         run = run_of(stack, "steps")
         assert run.status == "Completed"
+        assert run.output == {"first": "first step", "second": "second step"}
         calls = answers(stack, run.run_id)
         assert [call.summary for call in calls] == [
-            (DISCOVERY, 0, 206, [("StepRun", sha1("first step"))]),
             (DISCOVERY, 0, 206, [("Sleep", sha1("sleep"))]),
-            (DISCOVERY, 0, 206, [("StepRun", sha1("second step"))]),
             (DISCOVERY, 0, 200, []),
         ]
-        assert calls[0].op.get("data") == "first step"
-        sleep = calls[1].op
+        assert checkpoints(stack, run.run_id) == [
+            ([("StepRun", sha1("first step"), "first step")], 200),
+            ([("StepRun", sha1("second step"), "second step")], 200),
+        ]
+        sleep = calls[0].op
         assert sleep.get("name") == "2s"
         assert as_obj(sleep.get("opts")).get("duration") == "2s"
 
@@ -340,7 +357,7 @@ class TestStepwellSdk(OfficialSdkScenarios):
 
         fast, slow_id = sha1("fast"), sha1("slow")
         calls = answers(stack, run.run_id)
-        plan, *targeted, after, done = calls
+        plan, *targeted, done = calls
         assert plan.summary == (
             DISCOVERY,
             0,
@@ -351,9 +368,10 @@ class TestStepwellSdk(OfficialSdkScenarios):
             [(fast, 0, 206, [("StepRun", fast)]), (slow_id, 0, 206, [("StepRun", slow_id)])],
             key=str,
         )
-        # The one new step after both is alone: it runs in the discovery call itself.
-        assert after.summary == (DISCOVERY, 0, 206, [("StepRun", sha1("fast-2"))])
+        # The one new step after both is alone: it runs in the discovery call itself, which
+        # checkpoints it and goes on to the function's end.
         assert done.summary == (DISCOVERY, 0, 200, [])
+        assert checkpoints(stack, run.run_id) == [([("StepRun", sha1("fast-2"), "fast-2")], 200)]
 
     # -- 14, 15 ---------------------------------------------------------------------------------
 
@@ -371,6 +389,53 @@ class TestStepwellSdk(OfficialSdkScenarios):
         assert as_obj(opts.get("payload")).get("data") == {"x": 1, "nonce": n}
 
     def test_wire_send_event(self, stack: Stack) -> None:
+        run = run_of(stack, "send-event")
+        assert run.status == "Completed"
+        calls = answers(stack, run.run_id)
+        assert [call.summary for call in calls] == [(DISCOVERY, 0, 200, [])]
+        # Sent by the SDK during the call, as the Python SDK does: the step's data is the ids,
+        # checkpointed without the events (the server must not send them again).
+        [(steps, status)] = checkpoints(stack, run.run_id)
+        assert status == 200
+        assert steps == [("StepRun", sha1("send"), as_obj(run.output).get("ids"))]
+
+
+# --------------------------------------------------------------------------------------------
+# With checkpointing turned off: one step per call
+
+
+@dataclasses.dataclass(frozen=True)
+class OneCallPerStepSdk(StepwellSdk):
+    def env(self, port: int) -> dict[str, str]:
+        return {"STEPWELL_CHECKPOINT": "0"}
+
+
+@pytest.fixture(scope="module")
+def one_call_per_step(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    sdk = OneCallPerStepSdk(**{f.name: getattr(STEPWELL, f.name) for f in dataclasses.fields(Sdk)})
+    with start_stack(sdk, tmp_path_factory.mktemp("e2e-one-call"), our_slugs()) as stack:
+        yield stack
+
+
+class TestOneCallPerStep:
+    """``STEPWELL_CHECKPOINT=0``: each call runs one new step and answers it (no checkpoint)."""
+
+    def test_wire_serial_steps_and_sleep(self, one_call_per_step: Stack) -> None:
+        stack = one_call_per_step
+        run = run_of(stack, "steps")
+        assert run.status == "Completed"
+        calls = answers(stack, run.run_id)
+        assert [call.summary for call in calls] == [
+            (DISCOVERY, 0, 206, [("StepRun", sha1("first step"))]),
+            (DISCOVERY, 0, 206, [("Sleep", sha1("sleep"))]),
+            (DISCOVERY, 0, 206, [("StepRun", sha1("second step"))]),
+            (DISCOVERY, 0, 200, []),
+        ]
+        assert calls[0].op.get("data") == "first step"
+        assert checkpoints(stack, run.run_id) == []
+
+    def test_wire_send_event(self, one_call_per_step: Stack) -> None:
+        stack = one_call_per_step
         run = run_of(stack, "send-event")
         assert run.status == "Completed"
         calls = answers(stack, run.run_id)

@@ -69,6 +69,9 @@ class _Run:
     # The size of the run's events as JSON (the first one is sent twice), measured once.
     events_bytes: int | None = None
     lazy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The request ids of this execution's calls in progress: a checkpoint naming another
+    # call (one of a server that was restarted since, say) is stale.
+    calls: set[str] = field(default_factory=set)
 
     async def record_lazy(self, ops: list[Op]) -> None:
         await record_lazy(ops, self.checkpoint, self.request.defers, self.lazy_lock)
@@ -120,13 +123,17 @@ class HttpDriver:
 
     # -- TS async checkpointing (§5.11) -----------------------------------------------------------
 
-    async def checkpoint_async(self, run_id: str, ops: list[Op]) -> bool:
-        """Store steps an SDK reports while its request is still running.
+    async def checkpoint_async(
+        self, run_id: str, ops: list[Op], request_id: str | None = None
+    ) -> bool:
+        """Store steps an SDK reports while its request is still running; each step once
+        (one already stored, sent again, is skipped).
 
-        False when no call of ours is running for that run (a superseded dispatch).
+        False when no call of ours is running for that run, or none with ``request_id`` (a
+        superseded dispatch).
         """
         run = self._active.get(run_id)
-        if run is None:
+        if run is None or (request_id is not None and request_id not in run.calls):
             return False
         await run.record_lazy(ops)
         for op in ops:
@@ -322,7 +329,12 @@ class HttpDriver:
             return SdkResponse(
                 outcome=Errored(error_payload("StateTooLargeError", str(exc)), retriable=False)
             )
-        return await self.deliver(run.request, body, step_id=step_id, version=run.version)
+        request_id = body["ctx"]["request_id"]
+        run.calls.add(request_id)
+        try:
+            return await self.deliver(run.request, body, step_id=step_id, version=run.version)
+        finally:
+            run.calls.discard(request_id)
 
     async def deliver(
         self, request: ExecutionRequest, body: dict[str, Any], *, step_id: str, version: int

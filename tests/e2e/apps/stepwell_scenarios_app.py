@@ -58,6 +58,7 @@ app = stepwell.App(APP_ID)
 NOTES: list[dict[str, object]] = []
 REQUESTS: list[dict[str, object]] = []
 API_CALLS: list[dict[str, object]] = []
+CHECKPOINTS: list[dict[str, object]] = []
 
 
 def note(ctx: Context, fn: str, what: str = "call") -> None:
@@ -598,13 +599,31 @@ async def _get_json_recorded(self: ApiClient, client: httpx.AsyncClient, path: s
 
 ApiClient._get_json = _get_json_recorded  # type: ignore[method-assign]
 
+_checkpoint_steps = ApiClient.checkpoint_steps
+
+
+async def _checkpoint_steps_recorded(
+    self: ApiClient, client: httpx.AsyncClient, run_id: str, body: bytes
+) -> int:
+    """The SDK's checkpoints (``POST /v1/checkpoint/<id>/async``): the steps and the answer."""
+    status: int | None = None
+    try:
+        status = await _checkpoint_steps(self, client, run_id, body)
+        return status
+    finally:
+        steps = [[op["op"], op["id"], op.get("data")] for op in json.loads(body)["steps"]]
+        CHECKPOINTS.append({"run_id": run_id, "steps": steps, "status": status})
+
+
+ApiClient.checkpoint_steps = _checkpoint_steps_recorded  # type: ignore[method-assign]
+
 
 async def log(request: Request) -> JSONResponse:
     return JSONResponse({"notes": NOTES})
 
 
 async def wire(request: Request) -> JSONResponse:
-    return JSONResponse({"requests": REQUESTS, "api_calls": API_CALLS})
+    return JSONResponse({"requests": REQUESTS, "api_calls": API_CALLS, "checkpoints": CHECKPOINTS})
 
 
 asgi = WireRecorder(

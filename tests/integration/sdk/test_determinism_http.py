@@ -93,7 +93,10 @@ async def test_a_replay_reaching_a_new_step_of_any_kind_fails_the_run(
 ) -> None:
     _, base = stand_in
     app, executions = drift_app(kind, base)
-    async with served_stack(tmp_path, app) as server, httpx.AsyncClient(timeout=30) as client:
+    # One step per call: the first call ends after "old path", so the second one replays
+    # (with checkpointing "old path" and the new step share the first call: nothing drifts).
+    served = served_stack(tmp_path, app, checkpoint=False)
+    async with served as server, httpx.AsyncClient(timeout=30) as client:
         for name in ("strict", "sync-strict"):
             run = await _run(client, server, await _send(client, server, f"drift/{name}", {}))
             assert run["status"] == "Failed", run

@@ -100,7 +100,9 @@ async def _stack(tmp_path: Path, signed: bool) -> AsyncIterator[tuple[str, httpx
     URL and a client authenticated to it."""
     headers = {"Authorization": f"Bearer {signing.hashed_key(KEY_HEX)}"} if signed else {}
     with _server(tmp_path, signed) as server:
-        keys = {"signing_key": f"signkey-test-{KEY_HEX}", "event_key": EVENT_KEY} if signed else {}
+        keys: dict[str, Any] = (
+            {"signing_key": f"signkey-test-{KEY_HEX}", "event_key": EVENT_KEY} if signed else {}
+        )
         served = stepwell.serve(_app(), is_dev=not signed, base_url=server, **keys)
         async with serving(served) as app_url, httpx.AsyncClient(headers=headers) as client:
 

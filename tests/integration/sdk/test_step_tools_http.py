@@ -27,10 +27,12 @@ __all__ = ["served_stack", "stand_in"]
 
 
 @asynccontextmanager
-async def served_stack(tmp_path: Path, app: stepwell.App) -> AsyncIterator[str]:
+async def served_stack(
+    tmp_path: Path, app: stepwell.App, *, checkpoint: bool | None = None
+) -> AsyncIterator[str]:
     """Our server as a process (dev mode) and ``app`` served in this loop, synced: its URL."""
     with _server(tmp_path, signed=False) as server:
-        served = stepwell.serve(app, is_dev=True, base_url=server)
+        served = stepwell.serve(app, is_dev=True, base_url=server, checkpoint=checkpoint)
         async with serving(served) as app_url, httpx.AsyncClient(timeout=30) as client:
 
             async def healthy() -> bool:

@@ -1,5 +1,6 @@
 """Calls a served app makes to its server: sync (``/fn/register``), send events (``/e/{key}``),
-and fetch a large run's state (``/v0/runs/{id}/…``, protocol.md §5.9).
+fetch a large run's state (``/v0/runs/{id}/…``, protocol.md §5.9) and checkpoint steps
+(``/v1/checkpoint/{id}/async``, §5.11).
 
 A new ``httpx.AsyncClient`` per call: the Flask and Django adapters run each request on its own
 event loop, and an async client's connections belong to the loop that opened them.
@@ -14,7 +15,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import httpx
 
@@ -115,6 +116,15 @@ class ApiClient:
         if not isinstance(batch, list) or not isinstance(actions, dict):
             raise ApiError("run state from the API has the wrong shape")
         return batch, actions
+
+    async def checkpoint_steps(self, client: httpx.AsyncClient, run_id: str, body: bytes) -> int:
+        """POST one batch of a call's finished steps (``sdk.serve.checkpointer``) with the
+        signing key, as the route requires outside dev mode; the status it answered.
+
+        ``client`` belongs to the call (one connection for all its batches)."""
+        url = urljoin(self._config.api_origin, f"/v1/checkpoint/{quote(run_id, safe='')}/async")
+        response = await self._authed(client, "POST", url, headers=self._headers(), content=body)
+        return response.status_code
 
     async def _get_json(self, client: httpx.AsyncClient, path: str) -> Any:
         url = urljoin(self._config.api_origin, path)

@@ -19,6 +19,8 @@ CLOUD_API_ORIGIN = "https://api.inngest.com/"
 CLOUD_EVENT_ORIGIN = "https://inn.gs/"
 DEFAULT_SERVE_PATH = "/api/inngest"
 DEV_EVENT_KEY = "NO_EVENT_KEY_SET"  # any key is accepted by a dev server
+CHECKPOINT_ENV = "STEPWELL_CHECKPOINT"
+"""``0``/``false``/``off`` turns checkpointing off for apps that do not say (``ServeOptions``)."""
 _BRANCH_VARS = ("INNGEST_ENV", "RAILWAY_GIT_BRANCH", "RENDER_GIT_BRANCH", "VERCEL_GIT_COMMIT_REF")
 
 
@@ -49,6 +51,9 @@ class ServeOptions:
     """Overrides the scheme and host of the URL registered for the app."""
     serve_path: str | None = None
     """Overrides the path of the URL registered for the app."""
+    checkpoint: bool | None = None
+    """Run consecutive steps in one call and checkpoint them to the server as they end
+    (``sdk.serve.checkpointer``); on unless False here or ``STEPWELL_CHECKPOINT=0``."""
 
 
 class ServeKeywords(TypedDict, total=False):
@@ -61,6 +66,7 @@ class ServeKeywords(TypedDict, total=False):
     is_dev: bool | None
     serve_origin: str | None
     serve_path: str | None
+    checkpoint: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,8 @@ class ServeConfig:
     serve_origin: str | None
     serve_path: str | None
     allow_unsigned_sync: bool
+    checkpoint: bool = True
+    """Whether calls checkpoint their steps as they go (``sdk.serve.checkpointer``)."""
 
     @property
     def is_dev(self) -> bool:
@@ -124,6 +132,7 @@ class ServeConfig:
             serve_path=given.serve_path or env.get("INNGEST_SERVE_PATH") or None,
             # Cloud mode lets unsigned sync PUTs through unless told not to (PY default).
             allow_unsigned_sync=dev or not _is_false(env.get("INNGEST_ENABLE_UNAUTHED_SYNC")),
+            checkpoint=_checkpoint(given.checkpoint, env),
         )
 
     def event_key_for_sending(self) -> str:
@@ -141,6 +150,12 @@ def _mode_from(env: Mapping[str, str]) -> Mode:
     if value is None or value.strip().lower() in ("", "false", "0"):
         return Mode.CLOUD
     return Mode.DEV
+
+
+def _checkpoint(given: bool | None, env: Mapping[str, str]) -> bool:
+    if given is not None:
+        return given
+    return (env.get(CHECKPOINT_ENV) or "").strip().lower() not in ("0", "false", "off", "no")
 
 
 def _is_false(value: str | None) -> bool:

@@ -28,6 +28,7 @@ from stepwell.protocol.durations import format_instant
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.function import Function
 from stepwell.sdk.runtime import Interrupt, encode_output
+from stepwell.sdk.serve.checkpointer import CallIds, Checkpointer
 from stepwell.sdk.serve.client import ApiClient
 from stepwell.sdk.serve.messages import HttpResponse, error_response, json_response
 from stepwell.sdk.serve.runner import CallResult, HttpCall
@@ -50,6 +51,11 @@ class CallRequest:
     use_api: bool
     events: list[dict[str, Any]]
     steps: dict[str, Any]
+    fn_id: str | None = None
+    """The server's id of the function and of the queue item: with both, steps may be
+    checkpointed (protocol.md §5.11)."""
+    qi_id: str | None = None
+    request_id: str | None = None
 
 
 def parse_call(body: bytes) -> CallRequest:
@@ -98,7 +104,14 @@ def parse_call(body: bytes) -> CallRequest:
         use_api=use_api is True,
         events=events,
         steps=steps,
+        fn_id=_text(ctx.get("fn_id")),
+        qi_id=_text(ctx.get("qi_id")),
+        request_id=_text(ctx.get("request_id")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _int(value: Any, where: str) -> int:
@@ -108,7 +121,12 @@ def _int(value: Any, where: str) -> int:
 
 
 async def execute(
-    fn: Function[Any], call: CallRequest, target: str | None, client: ApiClient
+    fn: Function[Any],
+    call: CallRequest,
+    target: str | None,
+    client: ApiClient,
+    *,
+    checkpoint: bool = False,
 ) -> HttpResponse:
     events, steps = call.events, call.steps
     if call.use_api:
@@ -122,12 +140,21 @@ async def execute(
         events=events,
         memo=dict(steps),
     )
+    checkpointer = None
+    # As the TS SDK decides: only a call that may run steps inline, from a server that names
+    # the function and the queue item (the route needs both). A retry (attempt > 0) answers
+    # its step as before: the steps after it get a call of their own, at attempt 0.
+    inline = target is None and not call.disable_immediate_execution and call.attempt == 0
+    if checkpoint and inline and call.fn_id is not None and call.qi_id is not None:
+        ids = CallIds(call.run_id, call.fn_id, call.qi_id, call.request_id)
+        checkpointer = Checkpointer(client, ids)
     runner = HttpCall(
         fn,
         request,
         target=target,
         plan_only=call.disable_immediate_execution,
         send_events=client.send_events,
+        checkpointer=checkpointer,
     )
     return respond(await runner.run())
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stepwell.protocol import signing
@@ -205,8 +205,12 @@ class Handler:
         step_id = query.get("stepId")
         target = None if step_id in (None, "", ROOT_STEP_ID) else step_id
         step_scope.follow(request.headers.get("traceparent"))  # user spans join the run's trace
+        if call.request_id is None:
+            call = replace(call, request_id=request.header("x-request-id") or None)
         try:
-            return await execution.execute(fn, call, target, self._client)
+            return await execution.execute(
+                fn, call, target, self._client, checkpoint=self.config.checkpoint
+            )
         except ApiError as exc:
             return error_response("unknown", str(exc), name="ApiError")
 

@@ -4,8 +4,10 @@ step, and report what was found as ops.
 The step tools and ``StepSession`` (``sdk.runtime``) are those run in process; two hooks make
 them speak HTTP:
 
-* the *checkpoint* does not store anything: it records the finished step's op (``StepRun`` or
-  ``StepFailed``) and unwinds the function, which the server will call again;
+* the *checkpoint* records the finished step's op (``StepRun`` or ``StepFailed``) and unwinds
+  the function, which the server will call again; with a ``Checkpointer`` (on by default,
+  ``sdk.serve.checkpointer``) a ``step.run``'s result is instead sent to the server in the
+  background and the function goes on, in this call, to its next step;
 * the *gate*, consulted before a new step's body runs, decides whether to run it now. Steps
   reached together (``asyncio.gather``) are held at the gate until the function has nothing
   else to do; then one lone step runs inline, several are reported as ``StepPlanned``.
@@ -25,6 +27,7 @@ from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
 from stepwell.sdk.function import Function
 from stepwell.sdk.runtime import Interrupt, StepSession
+from stepwell.sdk.serve.checkpointer import Checkpointer
 
 SendEvents = Callable[[list[Event | Mapping[str, Any]]], Awaitable[list[str]]]
 
@@ -54,8 +57,10 @@ class HttpCall:
         target: str | None,
         plan_only: bool,
         send_events: SendEvents,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self._fn = fn
+        self._checkpointer = checkpointer
         self._target = target
         self._plan_only = plan_only
         self._send_events = send_events
@@ -71,6 +76,7 @@ class HttpCall:
         self._marks = 0
         self._ran_inline = False
         self._closed = False
+        self._unacknowledged: list[Op] = []
 
     async def run(self) -> CallResult:
         task = asyncio.ensure_future(self._fn.entrypoint(self._session))
@@ -92,8 +98,13 @@ class HttpCall:
             # Steps that yield to the server (sleep, wait, invoke, ...) are never checked as
             # they are reached: judge the whole call now, as the in-process runner does.
             diverged = await self._session.divergence.verdict()
+            if self._checkpointer is not None:
+                # Before answering: the server has each result, or the answer carries it.
+                self._unacknowledged = await self._checkpointer.drain()
         except asyncio.CancelledError:
             task.cancel()
+            if self._checkpointer is not None:
+                await self._checkpointer.close()
             raise
         if diverged is not None:
             # Fails the run for good (NonRetriableError: no-retry), whatever ops were found.
@@ -126,6 +137,17 @@ class HttpCall:
     async def _checkpoint(self, op: Op) -> Any:
         if op.opts.get("type") == "step.sendEvent":
             op = await self._send(op)
+        checkpointer = self._checkpointer
+        if (
+            checkpointer is not None
+            and op.op is Opcode.STEP_RUN
+            and not op.opts  # no work left for the server (a signal to deliver, say)
+            and checkpointer.accepting
+        ):
+            await checkpointer.add(op)
+            self._ran_inline = False  # settled: the next lone step may run in this call too
+            self._mark()
+            return op.data
         self._ops.append(op)
         self._mark()
         raise Interrupt(op.op.value)
@@ -186,7 +208,7 @@ class HttpCall:
         if self._target is not None:
             skipped += [op.display_name for op in suspended if op.id != self._target]
             suspended = [op for op in suspended if op.id == self._target]
-        ops = self._ops + suspended
+        ops = self._unacknowledged + self._ops + suspended
         retry_after = None
         if any(op.op is Opcode.STEP_ERROR for op in ops):
             retry_after = self._session.retry_after_s

@@ -1,0 +1,205 @@
+"""Checkpointing a call's steps while it runs on (protocol.md §5.11, as the TS SDK does).
+
+Without it a call runs one new step and answers with its op; the server stores it and calls
+again. With it, each finished ``step.run`` is handed to a ``Checkpointer`` and the function
+goes on at once: the checkpointer posts the results to the server's
+``POST /v1/checkpoint/{run}/async`` in the background, one request at a time, each carrying
+every result that finished while the previous one was on its way (so fast steps travel in
+batches). The call ends where the server must act (a sleep, a wait, parallel steps, the
+function's result); before it answers, every batch has been acknowledged or given up on.
+
+What the server did not acknowledge is never lost: it is answered in the call's response, as
+it would have been without checkpointing (``drain`` returns it), and the server stores each
+step once whichever way it came. Once a batch fails (the server refused it, answered ``409``
+because this call is no longer the run's current one, or could not be reached after a few
+tries), the checkpointer stops accepting: the next step ends the call as before. A crash of
+the app loses only the steps not yet acknowledged; the next call runs them again, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from stepwell.protocol.ops import Op
+from stepwell.sdk.serve.client import ApiClient, ApiError
+
+log = logging.getLogger("stepwell.serve")
+
+SEND_ATTEMPTS = 5
+BACKOFF_S = 0.1
+"""Between tries of one batch: 0.1 s, doubling, with jitter (the TS SDK's schedule)."""
+TIMEOUT_S = 10.0
+MAX_BACKLOG = 256
+"""Steps not yet acknowledged past which a new result waits for the batch on its way."""
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+"""A batch's steps as JSON stay under this (the route takes 16 MiB); one larger step goes alone."""
+MAX_RUNTIME_S = 10.0
+"""How long a call keeps checkpointing (the TS SDK's ``maxRuntime``): past it the next step
+ends the call, so that no single HTTP request runs on indefinitely."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallIds:
+    """What the server needs to tie a batch to the call in progress (from the call's ``ctx``)."""
+
+    run_id: str
+    fn_id: str
+    qi_id: str
+    request_id: str | None
+
+
+class Checkpointer:
+    def __init__(
+        self,
+        client: ApiClient,
+        ids: CallIds,
+        *,
+        max_runtime_s: float = MAX_RUNTIME_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._ids = ids
+        self._clock = clock
+        self._started_ms = int(time.time() * 1000)
+        self._deadline = clock() + max_runtime_s
+        self._pending: list[Op] = []  # not sent yet, in the order the steps ended
+        self._sending: list[Op] = []  # the batch on its way
+        self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        self._http: httpx.AsyncClient | None = None
+        self._healthy = True
+        self._retrying = False  # the batch on its way failed once: hold new steps meanwhile
+        self.acknowledged = 0
+        self.batches = 0
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a new result may be checkpointed (else it is answered in the response)."""
+        return self._healthy and self._clock() < self._deadline
+
+    async def add(self, op: Op) -> None:
+        """Queue a finished step's result; returns at once unless the backlog is full."""
+        self._pending.append(op)
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._flush())
+        # Run ahead of the server only while it keeps up: not past a full backlog, nor while
+        # it is failing (a step run then would likely have to run again).
+        while self._task is not None and (len(self._pending) >= MAX_BACKLOG or self._retrying):
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def drain(self) -> list[Op]:
+        """Wait for the batches under way; return the results the server did not take."""
+        try:
+            while self._task is not None:
+                await asyncio.shield(self._task)
+        finally:
+            await self.close()
+        unacknowledged = self._sending + self._pending
+        self._sending, self._pending = [], []
+        return unacknowledged
+
+    async def close(self) -> None:
+        """Stop sending (a call cancelled midway) and release the connection."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    # -- the background sender --------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending and self._healthy:
+                self._sending = self._take_batch()
+                body = self._body(self._sending)
+                if not await self._deliver(body):
+                    self._healthy = False  # the batch stays in _sending: answered instead
+                    return
+                self._retrying = False
+                self.acknowledged += len(self._sending)
+                self.batches += 1
+                self._sending = []
+                self._progress.set()
+        except Exception:  # a bug of ours: fall back rather than lose the results
+            log.exception("checkpointing run %s failed", self._ids.run_id)
+            self._healthy = False
+        finally:
+            self._task = None
+            self._retrying = False
+            self._progress.set()
+
+    def _take_batch(self) -> list[Op]:
+        size = 0
+        count = 0
+        for op in self._pending:
+            size += len(op.encoded_data or "") + 256
+            if count and size > MAX_BATCH_BYTES:
+                break
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
+
+    def _body(self, ops: list[Op]) -> bytes:
+        ids = self._ids
+        body: dict[str, Any] = {
+            "run_id": ids.run_id,
+            "fn_id": ids.fn_id,
+            "qi_id": ids.qi_id,
+            "request_id": ids.request_id,
+            "request_started_at": self._started_ms,
+            "steps": [op.to_wire() for op in ops],
+            "ts": int(time.time() * 1000),
+        }
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    async def _deliver(self, body: bytes) -> bool:
+        """Post one batch, trying again while the server cannot be reached or fails; False
+        when it was not taken (refused, stale, or still failing after the last try)."""
+        if self._http is None:
+            # Loading the CA bundle takes tens of ms: once per process, off the event loop
+            # (the function's steps run on it meanwhile).
+            verify = await asyncio.to_thread(_tls_context)
+            self._http = httpx.AsyncClient(timeout=TIMEOUT_S, verify=verify)
+        run_id = self._ids.run_id
+        for attempt in range(SEND_ATTEMPTS):
+            if attempt:
+                self._retrying = True
+                await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1) * (1 + random.random()))
+            try:
+                status = await self._client.checkpoint_steps(self._http, run_id, body)
+            except ApiError as exc:
+                log.debug("checkpoint of run %s: %s", run_id, exc)
+                continue
+            if status < 300:
+                return True
+            if status == 409:
+                log.info("run %s: this call is no longer the run's current one", run_id)
+                return False
+            if status < 500:
+                log.warning("run %s: the server refused a checkpoint (%d)", run_id, status)
+                return False
+        log.warning("run %s: checkpointing failed; answering the steps instead", run_id)
+        return False
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """What ``httpx`` verifies servers with by default, made once for every call's client."""
+    return httpx.create_ssl_context()
