@@ -187,7 +187,7 @@ def http_round(origin: str, requests: int, per_request: int) -> float:
         if child.returncode != 0:
             raise RuntimeError(f"client failed:\n{err[-2000:]}")
         spans.append(json.loads(out.strip().splitlines()[-1]))
-    elapsed = max(s["ended"] for s in spans) - min(s["started"] for s in spans)
+    elapsed = float(max(s["ended"] for s in spans) - min(s["started"] for s in spans))
     return (requests // CLIENTS) * CLIENTS * per_request / elapsed
 
 
