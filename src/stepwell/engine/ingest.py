@@ -42,9 +42,9 @@ events give one, so the engine needs to know nothing of how types are declared."
 def coerce_event(index: int, raw: EventInput) -> Event:
     if isinstance(raw, Event):
         return raw
-    if isinstance(raw, SendsAsEvent) and not isinstance(raw, Mapping):
-        return raw.to_event()
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, Mapping):  # checked first: a Protocol's isinstance is slow
+        if isinstance(raw, SendsAsEvent):
+            return raw.to_event()
         raise InvalidEventError(index, f"expected an event object, got {type(raw).__name__}")
     unknown = set(raw) - {"name", "data", "id", "ts", "user", "v", "meta"}
     if unknown:

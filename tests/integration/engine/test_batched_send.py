@@ -107,3 +107,27 @@ async def test_internal_data_is_stripped_from_what_is_stored(db_url: str) -> Non
         assert stored.event.data == {"n": 1}
         [run] = await engine.wait_for_runs(event_id, timeout=10)
         assert run.output == ["other", 1]
+
+
+async def test_a_wait_begun_after_an_unawaited_event_still_gets_the_next_one(
+    db_url: str,
+) -> None:
+    """SQLite remembers names no run waits for; a pause stored later must end that."""
+    app = stepwell.App("later")
+
+    @app.function("w", trigger=stepwell.on_event("l/start"))
+    async def w(ctx: Context) -> object:
+        got = await ctx.step.wait_for_event("wait", event="l/resume", timeout="1h")
+        return None if got is None else got.data
+
+    async with app.embedded(db_url) as engine:
+        await engine.send("l/resume", {"n": 0})  # nobody waits yet
+        [started] = await engine.send("l/start", {})
+
+        async def waiting() -> bool:
+            return bool(await engine.store.find_pauses("l/resume"))
+
+        await eventually(waiting, timeout=10)
+        await engine.send("l/resume", {"n": 1})
+        [run] = await engine.wait_for_runs(started, timeout=10)
+    assert run.output == {"n": 1}
