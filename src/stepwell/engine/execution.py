@@ -49,6 +49,7 @@ from stepwell.ports.records import (
     SpanStatus,
     StepRow,
     StepSpan,
+    StoredEvent,
 )
 from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.protocol.ops import Op, Opcode
@@ -98,49 +99,32 @@ class Executions:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._background: set[asyncio.Future[None]] = set()
 
-    async def execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
-        stored_events = await self._store.get_events(run.event_ids)
-        events = [e.to_wire() for e in stored_events]
+    async def execute(
+        self,
+        item: QueueItem,
+        run: RunRecord,
+        spec: FunctionSpec,
+        fresh_events: list[StoredEvent] | None = None,
+    ) -> None:
+        """Execute the run's item. ``fresh_events``: the run was created by this process a
+        moment ago with these events, so it has no memo or defers to read (and, unless it
+        waits for a slot, it has had no time to end)."""
+        fresh = fresh_events is not None
+        if fresh_events is None:
+            fresh_events = await self._store.get_events(run.event_ids)
+        events = [e.to_wire() for e in fresh_events]
         state = _Execution(item, run, spec, events, started=run.status is RunStatus.RUNNING)
         # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
         # makes a run that many seconds older (protocol.md §3.4.2).
         rank = run.created_at - 1000 * priority_seconds(spec, events[0] if events else {})
         try:
-            async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
-                if waited and not await self._still_going(run.run_id, item):
-                    return  # ended while it waited (cancelled, timeouts.start): no call
-                # Read the memo once the run may execute: waiters hold no database work.
-                request = ExecutionRequest(
-                    run_id=run.run_id,
-                    function_id=spec.slug,
-                    attempt=item.attempt,
-                    max_attempts=spec.max_attempts,
-                    events=events,
-                    memo=await self._store.load_memo(run.run_id),
-                    url=spec.url,
-                    function_uuid=spec.uuid,
-                    item_id=item.item_id,
-                    defers=(await load_defers(self._store, run.run_id))[0].request_map()
-                    if spec.url is not None
-                    else {},
-                    force_plan=bool((item.payload or {}).get(FORCE_PLAN_KEY)),
-                )
-                received = -1  # when its event came, if the run starts now
-                if not state.started:
-                    # Running once it executes: a run waiting for a slot is still queued.
-                    self._start_soon(run, spec)
-                    state.started = True
-                    received = min((e.received_at for e in stored_events), default=-1)
-                now = self._clock.now_ms()
-                queued = max(0, now - item.due_at)
-                state.clock = ExecutionClock(now, queued_ms=queued)
-                telemetry = self._committer.telemetry
-                telemetry.execution_started(spec.slug, run, item.attempt, queued, received)
-
-                async def checkpoint(op: Op) -> Any:
-                    return await self._checkpoint(state, op)
-
-                outcome = await self._driver.execute(request, checkpoint)
+            async with self._gate.hold(run.concurrency_keys, rank) as waited:
+                # A fresh run that waits for a slot may be ended meanwhile: look again then.
+                waited = waited or (fresh and self._slots.locked())
+                async with self._slots:
+                    if waited and not await self._still_going(run.run_id, item):
+                        return  # ended while it waited (cancelled, timeouts.start): no call
+                    outcome = await self._call(state, fresh, fresh_events)
         except (RunCancelled, GateClosed):
             return  # cancelled, or stopping before it got a slot: it stays queued
 
@@ -156,6 +140,42 @@ class Executions:
             delay, step, error = state.retry
             telemetry = self._committer.telemetry
             telemetry.retrying(spec.slug, run.run_id, state.item.attempt, step, error, delay)
+
+    async def _call(
+        self, state: _Execution, fresh: bool, stored_events: list[StoredEvent]
+    ) -> Outcome:
+        """Call the driver, the memo read once the run may execute (waiters hold no reads)."""
+        item, run, spec, events = state.item, state.run, state.spec, state.events
+        request = ExecutionRequest(
+            run_id=run.run_id,
+            function_id=spec.slug,
+            attempt=item.attempt,
+            max_attempts=spec.max_attempts,
+            events=events,
+            memo={} if fresh else await self._store.load_memo(run.run_id),
+            url=spec.url,
+            function_uuid=spec.uuid,
+            item_id=item.item_id,
+            defers=(await load_defers(self._store, run.run_id))[0].request_map()
+            if spec.url is not None and not fresh
+            else {},
+            force_plan=bool((item.payload or {}).get(FORCE_PLAN_KEY)),
+        )
+        received = -1  # when its event came, if the run starts now
+        if not state.started:
+            # Running once it executes: a run waiting for a slot is still queued.
+            self._start_soon(run, spec)
+            state.started = True
+            received = min((e.received_at for e in stored_events), default=-1)
+        now = self._clock.now_ms()
+        queued = max(0, now - item.due_at)
+        state.clock = ExecutionClock(now, queued_ms=queued)
+        self._committer.telemetry.execution_started(spec.slug, run, item.attempt, queued, received)
+
+        async def checkpoint(op: Op) -> Any:
+            return await self._checkpoint(state, op)
+
+        return await self._driver.execute(request, checkpoint)
 
     async def _checkpoint(self, state: _Execution, op: Op) -> Any:
         """A step finished mid-execution: store it (with its span) before the run goes on."""

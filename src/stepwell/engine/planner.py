@@ -23,7 +23,7 @@ from stepwell.engine.keys import (
     execute_item_id,
     pause_timeout_item_id,
 )
-from stepwell.engine.plan import FORCE_PLAN_KEY, Lease, Plan
+from stepwell.engine.plan import FORCE_PLAN_KEY, FreshRun, Lease, Plan
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_timeouts import arm_start_timeout
 from stepwell.engine.trace import closed_span
@@ -54,6 +54,9 @@ class Planner:
 
     async def plan_events(self, stored: list[StoredEvent], plan: Plan, now_ms: int) -> None:
         consumed: set[str] = set()
+        # One read per event name for the whole send, not two per event: what is stored does
+        # not change while the plan is built, and ``consumed`` keeps what it used up.
+        pauses = _PauseReads(self._store)
         for event in stored:
             plan.changes.events.append(event)
             wire = event.to_wire()
@@ -66,7 +69,7 @@ class Planner:
                     )
                 else:
                     await self.start_run(spec, [event], plan, now_ms)
-            await self._resume_pauses(event, wire, plan, now_ms, consumed)
+            await self._resume_pauses(event, wire, plan, now_ms, consumed, pauses)
 
     async def plan_gate_fired(self, item: QueueItem, plan: Plan, now_ms: int) -> None:
         """A debounce period or a batch timeout ended: start its run."""
@@ -111,18 +114,19 @@ class Planner:
         key = admission.idempotency_key
         if key is None and idempotent and first.event.id:
             key = event_idempotency_key(spec.slug, first.event.id)
+        record = RunRecord(
+            run_id=run_id,
+            app_id=spec.app_id,
+            function_id=spec.slug,
+            status=RunStatus.QUEUED,
+            event_ids=[e.internal_id for e in events],
+            created_at=now_ms,
+            correlation_id=correlation,
+            concurrency_keys=admission.concurrency_keys,
+        )
         plan.changes.runs.append(
             NewRun(
-                record=RunRecord(
-                    run_id=run_id,
-                    app_id=spec.app_id,
-                    function_id=spec.slug,
-                    status=RunStatus.QUEUED,
-                    event_ids=[e.internal_id for e in events],
-                    created_at=now_ms,
-                    correlation_id=correlation,
-                    concurrency_keys=admission.concurrency_keys,
-                ),
+                record=record,
                 idempotency_key=key,
                 idempotency_expires_at=now_ms + IDEMPOTENCY_PERIOD_MS,
             )
@@ -132,6 +136,8 @@ class Planner:
         if admission.start_at <= now_ms:
             item = self._lease.execute_item(run_id, now_ms)
             item.due_at = due
+            if self._lease.owner is not None:
+                plan.fresh_runs[run_id] = FreshRun(record, events)
             self._lease.start_here(plan, item)
         else:  # throttled: the poller starts it when its time comes
             item = QueueItem(
@@ -164,14 +170,13 @@ class Planner:
         plan: Plan,
         now_ms: int,
         consumed: set[str],
+        reads: _PauseReads,
     ) -> None:
         data = event.event.data
         if event.event.name == names.FUNCTION_FINISHED and data.get("correlation_id"):
-            pauses = await self._store.find_pauses(
-                event.event.name, correlation_id=str(data["correlation_id"])
-            )
+            pauses = await reads.find(event.event.name, str(data["correlation_id"]))
         else:
-            pauses = await self._store.find_pauses(event.event.name)
+            pauses = await reads.find(event.event.name)
         for pause in pauses:
             if pause.pause_id in consumed or pause.expires_at <= now_ms:
                 continue
@@ -186,7 +191,7 @@ class Planner:
                 value = wire
             consumed.add(pause.pause_id)
             await self._resume(pause, value, plan, now_ms)
-        await self._cancel_matching(event, wire, plan, now_ms, consumed)
+        await self._cancel_matching(event, wire, plan, now_ms, consumed, reads)
 
     async def _cancel_matching(
         self,
@@ -195,8 +200,11 @@ class Planner:
         plan: Plan,
         now_ms: int,
         consumed: set[str],
+        reads: _PauseReads,
     ) -> None:
-        for pause in await self._store.find_pauses(event.event.name, kind=PauseKind.CANCEL):
+        for pause in await reads.find(event.event.name, kind=PauseKind.CANCEL):
+            if pause.pause_id in consumed:
+                continue  # an earlier event of this send already ended its run
             if pause.run_id in plan.ended_runs or pause.expires_at <= now_ms:
                 continue
             if pause.expression and not evaluate_bool(
@@ -272,3 +280,22 @@ class Planner:
             plan.changes.spans.append(span)
         forced = bool((payload or {}).get(FORCE_PLAN_KEY))  # a wait beside parallel work
         self._lease.run_on(plan, pause.run_id, now_ms, force_plan=forced)
+
+
+class _PauseReads:
+    """``find_pauses`` for one plan, each distinct question asked of the store once."""
+
+    def __init__(self, store: EngineStore) -> None:
+        self._store = store
+        self._found: dict[tuple[str, str | None, PauseKind], list[Pause]] = {}
+
+    async def find(
+        self, name: str, correlation_id: str | None = None, kind: PauseKind = PauseKind.EVENT
+    ) -> list[Pause]:
+        key = (name, correlation_id, kind)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = await self._store.find_pauses(
+                name, correlation_id=correlation_id, kind=kind
+            )
+        return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -17,6 +18,17 @@ class StoredEvent:
     internal_id: str
     event: Event
     received_at: int
+    body: str | None = field(default=None, repr=False, compare=False)
+    """The stored body (``data``, ``user``, ``v``) as JSON, when validation encoded it."""
+
+    def body_json(self) -> str:
+        """The body as stored: the text validation made, else encoded now."""
+        if self.body is not None:
+            return self.body
+        ev = self.event
+        return json.dumps(
+            {"data": ev.data, "user": ev.user, "v": ev.v}, separators=(",", ":"), ensure_ascii=False
+        )
 
     def to_wire(self) -> dict[str, Any]:
         """The event as functions see it: the user's id if given, else ours (§0.4 item 18)."""

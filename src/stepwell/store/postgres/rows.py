@@ -69,9 +69,7 @@ def change_set_doc(changes: ChangeSet) -> dict[str, Any]:
                 "user_id": stored.event.id,
                 "ts": stored.event.ts,
                 "received_at": stored.received_at,
-                "body": dumps(
-                    {"data": stored.event.data, "user": stored.event.user, "v": stored.event.v}
-                ),
+                "body": stored.body_json(),
             }
             for stored in changes.events
         ]

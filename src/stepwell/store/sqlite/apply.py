@@ -11,6 +11,7 @@ from stepwell.ports.records import (
     ChangeSet,
     CommitResult,
     ItemPut,
+    NewRun,
     Pause,
     PauseKind,
     QueueItem,
@@ -96,41 +97,96 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
         raise StoreConflict(f"item {item.item_id} changed meanwhile")
 
 
+def _insert_pauses(conn: sqlite3.Connection, pauses: list[Pause]) -> None:
+    """Pauses, set-based; a signal's is checked alone (another run may hold the signal)."""
+    sql = f"INSERT OR IGNORE INTO pauses ({PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    rows = []
+    for pause in pauses:
+        params = (
+            pause.pause_id,
+            pause.run_id,
+            pause.step_hash,
+            pause.kind.value,
+            pause.event_name,
+            pause.expires_at,
+            pause.expression,
+            pause.correlation_id,
+            dumps(pause.trigger_event),
+        )
+        if pause.kind is not PauseKind.SIGNAL:
+            rows.append(params)
+        elif conn.execute(sql, params).rowcount == 0:
+            _signal_waiter_check(conn, pause)
+    conn.executemany(sql, rows)
+
+
 # -- the one transaction of a change set ----------------------------------------------------------
 
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
-def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
-    result = CommitResult()
-    for stored in changes.events:
-        ev = stored.event
-        conn.execute(
-            "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+def _insert_events(conn: sqlite3.Connection, changes: ChangeSet) -> None:
+    conn.executemany(
+        "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
             (
                 stored.internal_id,
-                ev.name,
-                ev.id,
-                ev.ts,
+                stored.event.name,
+                stored.event.id,
+                stored.event.ts,
                 stored.received_at,
-                dumps({"data": ev.data, "user": ev.user, "v": ev.v}),
-            ),
+                stored.body_json(),
+            )
+            for stored in changes.events
+        ],
+    )
+
+
+def _held_keys(conn: sqlite3.Connection, runs: list[NewRun]) -> set[str]:
+    """Which of the runs' idempotency keys are held: stored and unexpired for the run
+    asking, or asked for by an earlier run of the same change set. One read per 500 keys."""
+    keys = list({new.idempotency_key for new in runs if new.idempotency_key is not None})
+    stored: dict[str, int] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        stored.update(
+            conn.execute(
+                f"SELECT key, expires_at FROM idempotency WHERE key IN ({marks})", chunk
+            ).fetchall()
         )
-    for new in changes.runs:
-        run = new.record
-        if new.idempotency_key is not None:
-            taken = conn.execute(
-                "INSERT INTO idempotency (key, run_id, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
-                "expires_at = excluded.expires_at WHERE idempotency.expires_at <= ?",
-                (new.idempotency_key, run.run_id, new.idempotency_expires_at, run.created_at),
-            ).rowcount
-            if taken == 0:
-                result.skipped_runs.add(run.run_id)
-                continue
-        conn.execute(
-            f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    held: set[str] = set()
+    for new in runs:
+        key = new.idempotency_key
+        if key is None:
+            continue
+        expires = stored.get(key)
+        if expires is not None and expires > new.record.created_at:
+            held.add(new.record.run_id)  # this run is skipped
+        else:
+            stored[key] = new.idempotency_expires_at  # taken: a later repeat is skipped
+    return held
+
+
+def _insert_runs(conn: sqlite3.Connection, changes: ChangeSet, result: CommitResult) -> None:
+    """The new runs, set-based: one read for their idempotency keys, one insert per table."""
+    skipped = _held_keys(conn, changes.runs)
+    result.skipped_runs |= skipped
+    created = [new for new in changes.runs if new.record.run_id not in skipped]
+    conn.executemany(
+        "INSERT INTO idempotency (key, run_id, expires_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
+        "expires_at = excluded.expires_at",
+        [
+            (new.idempotency_key, new.record.run_id, new.idempotency_expires_at)
+            for new in created
+            if new.idempotency_key is not None
+        ],
+    )
+    conn.executemany(
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 run.run_id,
                 run.app_id,
@@ -144,12 +200,26 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
                 run.correlation_id,
                 dumps(run.event_ids),
                 dumps(run.concurrency_keys) if run.concurrency_keys else None,
-            ),
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
-            [(event_id, run.run_id) for event_id in run.event_ids],
-        )
+            )
+            for run in (new.record for new in created)
+        ],
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
+        [(event_id, new.record.run_id) for new in created for event_id in new.record.event_ids],
+    )
+
+
+_CHUNK = 500
+"""Keys per ``IN (...)`` list: well under SQLite's limit on bound parameters."""
+
+
+def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
+    result = CommitResult()
+    if changes.events:
+        _insert_events(conn, changes)
+    if changes.runs:
+        _insert_runs(conn, changes, result)
     for update in changes.run_updates:
         marks = ",".join("?" * len(update.expect))
         changed = conn.execute(
@@ -182,23 +252,8 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
     for pause_id in changes.pauses_consumed:
         if conn.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
             raise StoreConflict(f"pause {pause_id} was already consumed")
-    for pause in changes.pauses:
-        stored_rows = conn.execute(
-            f"INSERT OR IGNORE INTO pauses ({PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                pause.pause_id,
-                pause.run_id,
-                pause.step_hash,
-                pause.kind.value,
-                pause.event_name,
-                pause.expires_at,
-                pause.expression,
-                pause.correlation_id,
-                dumps(pause.trigger_event),
-            ),
-        ).rowcount
-        if stored_rows == 0 and pause.kind is PauseKind.SIGNAL:
-            _signal_waiter_check(conn, pause)
+    if changes.pauses:
+        _insert_pauses(conn, changes.pauses)
     for state in changes.states:
         _put_state(conn, state)
     for item_id in changes.items_removed:
@@ -231,14 +286,13 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
                 item.item_id,
             ),
         )
-    for item in changes.items:
-        if item.run_id in result.skipped_runs:
-            continue
-        conn.execute(
+    if changes.items:
+        skipped = result.skipped_runs
+        conn.executemany(
             f"INSERT INTO queue ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
             "generation = queue.generation + 1",
-            _item_params(item),
+            [_item_params(item) for item in changes.items if item.run_id not in skipped],
         )
     if changes.spans:
         # The rest in the change set's order: a key written twice ends as its last write.

@@ -8,6 +8,7 @@ are index lookups that take microseconds).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import functools
 import os
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, QueueItem
+from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, Pause, PauseKind, QueueItem
 from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
 from stepwell.store.dialect import SQLITE
 from stepwell.store.migrations import load_migrations
@@ -55,6 +56,10 @@ class SqliteStore(SqlReads):
         self._synchronous = _DURABILITY[durability]
         self._writer = GroupCommitWriter(self._connect_writer)
         self._reader: sqlite3.Connection | None = None
+        # Event names no run waits for, as of a count of commits that stored pauses: most
+        # events resume nothing, and this process is the file's only writer.
+        self._pauses_stored = 0
+        self._no_pauses: dict[tuple[str, PauseKind], int] = {}
         self._lock_fd: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -140,8 +145,38 @@ class SqliteStore(SqlReads):
 
     async def commit(self, changes: ChangeSet) -> CommitResult:
         job = functools.partial(apply_change_set, changes=changes)
-        result: CommitResult = await self._writer.submit(job)
+        future = self._writer.submit(job)
+        if changes.pauses:
+            # Counted once the transaction has ended (the future is resolved after COMMIT),
+            # even if our caller stops waiting: an answer read before it is then stale.
+            future.add_done_callback(self._pauses_changed)
+            future = asyncio.shield(future)
+        result: CommitResult = await future
         return result
+
+    def _pauses_changed(self, _: object) -> None:
+        self._pauses_stored += 1
+
+    async def find_pauses(
+        self,
+        event_name: str,
+        correlation_id: str | None = None,
+        kind: PauseKind = PauseKind.EVENT,
+    ) -> list[Pause]:
+        """As ``SqlReads.find_pauses``, without asking again for a name that had no pauses
+        while no commit has stored one since (deleting pauses never makes an answer stale)."""
+        if correlation_id is not None:
+            return await super().find_pauses(event_name, correlation_id, kind)
+        key = (event_name, kind)
+        stored = self._pauses_stored  # read before the query: a commit after it moves it on
+        if self._no_pauses.get(key) == stored:
+            return []
+        found = await super().find_pauses(event_name, kind=kind)
+        if not found:
+            if len(self._no_pauses) >= 10_000:
+                self._no_pauses.clear()
+            self._no_pauses[key] = stored
+        return found
 
     async def claim_due_items(
         self, *, now_ms: int, owner: str, lease_ms: int, limit: int
