@@ -481,13 +481,14 @@ class Sdk:
     thrown_error_name: str
     # introspection function_count: PY counts user functions, TS every config (+ -failure).
     counts_failure_handlers: bool
+    script: Path | None = None  # a TS app other than the main one (see ``ts_app``)
 
     def command(self, port: int) -> list[str]:
         if self.name == "py":
             return [sys.executable, str(PY_APP), "--host", LOOPBACK, "--port", str(port)]
         node = shutil.which("node")
         assert node is not None, "node is not on PATH"
-        return [node, str(TS_APP)]
+        return [node, str(self.script or TS_APP)]
 
     def env(self, port: int) -> dict[str, str]:
         return {"PORT": str(port), "HOST": LOOPBACK} if self.name == "ts" else {}
@@ -509,6 +510,11 @@ TS = Sdk(
     thrown_error_name="Error",
     counts_failure_handlers=True,
 )
+
+
+def ts_app(script: str) -> Sdk:
+    """The official TS SDK serving ``script``, a file of tests/e2e/apps/ts."""
+    return dataclasses.replace(TS, script=TS_APP_DIR / script)
 
 
 class SdkApp:

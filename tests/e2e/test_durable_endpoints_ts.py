@@ -11,7 +11,6 @@ read back over REST, and refused over Inngest's size limits with a 413 naming th
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 
 import httpx
@@ -19,33 +18,19 @@ import pytest
 
 from tests.e2e.harness import (
     RUN_TIMEOUT,
-    TS,
-    TS_APP_DIR,
-    Sdk,
     Stack,
     as_list,
     as_obj,
     nonce,
     sha1,
     start_stack,
+    ts_app,
 )
 
 pytestmark = [pytest.mark.timeout(300)]
 
 
-class EndpointSdk(Sdk):
-    def command(self, port: int) -> list[str]:
-        node = shutil.which("node")
-        assert node is not None, "node is not on PATH"
-        return [node, str(TS_APP_DIR / "endpoint_app.mjs")]
-
-
-ENDPOINTS = EndpointSdk(
-    name=TS.name,
-    header=TS.header,
-    thrown_error_name=TS.thrown_error_name,
-    counts_failure_handlers=TS.counts_failure_handlers,
-)
+ENDPOINTS = ts_app("endpoint_app.mjs")
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,11 @@ The app and ``stepwell dev`` run as their own processes on loopback.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.harness import (
-    TS,
-    TS_APP_DIR,
-    Sdk,
     Stack,
     as_list,
     as_obj,
@@ -35,25 +31,14 @@ from tests.e2e.harness import (
     nonce,
     sha1,
     start_stack,
+    ts_app,
     wait_until,
 )
 
 pytestmark = [pytest.mark.timeout(300)]
 
 
-class Issue12Sdk(Sdk):
-    def command(self, port: int) -> list[str]:
-        node = shutil.which("node")
-        assert node is not None, "node is not on PATH"
-        return [node, str(TS_APP_DIR / "issue12_app.mjs")]
-
-
-ISSUE12 = Issue12Sdk(
-    name=TS.name,
-    header=TS.header,
-    thrown_error_name=TS.thrown_error_name,
-    counts_failure_handlers=TS.counts_failure_handlers,
-)
+ISSUE12 = ts_app("issue12_app.mjs")
 
 
 @pytest.fixture(scope="module")

@@ -9,39 +9,24 @@ start when the parent ends, completed or failed, and an aborted defer starts not
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.harness import (
-    TS,
-    TS_APP_DIR,
-    Sdk,
     Stack,
     StandIn,
     StoredEvent,
     as_obj,
     nonce,
     start_stack,
+    ts_app,
 )
 
 pytestmark = [pytest.mark.timeout(300)]
 
 
-class ExtrasSdk(Sdk):
-    def command(self, port: int) -> list[str]:
-        node = shutil.which("node")
-        assert node is not None, "node is not on PATH"
-        return [node, str(TS_APP_DIR / "extras_app.mjs")]
-
-
-EXTRAS = ExtrasSdk(
-    name=TS.name,
-    header=TS.header,
-    thrown_error_name=TS.thrown_error_name,
-    counts_failure_handlers=TS.counts_failure_handlers,
-)
+EXTRAS = ts_app("extras_app.mjs")
 
 
 @pytest.fixture(scope="module")
