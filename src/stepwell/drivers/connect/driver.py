@@ -27,6 +27,7 @@ from stepwell.drivers.http import HttpDriver
 from stepwell.drivers.http_response import SdkResponse, classify_response
 from stepwell.ports.driver import Errored, ExecutionRequest, Released
 from stepwell.protocol.connect_wire import Kind, Reply, ReplyStatus, decode, encode, frame
+from stepwell.protocol.ops import Op
 
 if TYPE_CHECKING:
     import httpx
@@ -71,6 +72,13 @@ class ConnectDriver(HttpDriver):
         self.hub = hub
         self.relay: Relay | None = None
         self._worker_wait_s = worker_wait_s
+
+    async def checkpoint_async(
+        self, run_id: str, ops: list[Op], request_id: str | None = None
+    ) -> bool:
+        # A worker's async checkpoint names the Connect request it is serving, not the id in
+        # the call's body that the HTTP driver checks: any call of the run in progress counts.
+        return await super().checkpoint_async(run_id, ops, None)
 
     async def deliver(
         self, request: ExecutionRequest, body: dict[str, Any], *, step_id: str, version: int
