@@ -4,6 +4,9 @@ files skipped unread, ``# noqa``, a pyproject selection, and typed events used a
 
 from __future__ import annotations
 
+import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,9 @@ async def theirs_{n}(ctx: inngest.Context) -> str:
 """
 
 
+ROOT = Path(__file__).resolve().parents[3]
+
+
 def _tree(root: Path, modules: int) -> None:
     (root / "shop").mkdir()
     (root / "shop" / "events.py").write_text(EVENTS)
@@ -73,9 +79,31 @@ def _tree(root: Path, modules: int) -> None:
     (root / "plain.py").write_text("def helper() -> int:\n    return 1\n")
 
 
-@pytest.mark.skipif(not parallel.can_fork(), reason="worker processes are forked")
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods() or sys.platform == "darwin",
+    reason="worker processes are forked",
+)
 @pytest.mark.parametrize("isolated", [True, False])
 def test_worker_processes_find_what_one_process_finds(tmp_path: Path, isolated: bool) -> None:
+    # Compared in a fresh interpreter: the linter does not fork while threads run, and a full
+    # test session has threads left by other tests (engines, the test kit's loop).
+    code = (
+        "from pathlib import Path\n"
+        "from tests.unit.lint.test_parallel import compare_parallel_with_serial\n"
+        f"compare_parallel_with_serial(Path({str(tmp_path)!r}), {isolated})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def compare_parallel_with_serial(tmp_path: Path, isolated: bool) -> None:
     _tree(tmp_path, 120)
     overrides = Overrides(isolated=isolated)
     assert parallel.workers(123, jobs=3) == 3
