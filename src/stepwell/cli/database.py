@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 import click
 
-from stepwell.cli.output import spinner
+from stepwell.cli.output import counting, spinner
 from stepwell.cli.server import database_from
 
 DATABASE_HELP = "database URL (default: $STEPWELL_DATABASE_URL, else sqlite:///.stepwell/dev.db)"
@@ -56,19 +57,28 @@ def prune(older_than: str, database: str | None, batch_size: int) -> int:
         return 2
     cutoff = SystemClock().now_ms() - window_ms
 
-    async def run() -> PruneResult:
+    async def run(report: Callable[[str], None]) -> PruneResult:
         store = open_store(database_from(database))
         if not isinstance(store, Pruner):
             raise TypeError(f"{type(store).__name__} cannot prune")
         await store.open()
+
+        def batch_done(so_far: PruneResult) -> None:
+            report(
+                f"{so_far.runs} runs, {so_far.events} events, {so_far.idempotency_keys} keys "
+                f"({so_far.batches} batches)"
+            )
+
         try:
-            return await store.prune(older_than_ms=cutoff, batch_size=batch_size)
+            return await store.prune(
+                older_than_ms=cutoff, batch_size=batch_size, on_batch=batch_done
+            )
         finally:
             await store.close()
 
     try:
-        with spinner("pruning"):
-            result = asyncio.run(run())
+        with counting("pruning") as report:
+            result = asyncio.run(run(report))
     except Exception as exc:  # a bad URL, an unreachable server, a SQLite file in use
         print(f"stepwell: pruning failed: {exc}", file=sys.stderr)
         return 1

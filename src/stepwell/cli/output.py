@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -75,6 +75,21 @@ def spinner(label: str, *, quiet: bool = False) -> Iterator[None]:
         return
     with console(stderr=True).status(label):
         yield
+
+
+@contextmanager
+def counting(label: str, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """Work of unknown length that reports as it goes (a prune, batch by batch): a live bar
+    with the counts so far. Yields the function that updates them."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda text: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda text: bar.update(task, description=f"{label}: {text}")
 
 
 def progress(items: Sequence[T], label: str, *, quiet: bool = False) -> Iterator[T]:

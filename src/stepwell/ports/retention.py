@@ -6,6 +6,7 @@ the CLI can ask for just this, and a store without it still serves everything el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -28,10 +29,14 @@ class PruneResult:
 @runtime_checkable
 class Pruner(Protocol):
     async def prune(
-        self, *, older_than_ms: int, batch_size: int = DEFAULT_PRUNE_BATCH
+        self,
+        *,
+        older_than_ms: int,
+        batch_size: int = DEFAULT_PRUNE_BATCH,
+        on_batch: Callable[[PruneResult], None] | None = None,
     ) -> PruneResult:
         """Delete, in short transactions of at most ``batch_size`` rows each, pausing
-        between them:
+        between them (``on_batch`` sees the running totals after each one):
 
         - runs that ended (Completed, Failed, Cancelled) before ``older_than_ms``, with
           everything keyed by them; runs that have not ended are never touched, however old;

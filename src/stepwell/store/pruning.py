@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from stepwell.ports.retention import PruneResult
@@ -49,12 +49,16 @@ class PruneBatches(Protocol):
 
 
 async def prune_in_batches(
-    batches: PruneBatches, *, older_than_ms: int, batch_size: int
+    batches: PruneBatches,
+    *,
+    older_than_ms: int,
+    batch_size: int,
+    on_batch: Callable[[PruneResult], None] | None = None,
 ) -> PruneResult:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     result = PruneResult()
-    pacer = _Pacer()
+    pacer = _Pacer(result, on_batch)
 
     # Runs first: deleting them drops their event links, so their events go in this same pass.
     more = True
@@ -76,13 +80,17 @@ async def prune_in_batches(
         result.idempotency_keys += deleted
         result.batches += 1
         if deleted < batch_size:
+            if on_batch is not None:
+                on_batch(result)
             return result
         await pacer.rest()
 
 
 class _Pacer:
-    def __init__(self) -> None:
+    def __init__(self, result: PruneResult, on_batch: Callable[[PruneResult], None] | None) -> None:
         self._last_s = 0.0
+        self._result = result
+        self._on_batch = on_batch
 
     async def timed(self, batch: Awaitable[T]) -> T:
         started = time.perf_counter()
@@ -92,4 +100,6 @@ class _Pacer:
             self._last_s = time.perf_counter() - started
 
     async def rest(self) -> None:
+        if self._on_batch is not None:  # the totals so far, once a batch is counted in
+            self._on_batch(self._result)
         await asyncio.sleep(max(MIN_REST_S, self._last_s * REST_FACTOR))

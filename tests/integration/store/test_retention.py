@@ -299,11 +299,20 @@ async def test_batches_delete_everything_over_several_transactions(store: Prunin
     )
     await store.commit(ChangeSet(run_updates=[_end(r, RunStatus.COMPLETED, OLD) for r in ended]))
 
-    result = await store.prune(older_than_ms=CUTOFF, batch_size=4)
+    reported: list[tuple[int, int, int]] = []  # what a progress bar is shown, batch by batch
+    result = await store.prune(
+        older_than_ms=CUTOFF,
+        batch_size=4,
+        on_batch=lambda so_far: reported.append((so_far.batches, so_far.runs, so_far.events)),
+    )
 
     assert (result.runs, result.events) == (23, 23)
     # ceil(23/4) run batches and ceil(32/4)+1 event batches at the least, one for the keys.
     assert result.batches >= 6 + 9 + 1
+    # Every batch reported once, in order, with totals that only grow, the last the result.
+    assert [batches for batches, _, _ in reported] == list(range(1, result.batches + 1))
+    assert reported == sorted(reported)
+    assert reported[-1] == (result.batches, 23, 23)
     assert await _run_ids(store) == {"Rlive"}
     assert await _event_ids(store) == set(held)
     for run_id in ended:

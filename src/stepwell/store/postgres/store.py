@@ -215,12 +215,18 @@ class PostgresStore(SqlReads):
         await self._execute("DELETE FROM apps WHERE name = %s", (name,))
 
     async def prune(
-        self, *, older_than_ms: int, batch_size: int = DEFAULT_PRUNE_BATCH
+        self,
+        *,
+        older_than_ms: int,
+        batch_size: int = DEFAULT_PRUNE_BATCH,
+        on_batch: Callable[[PruneResult], None] | None = None,
     ) -> PruneResult:
         """See ``Pruner.prune``: each batch is one statement on a reader connection, beside
         the writer rather than in its queue."""
         batches = PostgresPruneBatches(self._readers)
-        return await prune_in_batches(batches, older_than_ms=older_than_ms, batch_size=batch_size)
+        return await prune_in_batches(
+            batches, older_than_ms=older_than_ms, batch_size=batch_size, on_batch=on_batch
+        )
 
     # -- reads (the queries are shared: ``stepwell.store.reads``) ------------------------------
 

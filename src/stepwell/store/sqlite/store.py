@@ -233,12 +233,18 @@ class SqliteStore(SqlReads):
         )
 
     async def prune(
-        self, *, older_than_ms: int, batch_size: int = DEFAULT_PRUNE_BATCH
+        self,
+        *,
+        older_than_ms: int,
+        batch_size: int = DEFAULT_PRUNE_BATCH,
+        on_batch: Callable[[PruneResult], None] | None = None,
     ) -> PruneResult:
         """See ``Pruner.prune``: each batch is one job of the writer, so one short
         transaction among the others."""
         batches = SqlitePruneBatches(self._writer.submit)
-        return await prune_in_batches(batches, older_than_ms=older_than_ms, batch_size=batch_size)
+        return await prune_in_batches(
+            batches, older_than_ms=older_than_ms, batch_size=batch_size, on_batch=on_batch
+        )
 
     # -- reads (the queries are shared: ``stepwell.store.reads``) ------------------------------
 
