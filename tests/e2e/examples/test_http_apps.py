@@ -25,7 +25,7 @@ def test_fastapi_route_sends_an_event_and_the_order_is_fulfilled(tmp_path: Path)
             "Completed",
             {"order_id": 7, "reserved": 2, "charged_cents": 2500},
         )
-        confirmed = ex.server.wait_for_event("shop/order.confirmed", lambda e: True, timeout=10)
+        confirmed = ex.server.wait_for_event("shop/order.confirmed", lambda e: True, timeout=60)
         assert confirmed.data == {"order_id": 7, "cents": 2500}
         # The route refuses data the typed event does not accept, before anything is sent.
         assert httpx.post(f"{ex.app_url}/orders", json={"order_id": "x"}).status_code == 422
@@ -49,7 +49,7 @@ def test_django_view_issues_an_invoice_and_reminds(tmp_path: Path) -> None:
             "Completed",
             {"invoice_id": "inv-1", "amount": 40, "issued": True},
         )
-        reminder = ex.server.wait_for_event("billing/invoice.reminder", lambda e: True, timeout=10)
+        reminder = ex.server.wait_for_event("billing/invoice.reminder", lambda e: True, timeout=60)
         assert reminder.data == {"invoice_id": "inv-1"}
 
 
