@@ -11,6 +11,11 @@ import pytest
 
 from tests.pg_databases import DatabaseSupply
 
+# Every `stepwell dev` a test starts binds a Connect gateway too, by default on its port + 1,
+# which another test's free port may be. Tests that use Connect name their port; the others
+# let the system pick one (child processes inherit this).
+os.environ.setdefault("STEPWELL_CONNECT_PORT", "0")
+
 # The server to create test databases on: trust auth on this machine and in CI.
 PG_ADMIN_URL = os.environ.get(
     "STEPWELL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -98,7 +98,7 @@ SERVER_OPTIONS = _options(
         type=int,
         default=None,
         help="port of the Connect gateway, where workers open their WebSocket "
-        "($STEPWELL_CONNECT_PORT; default: --port + 1)",
+        "($STEPWELL_CONNECT_PORT; default: --port + 1; 0: any free port)",
     ),
     click.option(
         "--connect-lease",
@@ -237,6 +237,11 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     from stepwell.server.connect_gateway import with_gateway
     from stepwell.server.runtime import ServerRuntime
 
+    # Both ports are bound before anything is built, so a port in use fails at once. A
+    # Connect port of 0 takes any free one (tests, and servers that never serve Connect).
+    sockets = [_listen(config.host, config.port), _listen(config.host, config.gateway_port)]
+    if config.connect_port == 0:
+        config.connect_port = int(sockets[1].getsockname()[1])
     routes: list[BaseRoute] = []
     for index, spec in enumerate(config.apps if apps is None else apps):
         # Served on our SDK over HTTP on this same port, and synced like any other app.
@@ -260,7 +265,6 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     routes.extend(dashboard_routes(dashboard))
     # The Connect gateway (workers' WebSockets) listens on a port of its own, in this server.
     app = with_gateway(create_app(runtime, extra_routes=routes), runtime)
-    sockets = [_listen(config.host, config.port), _listen(config.host, config.gateway_port)]
     # The start-up banner is logged by the runtime once the first sync pass is done.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server.run(sockets=sockets)

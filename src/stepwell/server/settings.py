@@ -186,7 +186,7 @@ def server_config(
     if "apps" in found:
         config.apps = _strings(found["apps"])
     if "connect_port" in found:
-        config.connect_port = _port(found["connect_port"])
+        config.connect_port = _port(found["connect_port"], any_free=True)
     if "connect_lease" in found:
         config.connect_lease_s = _seconds(found["connect_lease"], minimum=2.0, inclusive=True)
     if "connect_heartbeat" in found:
@@ -311,11 +311,13 @@ def _event_bytes(found: _Found) -> int:
     return value
 
 
-def _port(found: _Found) -> int:
+def _port(found: _Found, *, any_free: bool = False) -> int:
+    """A port number; with ``any_free``, 0 too (the system picks a free port)."""
     value = found.value
     assert isinstance(value, int)
-    if not 1 <= value <= 65535:
-        raise SettingsError(f"{found.source} must be a port from 1 to 65535, got {value}")
+    lowest = 0 if any_free else 1
+    if not lowest <= value <= 65535:
+        raise SettingsError(f"{found.source} must be a port from {lowest} to 65535, got {value}")
     return value
 
 
