@@ -68,9 +68,10 @@ async def dev_server(database: str) -> AsyncIterator[str]:
                     return False
                 return any(app["functionCount"] == 2 for app in apps)
 
-            await eventually(synced, timeout=30, interval=0.1, what="stepwell dev synced")
+            await eventually(synced, timeout=60, interval=0.1, what="stepwell dev synced")
             yield url
     finally:
-        process.terminate()
+        if process.returncode is None:  # it may have exited already: its output says why
+            process.terminate()
         output, _ = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode in (0, -signal.SIGTERM), output.decode()
