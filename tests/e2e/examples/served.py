@@ -44,6 +44,8 @@ def _env(server_url: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            # The server's Connect gateway on any free port, not port + 1 (another's, maybe).
+            "STEPWELL_CONNECT_PORT": "0",
         }
     )
     return env
