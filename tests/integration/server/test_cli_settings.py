@@ -30,7 +30,8 @@ def clean_env(**extra: str) -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.startswith(("STEPWELL_", "INNGEST_"))
     }
-    return {**base, "PYTHONPATH": str(SRC), **extra}
+    # The Connect gateway on any free port, not port + 1 (another test's, maybe).
+    return {**base, "PYTHONPATH": str(SRC), "STEPWELL_CONNECT_PORT": "0", **extra}
 
 
 @asynccontextmanager
