@@ -140,6 +140,7 @@ ROUTES = server_routes()
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "STEPWELL_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(SERVER_SRC), str(ROOT)])
+    env["STEPWELL_CONNECT_PORT"] = "0"  # the gateway on any free port, not port + 1
     return env
 
 
