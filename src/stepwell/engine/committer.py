@@ -13,7 +13,7 @@ import asyncio
 from typing import Protocol
 
 from stepwell.engine.defers import plan_deferred_starts
-from stepwell.engine.plan import FreshRun, Plan, PlanBuilder
+from stepwell.engine.plan import Plan, PlanBuilder
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem, StoredEvent
 from stepwell.ports.store import EngineStore, StoreConflict
@@ -25,7 +25,7 @@ CONFLICT_RETRIES = 5
 class Handoff(Protocol):
     """Where committed work goes to run in this process (the dispatcher)."""
 
-    def submit(self, item: QueueItem, fresh: FreshRun | None = None) -> None: ...
+    def submit(self, item: QueueItem) -> None: ...
 
     def wake_at(self, due_ms: int) -> None: ...
 
@@ -87,10 +87,6 @@ class Committer:
                 self._handoff.wake_at(item.due_at)
         for item in plan.to_dispatch:
             if item.run_id not in skipped_runs:
-                # Not handed as fresh (plan.fresh(item.run_id), which skips the read-back):
-                # with several processes on one database it let two processes execute one
-                # run at once (tests/e2e/test_scale_out.py: 6-10 steps run twice per 10,000).
-                # Until that is understood, every run is read back before it executes.
                 self._handoff.submit(item)
         if plan.ended_runs:
             ended, self._runs_ended = self._runs_ended, asyncio.Event()

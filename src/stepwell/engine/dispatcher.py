@@ -14,7 +14,6 @@ import contextlib
 import logging
 from typing import Protocol
 
-from stepwell.engine.plan import FreshRun
 from stepwell.engine.run_timeouts import is_run_timeout
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem
@@ -26,7 +25,7 @@ log = logging.getLogger("stepwell.engine")
 class ItemRunner(Protocol):
     """What runs one item (the executor)."""
 
-    async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None: ...
+    async def run_item(self, handed: QueueItem) -> None: ...
 
 
 class Dispatcher:
@@ -81,8 +80,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def submit(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
-        """Run ``item`` here; ``fresh``: its run was just created here (nothing to read)."""
+    def submit(self, item: QueueItem) -> None:
         if self._stopping:
             return
         if is_run_timeout(item):
@@ -94,7 +92,7 @@ class Dispatcher:
             self._waiting.setdefault(item.run_id, {})[item.item_id] = item
             return
         self._active_items[item.run_id] = item.item_id
-        self._active[item.run_id] = asyncio.create_task(self._execute(item, fresh))
+        self._active[item.run_id] = asyncio.create_task(self._execute(item))
 
     def wake_at(self, due_ms: int) -> None:
         """Poll no later than ``due_ms`` (a timer this process just created)."""
@@ -102,9 +100,9 @@ class Dispatcher:
             self._next_wake_ms = due_ms
             self._wake.set()
 
-    async def _execute(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
+    async def _execute(self, item: QueueItem) -> None:
         try:
-            await self._run(item, fresh)
+            await self._run(item)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -121,10 +119,10 @@ class Dispatcher:
                     del self._waiting[item.run_id]
                 self.submit(following)
 
-    async def _run(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
+    async def _run(self, item: QueueItem) -> None:
         if self._runner is None:
             raise RuntimeError("the dispatcher has no runner attached")
-        await self._runner.run_item(item, fresh)
+        await self._runner.run_item(item)
 
     async def _time_out(self, item: QueueItem) -> None:
         try:

@@ -99,32 +99,18 @@ class Executions:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._background: set[asyncio.Future[None]] = set()
 
-    async def execute(
-        self,
-        item: QueueItem,
-        run: RunRecord,
-        spec: FunctionSpec,
-        fresh_events: list[StoredEvent] | None = None,
-    ) -> None:
-        """Execute the run's item. ``fresh_events``: the run was created by this process a
-        moment ago with these events, so it has no memo or defers to read (and, unless it
-        waits for a slot, it has had no time to end)."""
-        fresh = fresh_events is not None
-        if fresh_events is None:
-            fresh_events = await self._store.get_events(run.event_ids)
-        events = [e.to_wire() for e in fresh_events]
+    async def execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
+        stored_events = await self._store.get_events(run.event_ids)
+        events = [e.to_wire() for e in stored_events]
         state = _Execution(item, run, spec, events, started=run.status is RunStatus.RUNNING)
         # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
         # makes a run that many seconds older (protocol.md §3.4.2).
         rank = run.created_at - 1000 * priority_seconds(spec, events[0] if events else {})
         try:
-            async with self._gate.hold(run.concurrency_keys, rank) as waited:
-                # A fresh run that waits for a slot may be ended meanwhile: look again then.
-                waited = waited or (fresh and self._slots.locked())
-                async with self._slots:
-                    if waited and not await self._still_going(run.run_id, item):
-                        return  # ended while it waited (cancelled, timeouts.start): no call
-                    outcome = await self._call(state, fresh, fresh_events)
+            async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
+                if waited and not await self._still_going(run.run_id, item):
+                    return  # ended while it waited (cancelled, timeouts.start): no call
+                outcome = await self._call(state, stored_events)
         except (RunCancelled, GateClosed):
             return  # cancelled, or stopping before it got a slot: it stays queued
 
@@ -141,9 +127,7 @@ class Executions:
             telemetry = self._committer.telemetry
             telemetry.retrying(spec.slug, run.run_id, state.item.attempt, step, error, delay)
 
-    async def _call(
-        self, state: _Execution, fresh: bool, stored_events: list[StoredEvent]
-    ) -> Outcome:
+    async def _call(self, state: _Execution, stored_events: list[StoredEvent]) -> Outcome:
         """Call the driver, the memo read once the run may execute (waiters hold no reads)."""
         item, run, spec, events = state.item, state.run, state.spec, state.events
         request = ExecutionRequest(
@@ -152,12 +136,12 @@ class Executions:
             attempt=item.attempt,
             max_attempts=spec.max_attempts,
             events=events,
-            memo={} if fresh else await self._store.load_memo(run.run_id),
+            memo=await self._store.load_memo(run.run_id),
             url=spec.url,
             function_uuid=spec.uuid,
             item_id=item.item_id,
             defers=(await load_defers(self._store, run.run_id))[0].request_map()
-            if spec.url is not None and not fresh
+            if spec.url is not None
             else {},
             force_plan=bool((item.payload or {}).get(FORCE_PLAN_KEY)),
         )

@@ -15,7 +15,7 @@ from dataclasses import replace
 from stepwell.engine.committer import Committer
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.execution import Executions
-from stepwell.engine.plan import FreshRun, Plan, static_plan
+from stepwell.engine.plan import Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import Registry
 from stepwell.engine.run_timeouts import is_run_timeout, plan_timeout
@@ -50,16 +50,8 @@ class Executor:
         self._executions = executions
         self._timers = Timers(committer=committer, clock=clock, lease=planner.lease)
 
-    async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None:
-        """Run the item as it is stored now (it may be done already: a duplicate hand-off).
-
-        ``fresh``: the item's run was created by this process a moment ago, so the item, the
-        run and its events are as committed: nothing is read back."""
-        if fresh is not None and handed.kind is ItemKind.EXECUTE:
-            spec = self._registry.get(fresh.record.function_id)
-            if spec is not None:
-                await self._executions.execute(handed, fresh.record, spec, fresh.events)
-                return
+    async def run_item(self, handed: QueueItem) -> None:
+        """Run the item as it is stored now (it may be done already: a duplicate hand-off)."""
         item = await self._store.get_item(handed.item_id)
         if item is None:
             return

@@ -10,17 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from stepwell.engine.keys import execute_item_id
-from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, RunRecord, StoredEvent
+from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, StoredEvent
 from stepwell.ports.telemetry import RunEnding
-
-
-@dataclass(frozen=True, slots=True)
-class FreshRun:
-    """A run this plan creates and this process will execute at once: everything its first
-    execution would read back (the run, its item, its events; no memo, no defers yet)."""
-
-    record: RunRecord
-    events: list[StoredEvent]
 
 
 @dataclass(slots=True)
@@ -35,15 +26,6 @@ class Plan:
     ended_runs: list[str] = field(default_factory=list)
     endings: list[RunEnding] = field(default_factory=list)
     """The runs this plan ends, as telemetry reports them once it is committed."""
-    fresh_runs: dict[str, FreshRun] = field(default_factory=dict)
-    """Runs created here and handed to this process, by id (see ``FreshRun``)."""
-
-    def fresh(self, run_id: str) -> FreshRun | None:
-        """The run as created by this plan, when nothing else of it is stored with it."""
-        fresh = self.fresh_runs.get(run_id)
-        if fresh is not None and any(step.run_id == run_id for step in self.changes.steps):
-            return None  # e.g. a rerun keeping earlier results: its memo is not empty
-        return fresh
 
 
 PlanBuilder = Callable[[], Awaitable[Plan]]
