@@ -179,11 +179,9 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         run_id = request.path_params["run_id"]
         call = body.get("request_id")  # the call the steps come from (TS and our SDK say)
         call = call if isinstance(call, str) and call else None
-        # The call in progress is over HTTP or over a Connect worker's socket.
-        if not (
-            await runtime.http_driver.checkpoint_async(run_id, ops, call)
-            or await runtime.connect_driver.checkpoint_async(run_id, ops, call)
-        ):
+        item = body.get("qi_id")  # its queue item: whose lease says which process holds it
+        item = item if isinstance(item, str) and item else None
+        if not await runtime.checkpoints.take(run_id, ops, call, item):
             return error(409, "no call of this run is in progress")
         return json_response({"status": 200})
 

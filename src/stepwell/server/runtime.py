@@ -19,6 +19,7 @@ from stepwell.engine.registry import Registry
 from stepwell.ports.clock import SystemClock
 from stepwell.protocol import signing
 from stepwell.server import observability
+from stepwell.server.checkpoints import Checkpoints
 from stepwell.server.config import ServerConfig
 from stepwell.server.syncer import Syncer
 from stepwell.store import open_connect_relay, open_store
@@ -51,9 +52,6 @@ class ServerRuntime:
         )
         telemetry = telemetry_setup.build(metrics=True)  # logs, /metrics, OTEL_* traces
         telemetry_setup.install(telemetry, store, [self.http_driver])
-        # Several processes on PostgreSQL: calls reach workers whose sockets another one holds.
-        self.connect_relay = open_connect_relay(config.database) if executes else None
-        self.connect_driver.relay = self.connect_relay
         backoff: Backoff | None = (
             FixedBackoff(config.retry_interval_s) if config.retry_interval_s is not None else None
         )
@@ -71,6 +69,19 @@ class ServerRuntime:
             executes=executes,
             telemetry=telemetry,
         )
+        # Several processes on PostgreSQL: calls reach workers whose sockets another one holds,
+        # and checkpoints the process whose call they belong to.
+        self.connect_relay = (
+            open_connect_relay(config.database, process_id=self.engine.owner) if executes else None
+        )
+        self.connect_driver.relay = self.connect_relay
+        self.checkpoints = Checkpoints(
+            self.http_driver,
+            self.connect_driver,
+            store,
+            relay=self.connect_relay,
+            owner=self.engine.owner,
+        )
         self.catalog = AppCatalog(registry, store, clock, on_change=self.engine.after_sync)
         self.syncer = Syncer(config, self.catalog, self.client)
         self._announcing: asyncio.Task[None] | None = None
@@ -80,7 +91,7 @@ class ServerRuntime:
         if self.connect_relay is not None:
             hub = self.connect_hub
             await self.connect_relay.start(
-                self.connect_driver.serve_forwarded,
+                self.checkpoints.serve_forwarded,
                 lambda: {slug for link in hub.links() if not link.closed for slug in link.slugs},
             )
         self.syncer.start()

@@ -46,12 +46,13 @@ async def migrate_database(url: str) -> list[int] | None:
     return None
 
 
-def open_connect_relay(url: str) -> PostgresRelay | None:
-    """What carries Connect requests between processes sharing the database at ``url``:
-    PostgreSQL's relay, or None (SQLite: one process serves everything)."""
+def open_connect_relay(url: str, process_id: str | None = None) -> PostgresRelay | None:
+    """What carries requests between processes sharing the database at ``url`` (Connect
+    calls, async checkpoints): PostgreSQL's relay, or None (SQLite: one process serves
+    everything). ``process_id`` names this process to the others (the engine's lease owner)."""
     if not url.startswith(_POSTGRES_SCHEMES):
         return None
     require_extra("postgres", "a PostgreSQL database")
     from stepwell.store.postgres.relay import PostgresRelay
 
-    return PostgresRelay(url)
+    return PostgresRelay(url, process_id=process_id)

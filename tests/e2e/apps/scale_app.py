@@ -68,13 +68,9 @@ async def stats(request: Request) -> JSONResponse:
 
 app = Starlette(
     routes=[
-        # One call per step: with async checkpointing on, this test has run some steps twice
-        # across three server processes (6-10 per 10,000; under investigation, see the notes).
-        Route(
-            "/api/inngest",
-            stepwell.serve(app_def, checkpoint=False),
-            methods=["GET", "PUT", "POST"],
-        ),
+        # Async checkpointing on (the default): each call runs on through its steps, and
+        # its checkpoints go to the first server, which forwards them to the caller.
+        Route("/api/inngest", stepwell.serve(app_def), methods=["GET", "PUT", "POST"]),
         Route("/stats", stats),
     ]
 )

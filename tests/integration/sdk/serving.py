@@ -109,8 +109,13 @@ class FakeInngest:
             kind = request.path_params["kind"]
             return JSONResponse(self.run_state[kind])
 
+        async def checkpoint(request: Request) -> Response:
+            await record(request)
+            return JSONResponse({"status": 200})
+
         return Starlette(
             routes=[
+                Route("/v1/checkpoint/{run_id}/async", checkpoint, methods=["POST"]),
                 Route("/fn/register", register, methods=["POST"]),
                 Route("/e/{key}", events, methods=["POST"]),
                 Route("/v0/runs/{run_id}/{kind}", runs, methods=["GET"]),

@@ -3,6 +3,7 @@ or run it with any ASGI server."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Unpack, overload
 
 from stepwell.core.extras import MissingExtraError
@@ -96,7 +97,23 @@ class _Endpoint:
         if body is None:
             reply = self._handler.too_large(MAX_BODY_BYTES)
         else:
-            incoming = HttpRequest.build(request.method, str(request.url), request.headers, body)
-            reply = await self._handler.handle(incoming)
+            hung_up = asyncio.Event()
+            watching = asyncio.ensure_future(_watch_disconnect(receive, hung_up))
+            try:
+                incoming = HttpRequest.build(
+                    request.method, str(request.url), request.headers, body, hung_up.is_set
+                )
+                reply = await self._handler.handle(incoming)
+            finally:
+                watching.cancel()
         response = Response(reply.body, status_code=reply.status, headers=reply.headers)
         await response(scope, receive, send)
+
+
+async def _watch_disconnect(receive: Receive, hung_up: asyncio.Event) -> None:
+    """Once the body is read, the next ASGI message is ``http.disconnect``: the caller left."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            hung_up.set()
+            return

@@ -68,8 +68,10 @@ class Checkpointer:
         *,
         max_runtime_s: float = MAX_RUNTIME_S,
         clock: Callable[[], float] = time.monotonic,
+        caller_gone: Callable[[], bool] | None = None,
     ) -> None:
         self._client = client
+        self._caller_gone = caller_gone or (lambda: False)
         self._ids = ids
         self._clock = clock
         self._started_ms = int(time.time() * 1000)
@@ -86,8 +88,11 @@ class Checkpointer:
 
     @property
     def accepting(self) -> bool:
-        """Whether a new result may be checkpointed (else it is answered in the response)."""
-        return self._healthy and self._clock() < self._deadline
+        """Whether a new result may be checkpointed (else it is answered in the response).
+
+        Not once the server that made the call hung up (killed, say): another one will call
+        again, and every step run ahead meanwhile would run twice."""
+        return self._healthy and self._clock() < self._deadline and not self._caller_gone()
 
     async def add(self, op: Op) -> None:
         """Queue a finished step's result; returns at once unless the backlog is full."""

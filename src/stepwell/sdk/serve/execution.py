@@ -10,6 +10,7 @@ call, and answer the way the Python SDK does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +128,7 @@ async def execute(
     client: ApiClient,
     *,
     checkpoint: bool = False,
+    caller_gone: Callable[[], bool] | None = None,
 ) -> HttpResponse:
     events, steps = call.events, call.steps
     if call.use_api:
@@ -147,7 +149,7 @@ async def execute(
     inline = target is None and not call.disable_immediate_execution and call.attempt == 0
     if checkpoint and inline and call.fn_id is not None and call.qi_id is not None:
         ids = CallIds(call.run_id, call.fn_id, call.qi_id, call.request_id)
-        checkpointer = Checkpointer(client, ids)
+        checkpointer = Checkpointer(client, ids, caller_gone=caller_gone)
     runner = HttpCall(
         fn,
         request,

@@ -209,7 +209,12 @@ class Handler:
             call = replace(call, request_id=request.header("x-request-id") or None)
         try:
             return await execution.execute(
-                fn, call, target, self._client, checkpoint=self.config.checkpoint
+                fn,
+                call,
+                target,
+                self._client,
+                checkpoint=self.config.checkpoint,
+                caller_gone=request.caller_gone,
             )
         except ApiError as exc:
             return error_response("unknown", str(exc), name="ApiError")

@@ -4,7 +4,7 @@ writes the ``HttpResponse`` back, so the three adapters share every decision."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -30,12 +30,21 @@ class HttpRequest:
     headers: Mapping[str, str]
     """Lower-cased names."""
     body: bytes = b""
+    caller_gone: Callable[[], bool] | None = field(default=None, compare=False)
+    """Whether the caller has hung up (None: the framework cannot tell). A call whose server
+    went away stops running ahead of it: the steps it runs now only have to run again."""
 
     @classmethod
     def build(
-        cls, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+        cls,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+        caller_gone: Callable[[], bool] | None = None,
     ) -> HttpRequest:
-        return cls(method.upper(), url, {k.lower(): v for k, v in headers.items()}, body)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return cls(method.upper(), url, lowered, body, caller_gone)
 
     @property
     def query(self) -> dict[str, str]:

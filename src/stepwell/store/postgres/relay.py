@@ -44,9 +44,16 @@ _SWEEP_EVERY = 30
 
 class PostgresRelay:
     def __init__(
-        self, url: str, *, beat_s: float = 1.0, stale_s: float = 5.0, poll_s: float = 1.0
+        self,
+        url: str,
+        *,
+        beat_s: float = 1.0,
+        stale_s: float = 5.0,
+        poll_s: float = 1.0,
+        process_id: str | None = None,
     ) -> None:
-        self.process_id = uuid.uuid4().hex
+        # Given the engine's lease owner, a queue item's lease names the process to ask.
+        self.process_id = process_id or uuid.uuid4().hex
         self.poll_s = poll_s
         self._url = url
         self._beat_s = beat_s
