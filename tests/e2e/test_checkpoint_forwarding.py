@@ -85,8 +85,8 @@ def test_a_checkpoint_sent_to_another_process_is_taken(pg_url: str, tmp_path: Pa
         assert sent.status_code == 200, sent.text
         ids = sent.json()["ids"]
 
-        def outputs() -> list[object] | None:
-            found = []
+        def outputs() -> list[tuple[object, object]] | None:
+            found: list[tuple[object, object]] = []
             for event_id in ids:
                 response = httpx.get(
                     f"http://{LOOPBACK}:{port_b}/v1/events/{event_id}/runs", headers=_bearer()
