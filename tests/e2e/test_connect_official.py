@@ -364,6 +364,10 @@ def test_a_connected_worker_shows_on_the_apps_page_and_in_graphql(
     assert f'id="worker-{worker["connection_id"]}"' in page.text
     assert name in page.text
     assert ">READY</span>" in page.text
+    # Its workers sync it over their sockets: there is no URL to sync, so no Sync button.
+    section = page.text.split('id="app-connapp"', 1)[1].split("</li>", 1)[0]
+    assert 'aria-label="Sync"' not in section
+    assert "Synced by its workers when they connect" in section
 
     found = _connections(server, status=["READY"])
     nodes = [as_obj(as_obj(edge).get("node")) for edge in as_list(found.get("edges"))]

@@ -15,6 +15,7 @@ from stepwell.dashboard.context import DashboardContext
 from stepwell.dashboard.forms import ERROR_SWAP, FormError, form_fields, is_htmx, lead_to
 from stepwell.dashboard.pages.events import notice
 from stepwell.dashboard.templating import render
+from stepwell.drivers.connect.urls import is_connect_url
 from stepwell.ports.records import AppRecord
 from stepwell.server.gql_connect import all_nodes
 from stepwell.server.syncer import normalise_url
@@ -33,6 +34,11 @@ class AppRow:
     error: str | None
     problem: str | None  # the stored app no longer parses (skipped, not served)
     workers: tuple[dict[str, Any], ...] = ()  # its Connect workers' open connections
+
+    @property
+    def over_connect(self) -> bool:
+        """Its workers dial in and sync it themselves: there is no URL to ask."""
+        return is_connect_url(self.app.url)
 
 
 def sdk_of(payload: dict[str, Any]) -> tuple[str, str]:
