@@ -8,7 +8,6 @@ calls, so "refused and changes nothing" is checked on the endpoint itself.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from stepwell.server.app import create_app
 from stepwell.server.config import ServerConfig
 from stepwell.server.runtime import ServerRuntime
 from tests.integration.server.harness import serving
+from tests.sockets import listening_socket
 
 SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef"
 DASHBOARD_KEY = "a dashboard key long enough"
@@ -72,8 +72,7 @@ def _test_routes(ctx: DashboardContext, acted: list[str]) -> list[BaseRoute]:
 
 
 async def _serve(sqlite_url: str, *, dev: bool) -> AsyncIterator[Dashboard]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket()
     port = sock.getsockname()[1]
     config = ServerConfig(
         dev=dev,

@@ -19,16 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from tests.sockets import listening_socket
 from tests.waiting import eventually
 
 EVENT = {"name": "test/go", "data": {"x": 1}, "id": "evt-1", "ts": 1700000000000, "user": {}}
 
 
 def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+    return listening_socket()
 
 
 @asynccontextmanager

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 from stepwell.server.app import create_app
 from stepwell.server.config import ServerConfig
 from stepwell.server.runtime import ServerRuntime
+from tests.sockets import listening_socket
 from tests.waiting import eventually
 
 SDK_HEADERS = {"X-Inngest-SDK": "inngest-py:v0.5.19", "X-Inngest-Req-Version": "2"}
@@ -40,10 +41,7 @@ def step_hash(step_id: str) -> str:
 
 
 def _bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+    return listening_socket()
 
 
 class _Uvicorn(uvicorn.Server):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from stepwell.server.app import OPEN_PATHS, create_app
 from stepwell.server.config import ServerConfig
 from stepwell.server.runtime import ServerRuntime
 from tests.integration.server.harness import serving
+from tests.sockets import listening_socket
 
 SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef"
 FALLBACK_KEY = "signkey-prod-fedcba9876543210fedcba9876543210"
@@ -56,8 +56,7 @@ def _endpoints(routes: list[BaseRoute]) -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def production(sqlite_url: str) -> httpx.AsyncClient:  # type: ignore[misc]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket()
     port = sock.getsockname()[1]
     config = ServerConfig(
         dev=False,

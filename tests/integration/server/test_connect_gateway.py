@@ -25,6 +25,7 @@ from stepwell.server.config import ServerConfig
 from stepwell.server.connect_gateway import with_gateway
 from stepwell.server.runtime import ServerRuntime
 from tests.integration.server.harness import _Uvicorn
+from tests.sockets import listening_socket
 from tests.waiting import eventually
 
 KEY = "signkey-prod-" + "ab" * 32
@@ -49,10 +50,7 @@ class Gateway:
 
 
 def _socket() -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+    return listening_socket()
 
 
 @contextlib.asynccontextmanager

@@ -12,6 +12,7 @@ from starlette.routing import Route
 import stepwell
 from stepwell.server.config import DEFAULT_DISCOVERY_PORTS
 from tests.integration.server.harness import running_server, serving
+from tests.sockets import listening_socket
 from tests.waiting import eventually
 
 
@@ -19,12 +20,9 @@ def _free_discovery_port() -> socket.socket:
     """A socket bound to one of the ports the dev server scans (several may be taken)."""
     for port in (*range(8910, 8916), *range(3000, 3011), 8787, 5173):
         assert port in DEFAULT_DISCOVERY_PORTS
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock = listening_socket(port)
         except OSError:
-            sock.close()
             continue
         return sock
     pytest.fail("every scanned port on this machine is taken")
