@@ -13,7 +13,9 @@ from typing import Any
 import stepwell
 from stepwell import Context
 
-STEPS = 12
+STEPS = 30
+"""Enough that the steps outlast three checkpoints even on a loaded machine: the crash test
+waits for two steps past the held batch, which must exist."""
 STEP_SECONDS = 0.05
 EVENT = "ckpt/go"
 FUNCTION_SLUG = "ckpt-steps"

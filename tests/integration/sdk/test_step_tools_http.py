@@ -163,16 +163,23 @@ async def _run(client: httpx.AsyncClient, server: str, event_id: str) -> dict[st
     return runs[0]
 
 
-async def _waiting(client: httpx.AsyncClient, server: str, event_id: str) -> str:
-    """The run of ``event_id`` once it is Running (at its wait): its id."""
+async def _waiting(client: httpx.AsyncClient, server: str, event_id: str, db: Path) -> str:
+    """The run of ``event_id`` once its wait is stored (a signal sent before would find no
+    waiter; Running alone can be before the wait): its id."""
     runs: list[dict[str, Any]] = []
 
     async def running() -> bool:
         runs[:] = (await client.get(f"{server}/v1/events/{event_id}/runs")).json()["data"]
-        return bool(runs) and runs[0]["status"] == "Running"
+        return bool(runs) and runs[0]["status"] == "Running" and _paused(db, runs[0]["run_id"])
 
     await eventually(running, timeout=30, what="the waiter to start")
     return str(runs[0]["run_id"])
+
+
+def _paused(db: Path, run_id: str) -> bool:
+    with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT 1 FROM pauses WHERE run_id = ?", (run_id,)).fetchall()
+    return bool(rows)
 
 
 async def _signal(client: httpx.AsyncClient, server: str, signal: str, data: Any) -> str:
@@ -190,6 +197,7 @@ async def _signal(client: httpx.AsyncClient, server: str, signal: str, data: Any
 
 async def test_step_tools_over_http(tmp_path: Path, stand_in: tuple[StandIn, str]) -> None:
     fake, base = stand_in
+    db = tmp_path / "server.db"  # where served_stack's server keeps its state
     async with (
         served_stack(tmp_path, http_tools_app(base)) as server,
         httpx.AsyncClient(timeout=30) as client,
@@ -212,9 +220,8 @@ async def test_step_tools_over_http(tmp_path: Path, stand_in: tuple[StandIn, str
         # wait_for_signal, resumed through the REST API.
         waits = [await _send(client, server, "sig/wait", {"signal": "rest"})]
         waits.append(await _send(client, server, "sig/sync-wait", {"signal": "rest-sync"}))
-        assert await _signal(client, server, "rest", {"ok": 1}) == await _waiting(
-            client, server, waits[0]
-        )
+        first_waiter = await _waiting(client, server, waits[0], db)
+        assert await _signal(client, server, "rest", {"ok": 1}) == first_waiter
         assert await _signal(client, server, "rest-sync", "yes")
         assert (await _run(client, server, waits[0]))["output"] == {"ok": 1}
         assert (await _run(client, server, waits[1]))["output"] == "yes"
@@ -222,7 +229,9 @@ async def test_step_tools_over_http(tmp_path: Path, stand_in: tuple[StandIn, str
         # send_signal from a step: delivered once, its result the waiter's run id.
         by_step = await _send(client, server, "sig/wait", {"signal": "by-step"})
         by_sync = await _send(client, server, "sig/sync-wait", {"signal": "by-sync-step"})
-        waiter_id, sync_waiter_id = [await _waiting(client, server, e) for e in (by_step, by_sync)]
+        waiter_id, sync_waiter_id = [
+            await _waiting(client, server, e, db) for e in (by_step, by_sync)
+        ]
         sender = await _run(client, server, await _send(client, server, "sig/send", {}))
         sync_sender = await _run(client, server, await _send(client, server, "sig/sync-send", {}))
         assert sender["output"] == waiter_id
