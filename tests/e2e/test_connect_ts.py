@@ -87,3 +87,12 @@ def test_a_sleep_between_steps_over_connect(server: ConnectServer, worker: Path)
     assert whats.count("before") == 1, whats
     assert whats.count("after") == 1, whats
     assert whats.count("call") >= 2, whats
+
+
+def test_a_non_retriable_error_over_connect_fails_the_run(
+    server: ConnectServer, worker: Path
+) -> None:
+    run = server.api.wait_for_run(server.api.send_one("tsconn/refuse", {}))
+    assert run.status == "Failed", run.output
+    assert as_obj(run.output)["message"] == "refused for good", run.output
+    assert _notes(worker, run.run_id) == ["call"]  # not retried

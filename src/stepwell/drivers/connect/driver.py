@@ -42,6 +42,10 @@ _STATUS = {ReplyStatus.DONE: 200, ReplyStatus.NOT_COMPLETED: 206, ReplyStatus.ER
 def reply_response(reply: Reply) -> SdkResponse:
     """A worker's reply read as the HTTP answer it stands for."""
     status = _STATUS.get(ReplyStatus(reply.status), 500) if reply.status in (0, 1, 2) else 500
+    if status == 200 and reply.no_retry:
+        # The TS SDK's reply has no status for its 400 (a non-retriable error): it sends DONE
+        # with no_retry set, which a completion never has.
+        status = 400
     headers = {
         "x-inngest-sdk": reply.sdk_version or "connect",
         "x-inngest-no-retry": "true" if reply.no_retry else "false",

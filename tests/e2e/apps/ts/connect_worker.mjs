@@ -10,7 +10,7 @@
 
 import { appendFileSync } from "node:fs";
 
-import { Inngest } from "inngest";
+import { Inngest, NonRetriableError } from "inngest";
 import { connect } from "inngest/connect";
 
 const NAME = process.env.WORKER_NAME ?? "ts";
@@ -55,8 +55,18 @@ const napping = inngest.createFunction(
   },
 );
 
+// Fails for good: the SDK answers 400 + no-retry, which its Connect reply carries as DONE with
+// no_retry set (only 200 and 206 have statuses of their own).
+const refusing = inngest.createFunction(
+  { id: "refuse", triggers: [{ event: "tsconn/refuse" }] },
+  async ({ runId }) => {
+    note(runId, "call");
+    throw new NonRetriableError("refused for good");
+  },
+);
+
 const conn = await connect({
-  apps: [{ client: inngest, functions: [steps, napping] }],
+  apps: [{ client: inngest, functions: [steps, napping, refusing] }],
   instanceId: NAME,
   // The SDK's default runs the socket in a worker thread, which on Node 20 has no WebSocket
   // even with the flag; the main thread has it.
