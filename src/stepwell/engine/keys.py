@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from stepwell.ports.records import PauseKind
+from stepwell.ports.records import RUN_DEFERS_STATE, RUN_METADATA_STATE, PauseKind
 
 RunTimeoutKind = Literal["start", "finish"]
 
@@ -142,12 +142,12 @@ def paused_key(slug: str) -> str:
 
 def metadata_key(run_id: str) -> str:
     """The state holding a run's metadata (``engine.run_metadata``)."""
-    return f"metadata:{run_id}"
+    return f"{RUN_METADATA_STATE}{run_id}"
 
 
 def defers_key(run_id: str) -> str:
     """The state holding a run's deferred runs (``core.defers.RunDefers``)."""
-    return f"defers:{run_id}"
+    return f"{RUN_DEFERS_STATE}{run_id}"
 
 
 # -- idempotency ------------------------------------------------------------------------------

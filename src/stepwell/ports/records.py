@@ -90,6 +90,13 @@ class QueueItem:
     payload: dict[str, Any] | None = None
 
 
+RUN_METADATA_STATE = "metadata:"
+RUN_DEFERS_STATE = "defers:"
+RUN_OWNED_STATES = (RUN_METADATA_STATE, RUN_DEFERS_STATE)
+"""Flow-state keys that belong to one run are one of these prefixes and its id: stores prune
+them with the run (retention), as they prune its steps."""
+
+
 class PauseKind(StrEnum):
     EVENT = "event"
     INVOKE = "invoke"

@@ -17,6 +17,7 @@ import stepwell
 from stepwell import Context, RunStatus
 from stepwell.engine.retention import RetentionTask
 from stepwell.ports.records import (
+    RUN_OWNED_STATES,
     ChangeSet,
     ItemKind,
     NewRun,
@@ -25,6 +26,7 @@ from stepwell.ports.records import (
     QueueItem,
     RunRecord,
     RunUpdate,
+    StatePut,
     StepRow,
     StoredEvent,
 )
@@ -157,6 +159,22 @@ async def test_ended_runs_older_than_the_cutoff_go_with_everything_keyed_by_them
     # A key still held outlives its run: a repeat is still skipped.
     repeat = await store.commit(ChangeSet(runs=[_run("R3", [], at=NOW, key="held")]))
     assert repeat.skipped_runs == {"R3"}
+
+
+async def test_a_pruned_runs_own_flow_state_goes_with_it(store: PruningStore) -> None:
+    """Its metadata and its deferred runs (``RUN_OWNED_STATES``); a live run's and a
+    function's flow state stay."""
+    await store.commit(ChangeSet(runs=[_run("R0", []), _run("R1", [])]))
+    owned = [f"{prefix}{run}" for prefix in RUN_OWNED_STATES for run in ("R0", "R1")]
+    shared = "throttle:app-f:0:abc"
+    puts = [StatePut(key, {"k": key}, None) for key in [*owned, shared]]
+    await store.commit(ChangeSet(run_updates=[_running("R0"), _running("R1")], states=puts))
+    await store.commit(ChangeSet(run_updates=[_end("R0", RunStatus.COMPLETED, OLD + 1)]))
+
+    assert (await store.prune(older_than_ms=CUTOFF)).runs == 1
+
+    left = await store.get_states([*owned, shared])
+    assert sorted(left) == sorted([f"{prefix}R1" for prefix in RUN_OWNED_STATES] + [shared])
 
 
 async def test_live_runs_and_their_events_are_untouched_however_old(store: PruningStore) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepwell.core.runs import RunStatus
+from stepwell.ports.records import RUN_OWNED_STATES
 from stepwell.store.postgres.pool import ConnectionPool
 from stepwell.store.pruning import EventCursor
 
@@ -44,6 +45,10 @@ WITH doomed AS MATERIALIZED (
     DELETE FROM queue WHERE run_id = ANY (ARRAY(SELECT run_id FROM doomed))
 ), pauses_gone AS (
     DELETE FROM pauses WHERE run_id = ANY (ARRAY(SELECT run_id FROM doomed))
+), states_gone AS (
+    -- A run's own flow state (its metadata, its deferred runs): the prefixes and its id.
+    DELETE FROM flow_state WHERE key = ANY (ARRAY(
+        SELECT prefix || run_id FROM doomed, unnest(%(run_states)s::text[]) AS prefix))
 ), runs_gone AS (
     DELETE FROM runs WHERE run_id = ANY (ARRAY(SELECT run_id FROM doomed)) RETURNING 1
 )
@@ -101,7 +106,8 @@ class PostgresPruneBatches:
         return row
 
     async def runs(self, cutoff_ms: int, limit: int) -> tuple[int, bool]:
-        row = await self._one(PRUNE_RUNS, {"cutoff": cutoff_ms, "ended": _ENDED, "limit": limit})
+        params = {"cutoff": cutoff_ms, "ended": _ENDED, "limit": limit}
+        row = await self._one(PRUNE_RUNS, {**params, "run_states": list(RUN_OWNED_STATES)})
         # Fewer than asked: none left, or the rest locked by another process pruning them.
         return int(row[0]), int(row[0]) == limit
 

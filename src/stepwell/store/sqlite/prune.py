@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stepwell.core.runs import RunStatus
+from stepwell.ports.records import RUN_OWNED_STATES
 from stepwell.store.pruning import EventCursor
 
 Submit = Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
@@ -43,6 +44,7 @@ DELETE_BY_RUN = tuple(
     f"DELETE FROM {table} WHERE run_id = ?" for table in ("steps", "spans", "queue", "pauses")
 )
 DELETE_RUN = "DELETE FROM runs WHERE run_id = ? AND status IN (?, ?, ?)"
+DELETE_RUN_STATE = "DELETE FROM flow_state WHERE key = ?"
 
 OLD_EVENTS = (
     "SELECT received_at, internal_id FROM events "
@@ -91,6 +93,8 @@ def _prune_run_chunk(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> tu
     keys = [(run_id,) for run_id, _ in rows]
     for statement in DELETE_BY_RUN:
         conn.executemany(statement, keys)
+    states = [(prefix + run_id,) for run_id, _ in rows for prefix in RUN_OWNED_STATES]
+    conn.executemany(DELETE_RUN_STATE, states)
     gone = conn.executemany(DELETE_RUN, [(run_id, *_ENDED) for run_id, _ in rows]).rowcount
     return len(rows), gone
 
