@@ -11,7 +11,11 @@ hooks ran and what ``isFinalAttempt`` told the error hooks. Checked against what
 3. a run shown waiting for an event has its wait stored: the event sent as soon as the API shows
    the wait always resumes it;
 4. ``Promise.all`` of a step and a wait for an event, then a step: the same five requests
-   whether an event ends the wait or its timeout does (the run plans on after the wait).
+   whether an event ends the wait or its timeout does (the run plans on after the wait);
+5. the same five with an invoke of a function that does not exist beside the step (the
+   invoke fails at once; Inngest ends it through its pause, and plans on after it);
+6. ``Promise.all`` of two waits for one signal, the second replacing the first (which ends at
+   once), then a step: the run plans on after both waits, as after any wait.
 
 The app and ``stepwell dev`` run as their own processes on loopback.
 """
@@ -47,6 +51,8 @@ def stack(ts_app_installed: None, tmp_path_factory: pytest.TempPathFactory) -> I
         "i12app-caught-then-throw",
         "i12app-parallel-sleep",
         "i12app-parallel-wait",
+        "i12app-parallel-invoke-missing",
+        "i12app-parallel-signals",
         "i12app-waiter",
     )
     with start_stack(ISSUE12, tmp_path_factory.mktemp("e2e-ts-i12"), slugs) as running:
@@ -60,6 +66,7 @@ class Request:
     step_id: str | None
     attempt: int | None
     hooks: list[str]
+    plan: bool | None  # ctx.disable_immediate_execution
 
 
 def _requests(stack: Stack, run_id: str) -> list[Request]:
@@ -70,13 +77,15 @@ def _requests(stack: Stack, run_id: str) -> list[Request]:
         raw = as_obj(item, "request")
         if raw.get("run_id") != run_id:
             continue
-        attempt, step_id = raw.get("attempt"), raw.get("step_id")
+        attempt, step_id, plan = raw.get("attempt"), raw.get("step_id"), raw.get("plan")
         assert attempt is None or isinstance(attempt, int), raw
+        assert plan is None or isinstance(plan, bool), raw
         found.append(
             Request(
                 step_id=None if step_id is None else as_str(step_id),
                 attempt=attempt,
                 hooks=[as_str(hook) for hook in as_list(raw.get("hooks"), "hooks")],
+                plan=plan,
             )
         )
     return found
@@ -212,3 +221,41 @@ def test_parallel_step_and_wait_then_a_step_make_five_requests(stack: Stack, end
     got = {"nonce": n} if ending == "event" else None
     assert run.output == {"a": "A", "b": "B", "got": got}, run.output
     assert _seen(stack, run_id) == _expected()
+
+
+def _plans(stack: Stack, run_id: str) -> list[tuple[str | None, bool | None]]:
+    """Each request's step and whether it asked the SDK to plan."""
+    return [(request.step_id, request.plan) for request in _requests(stack, run_id)]
+
+
+def test_parallel_step_and_invoke_of_a_missing_function_make_five_requests(stack: Stack) -> None:
+    server = stack.server
+    run = server.wait_for_run(server.send_one("i12/pinvoke", {"nonce": nonce()}))
+    assert run.status == "Completed", run
+    missing = "could not find function with ID: i12app-does-not-exist"
+    assert run.output == {"a": "A", "b": "B", "invoked": missing}, run.output
+    assert _seen(stack, run.run_id) == _expected()
+    a, b = sha1("a"), sha1("b")
+    plans = [("step", False), (a, True), ("step", True), (b, True), ("step", False)]
+    assert _plans(stack, run.run_id) == plans
+
+
+def test_a_signal_wait_replacing_its_sibling_keeps_the_run_planning(stack: Stack) -> None:
+    server = stack.server
+    run = server.wait_for_run(server.send_one("i12/psignals", {"nonce": nonce()}))
+    assert run.status == "Completed", run
+    assert run.output == {"b": "B", "first": None, "second": None}, run.output
+    assert _seen(stack, run.run_id) == [
+        # Discovery: both waits; the first ends as the second replaces it.
+        ("step", ["onRunStart"]),
+        # Discovery, still planning: the second wait is reported again.
+        ("step", []),
+        # It times out: discovery, still planning, so the step comes back planned,
+        ("step", []),
+        # runs on its own request, and discovery no longer plans: the function returns.
+        (sha1("b"), ["onStepStart:b", "onStepComplete:b"]),
+        ("step", ["onRunComplete"]),
+    ]
+    # The hooks of the second request are the same either way: its flag shows it planning.
+    plans = [("step", False), ("step", True), ("step", True), (sha1("b"), True), ("step", False)]
+    assert _plans(stack, run.run_id) == plans

@@ -257,9 +257,13 @@ class Planner:
             if other in plan.changes.pauses:  # a sibling wait of this same execution
                 plan.changes.pauses.remove(other)
                 timeout_id = pause_timeout_item_id(other.run_id, other.step_hash)
+                timers = [i for i in plan.changes.items if i.item_id == timeout_id]
                 plan.changes.items[:] = [i for i in plan.changes.items if i.item_id != timeout_id]
                 plan.changes.steps.append(StepRow(other.run_id, other.step_hash, None))
-                self._lease.run_on(plan, other.run_id, now_ms)
+                # Its timer, not stored yet, says whether the run plans on, as when a stored
+                # wait times out (the two waits were parallel work: it does).
+                forced = any((i.payload or {}).get(FORCE_PLAN_KEY) for i in timers)
+                self._lease.run_on(plan, other.run_id, now_ms, force_plan=forced)
             else:
                 await self._resume(other, None, plan, now_ms)  # None: what a timeout stores
         return None

@@ -151,7 +151,9 @@ class Suspensions:
         conflict = str(op.opts.get("conflict") or "fail")
         problem = await self._planner.claim_signal(pause, conflict, plan, now)
         if problem is not None:
-            self._failed_at_once(plan, run, op, span, now, "SignalConflictError", problem)
+            self._failed_at_once(
+                plan, run, op, span, now, "SignalConflictError", problem, force_plan
+            )
             return
         self._pause(plan, span, pause, force_plan)
 
@@ -164,14 +166,18 @@ class Suspensions:
         now: int,
         name: str,
         message: str,
+        force_plan: bool,
     ) -> None:
-        """The step fails without waiting (the code may catch it) and the run goes on."""
+        """The step fails without waiting (the code may catch it) and the run goes on, still
+        planning if the op came beside other parallel work (§5.6): Inngest ends an invoke of
+        an unknown function through its pause, with the ``function.finished`` it emits, and
+        its run's ForceStepPlan outlives that as it outlives any wait."""
         error = error_payload(name, message)
         plan.changes.steps.append(StepRow(run.run_id, op.id, wrap_error(error)))
         if span is not None:
             span.error = error
         self._ended_at_once(plan, span, now, SpanStatus.FAILED)
-        self._lease.run_on(plan, run.run_id, now)
+        self._lease.run_on(plan, run.run_id, now, force_plan=force_plan)
 
     async def _invoke(
         self, op: Op, plan: Plan, run: RunRecord, now: int, span: StepSpan | None, force_plan: bool
@@ -182,7 +188,7 @@ class Suspensions:
             span.detail = {"function_id": target}
         if self._registry.get(target) is None:
             message = f"could not find function with ID: {target}"
-            self._failed_at_once(plan, run, op, span, now, "Error", message)
+            self._failed_at_once(plan, run, op, span, now, "Error", message, force_plan)
             return
         correlation = f"{run.run_id}.{op.id}"
         expires = now + timeout_ms(op.opts.get("timeout"), default_ms=DEFAULT_INVOKE_TIMEOUT_MS)

@@ -152,6 +152,13 @@ class Reply:
 Handler = Callable[[dict[str, Any]], Reply]
 """What a function does with one call: the request body in, the SDK's answer out."""
 
+StepHandler = Callable[[dict[str, Any], str], Reply]
+"""A handler also given the call's ``stepId`` (``step`` for discovery, else a hashed step id)."""
+
+
+def _no_handler(body: dict[str, Any]) -> Reply:
+    raise AssertionError("a FakeFunction needs a handler or a step_handler")
+
 
 def ops(*items: dict[str, Any]) -> Reply:
     return Reply(206, list(items))
@@ -172,9 +179,11 @@ def step_run(step_id: str, data: Any) -> dict[str, Any]:
 class FakeFunction:
     local_id: str
     triggers: list[dict[str, Any]]
-    handler: Handler
+    handler: Handler = _no_handler
     name: str = ""
     retries: int = 0
+    step_handler: StepHandler | None = None
+    """Answers instead of ``handler`` when set (for functions with targeted calls)."""
 
 
 @dataclass
@@ -256,10 +265,13 @@ class FakeSdk:
         async def call(request: Request) -> Response:
             body = json.loads(await request.body())
             fn_id = request.query_params.get("fnId", "")
-            self.calls.append(Call(fn_id, request.query_params.get("stepId", ""), body))
+            step = request.query_params.get("stepId", "")
+            self.calls.append(Call(fn_id, step, body))
             fn = self.functions.get(fn_id)
             if fn is None:
                 reply = Reply(500, {"code": "function_not_found", "message": fn_id})
+            elif fn.step_handler is not None:
+                reply = fn.step_handler(body, step)
             else:
                 reply = fn.handler(body)
             return JSONResponse(reply.body, reply.status, headers={**SDK_HEADERS, **reply.headers})

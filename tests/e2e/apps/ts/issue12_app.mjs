@@ -4,13 +4,14 @@
 //
 //   INNGEST_DEV=1 INNGEST_BASE_URL=http://127.0.0.1:<server port> PORT=<app port> node issue12_app.mjs
 //
-// `GET /e2e/requests` answers `{"requests": [{fn, run_id, step_id, attempt, hooks: [...]}]}` in
-// the order the requests arrived; a hook entry is its name, and `onRunError`/`onStepError` add
-// `:final` or `:retry` (their `isFinalAttempt`).
+// `GET /e2e/requests` answers `{"requests": [{fn, run_id, step_id, attempt, plan, hooks: [...]}]}`
+// in the order the requests arrived (`plan`: the call's `ctx.disable_immediate_execution`); a
+// hook entry is its name, and `onRunError`/`onStepError` add `:final` or `:retry` (their
+// `isFinalAttempt`).
 
 import http from "node:http";
 
-import { Inngest, Middleware, StepError } from "inngest";
+import { Inngest, Middleware, StepError, referenceFunction } from "inngest";
 import { serve } from "inngest/node";
 
 const requests = [];
@@ -21,7 +22,7 @@ class Recorder extends Middleware.BaseMiddleware {
 
   constructor(args) {
     super(args);
-    this.record = { fn: null, run_id: null, step_id: null, attempt: null, hooks: [] };
+    this.record = { fn: null, run_id: null, step_id: null, attempt: null, plan: null, hooks: [] };
   }
 
   hook(name) {
@@ -33,6 +34,8 @@ class Recorder extends Middleware.BaseMiddleware {
     this.record.fn = fn.opts.id;
     this.record.run_id = runId;
     this.record.step_id = requestInfo.url.searchParams.get("stepId");
+    const body = await requestInfo.body(); // parsed already: reading it costs the SDK nothing
+    this.record.plan = body?.ctx?.disable_immediate_execution ?? null;
     requests.push(this.record);
     this.hook("wrapRequest");
     return next();
@@ -120,6 +123,35 @@ const parallelWait = inngest.createFunction(
   },
 );
 
+// A step and an invoke of a function that does not exist in parallel, then one more step.
+const parallelInvokeMissing = inngest.createFunction(
+  { id: "parallel-invoke-missing", retries: 0, triggers: [{ event: "i12/pinvoke" }] },
+  async ({ step }) => {
+    const [a, invoked] = await Promise.all([
+      step.run("a", () => "A"),
+      step
+        .invoke("inv", { function: referenceFunction({ functionId: "does-not-exist" }), data: {} })
+        .catch((err) => err.message),
+    ]);
+    const b = await step.run("b", () => "B");
+    return { a, b, invoked };
+  },
+);
+
+// Two waits for the same signal in parallel, the second replacing the first; then a step.
+const parallelSignals = inngest.createFunction(
+  { id: "parallel-signals", retries: 0, triggers: [{ event: "i12/psignals" }] },
+  async ({ event, step }) => {
+    const signal = `i12/${event.data.nonce}`;
+    const [first, second] = await Promise.all([
+      step.waitForSignal("first", { signal, timeout: "60s" }),
+      step.waitForSignal("second", { signal, timeout: "1s", onConflict: "replace" }),
+    ]);
+    const b = await step.run("b", () => "B");
+    return { b, first, second };
+  },
+);
+
 // Waits for `i12/go` with the same nonce.
 const waiter = inngest.createFunction(
   { id: "waiter", retries: 0, triggers: [{ event: "i12/wait" }] },
@@ -135,7 +167,14 @@ const waiter = inngest.createFunction(
 
 const handler = serve({
   client: inngest,
-  functions: [caughtThenThrow, parallelSleep, parallelWait, waiter],
+  functions: [
+    caughtThenThrow,
+    parallelSleep,
+    parallelWait,
+    parallelInvokeMissing,
+    parallelSignals,
+    waiter,
+  ],
 });
 
 function sendJson(res, value) {
