@@ -201,7 +201,8 @@ def test_metadata_and_scores_through_the_sdk_with_limits(stack: Stack) -> None:
 
         # The same, on the run's trace: the run's on its root span, a step's on the step's.
         trace = _trace(stack, run.run_id)
-        root = {(m["kind"], m["scope"]): m["values"] for m in as_list(trace["metadata"])}
+        on_root = [as_obj(m) for m in as_list(trace["metadata"])]
+        root = {(m["kind"], m["scope"]): m["values"] for m in on_root}
         assert root[("userland.tags", "run")] == {"tag": tag, "n": 1}
         assert root[("inngest.score", "run")] == {"accuracy": {"value": 0.75}}
         spans = {as_obj(s)["stepID"]: as_obj(s) for s in as_list(trace["childrenSpans"])}
