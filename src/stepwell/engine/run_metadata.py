@@ -9,8 +9,9 @@ of a refused request is stored.
 A run's metadata is kept as one piece of engine state (``keys.metadata_key``), written with a
 version check, so concurrent writers cannot both pass the run's limit.
 
-Metadata an SDK attaches to a step's op (TS 4.x, set inside ``step.run``) is stored with the
-step, in its commit (``plan_op_metadata``), aimed at that step. As Inngest does with such
+Metadata an SDK attaches to a step's op (TS 4.x, set inside ``step.run``; in a function's
+answers and async checkpoints, and a durable endpoint's checkpoints) is stored with the step,
+in its commit (``plan_op_metadata``), aimed at that step. As Inngest does with such
 metadata, each update is checked on its own and one that is refused (malformed, over a limit)
 is dropped with a warning: it never fails the step or the run.
 """

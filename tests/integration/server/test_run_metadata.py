@@ -121,3 +121,22 @@ async def test_metadata_on_ops_is_stored_for_their_step(db_url: str) -> None:
             ("userland.progress", "step", {"pct": 100}),
             ("userland.try", "step_attempt", {"how": "x"}),
         ]
+
+
+async def test_metadata_on_a_durable_endpoints_steps(server: Server) -> None:
+    run_id = "01M8SPDT36T4WFHRSSR52ABWPG"
+    event = {
+        "name": "inngest/http.request",
+        "data": {"domain": "http://127.0.0.1:9", "path": "/ep", "method": "GET"},
+    }
+    first = _with_metadata(step_run("one", 1), GOOD, TOO_BIG)
+    started = await server.client.post(
+        "/v1/checkpoint", json={"run_id": run_id, "event": event, "steps": [first]}
+    )
+    assert started.status_code == 200, started.text
+    second = _with_metadata(step_run("two", 2), TRIED)
+    recorded = await server.client.post(f"/v1/checkpoint/{run_id}/steps", json={"steps": [second]})
+    assert recorded.status_code == 200, recorded.text
+    trace = await _trace(server, run_id)
+    assert _kinds(_on(trace, step_hash("one"))) == {("userland.progress", "step"): {"pct": 100}}
+    assert _kinds(_on(trace, step_hash("two"))) == {("userland.try", "step_attempt"): {"how": "x"}}
