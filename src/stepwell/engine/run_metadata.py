@@ -247,6 +247,9 @@ class _Stored:
 
 
 def _op_target(op: Op, scope: Any, attempt: int) -> Target:
+    # Aimed at the op's step whatever scope it reports (TS says "run" for
+    # ``metadata.run(ownRunId)`` inside the step): Inngest, too, records it under the step's
+    # execution, keeping the scope as the SDK gave it.
     if scope is not None and scope not in SCOPES:
         raise MetadataRefused(400, f"scope: expected one of {', '.join(sorted(SCOPES))}")
     scope = scope or "step"
