@@ -4,8 +4,9 @@
 Endpoints: answered in the request (plain and as server-sent events); gone asynchronous after a
 sleep, awaited through the server's redirect (302 to ``/v1/http/runs/{run}/output``), through a
 ``{run_id, token}`` answer, and streamed (``inngest.redirect_info`` to ``/v1/realtime/sse``); and
-a handler that fails for good. Metadata and scores: written through the SDK's metadata API,
-read back over REST, and refused over Inngest's size limits with a 413 naming the limit.
+a handler that fails for good. Metadata and scores: written through the SDK's metadata API
+(and, inside ``step.run``, on the step's op), read back over REST and on the run's trace, and
+refused over Inngest's size limits with a 413 naming the limit.
 """
 
 from __future__ import annotations
@@ -55,6 +56,19 @@ def _sse(text: str) -> list[tuple[str, object]]:
         if name:
             events.append((name, json.loads(data) if data else None))
     return events
+
+
+TRACE = """query($id: String!) { runTrace(runID: $id) {
+  metadata { kind scope values updatedAt }
+  childrenSpans { stepID metadata { kind scope values updatedAt } }
+} }"""
+
+
+def _trace(stack: Stack, run_id: str) -> dict[str, object]:
+    response = stack.server.http.post("/v0/gql", json={"query": TRACE, "variables": {"id": run_id}})
+    body = as_obj(response.json())
+    assert "errors" not in body, body
+    return as_obj(as_obj(body["data"])["runTrace"])
 
 
 def _run_of(stack: Stack, run_id: str) -> dict[str, object]:
@@ -174,10 +188,29 @@ def test_metadata_and_scores_through_the_sdk_with_limits(stack: Stack) -> None:
         assert ("userland.big1000", "run") in kinds
         tags = next(e for e in stored if e["kind"] == "userland.tags")
         assert tags["values"] == {"tag": tag, "n": 1}
-        step = next(e for e in stored if e["scope"] == "step")
+        step = next(e for e in stored if e["kind"] == "userland.default")
         assert step["step_hash"] == sha1("work")
         score = next(e for e in stored if e["kind"] == "inngest.score")
         assert score["values"] == {"accuracy": {"value": 0.75}}
+        # Set inside step.run: sent on the step's op, stored for that step; the update over
+        # the 64 KiB limit is dropped and the run went on.
+        inside = next(e for e in stored if e["kind"] == "userland.progress")
+        assert (inside["scope"], inside["step_hash"]) == ("step", sha1("inside"))
+        assert inside["values"] == {"phase": "inside", "tag": tag}
+        assert "userland.huge" not in {e["kind"] for e in stored}
+
+        # The same, on the run's trace: the run's on its root span, a step's on the step's.
+        trace = _trace(stack, run.run_id)
+        on_root = [as_obj(m) for m in as_list(trace["metadata"])]
+        root = {(m["kind"], m["scope"]): m["values"] for m in on_root}
+        assert root[("userland.tags", "run")] == {"tag": tag, "n": 1}
+        assert root[("inngest.score", "run")] == {"accuracy": {"value": 0.75}}
+        spans = {as_obj(s)["stepID"]: as_obj(s) for s in as_list(trace["childrenSpans"])}
+        [on_inside] = as_list(spans[sha1("inside")]["metadata"])
+        assert as_obj(on_inside)["kind"] == "userland.progress"
+        assert as_obj(on_inside)["values"] == {"phase": "inside", "tag": tag}
+        [on_work] = as_list(spans[sha1("work")]["metadata"])
+        assert as_obj(on_work)["values"] == {"where": "work"}
 
         # Inngest's scores API, and its refusals.
         url = f"{stack.server.url}/v2/runs/{run.run_id}/scores"

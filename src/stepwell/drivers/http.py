@@ -84,7 +84,7 @@ class _Run:
                 # Refused like an in-process step's result: a step error the code may catch,
                 # not a stored blob that breaks every later read of the run.
                 error = error_payload("StepOutputError", problem)
-                op = Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, op.opts, None, error)
+                op = replace(op, op=Opcode.STEP_FAILED, data=None, error=error, encoded_data=None)
         data = await self.checkpoint(op)
         if op.op is Opcode.STEP_FAILED:
             # ``or {}`` as the engine stores it, so this view matches the next execution's.
@@ -229,9 +229,7 @@ class HttpDriver:
     async def _step_error(self, run: _Run, op: Op, response: SdkResponse) -> None:
         """A retriable step error, unless the SDK says no or this was the last attempt."""
         if not may_retry(run.attempt, run.request.max_attempts, retriable=not response.no_retry):
-            await run.store(
-                Op(Opcode.STEP_FAILED, op.id, op.name, op.display_name, op.opts, None, op.error)
-            )
+            await run.store(replace(op, op=Opcode.STEP_FAILED, data=None))
             return
         run.step_errors.append(op)
         if response.retry_after_s is not None:

@@ -25,6 +25,7 @@ from stepwell.engine.committer import Committer
 from stepwell.engine.endings import UNENDED, finish_run
 from stepwell.engine.plan import Lease, Plan
 from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.engine.run_metadata import plan_op_metadata
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import (
     NewRun,
@@ -43,6 +44,10 @@ HTTP_REQUEST_EVENT = "inngest/http.request"
 MAX_ENDPOINT_RETRIES = 20
 
 _SETTLED = frozenset({Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED})
+
+
+def _settled(steps: list[Op]) -> list[Op]:
+    return [op for op in steps if op.op in _SETTLED]
 
 
 class EndpointRefused(ValueError):
@@ -172,6 +177,7 @@ class DurableEndpoints:
             plan.changes.events.append(stored)
             plan.changes.runs.append(NewRun(record=run))
             went_async[0] = self._apply(plan, run, [stored.to_wire()], steps, now)
+            await plan_op_metadata(self._store, plan, run_id, _settled(steps), 0, now)
             return plan
 
         await self._commit(build)
@@ -195,7 +201,9 @@ class DurableEndpoints:
                 raise EndpointRefused(409, f"run {run_id} has ended ({run.status.value})")
             found.append(spec)
             events = [e.to_wire() for e in await self._store.get_events(run.event_ids)]
-            went_async[0] = self._apply(plan, run, events, steps, self._clock.now_ms())
+            now = self._clock.now_ms()
+            went_async[0] = self._apply(plan, run, events, steps, now)
+            await plan_op_metadata(self._store, plan, run_id, _settled(steps), 0, now)
             return plan
 
         await self._commit(build)

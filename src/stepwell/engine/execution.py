@@ -27,6 +27,7 @@ from stepwell.engine.ingest import validate_batch
 from stepwell.engine.plan import FORCE_PLAN_KEY, Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
+from stepwell.engine.run_metadata import plan_op_metadata
 from stepwell.engine.run_timeouts import on_first_execution
 from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.engine.suspensions import Suspensions
@@ -208,6 +209,7 @@ class Executions:
                 changes.steps.append(StepRow(run_id, op.id, wrap_data(op.data), _memo_json(op)))
             if span is not None:
                 changes.spans.append(span)
+            await plan_op_metadata(self._store, plan, run_id, [op], attempt, now)
             if attempt != reset:
                 # A step settled (its result or its final error is stored): the next step's
                 # failures count their attempts afresh (§5.8), also after a restart.
@@ -294,6 +296,8 @@ class Executions:
             return plan
         if not state.started:
             mark_started(plan, run, state.spec, now)
+        errors = [op for op in outcome.ops if op.op is Opcode.STEP_ERROR]
+        await plan_op_metadata(self._store, plan, run.run_id, errors, item.attempt, now)
         retry: Op | None = None
         for op in outcome.ops:
             errored = op.op is Opcode.STEP_ERROR

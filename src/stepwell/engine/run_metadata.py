@@ -8,11 +8,18 @@ of a refused request is stored.
 
 A run's metadata is kept as one piece of engine state (``keys.metadata_key``), written with a
 version check, so concurrent writers cannot both pass the run's limit.
+
+Metadata an SDK attaches to a step's op (TS 4.x, set inside ``step.run``; in a function's
+answers and async checkpoints, and a durable endpoint's checkpoints) is stored with the step,
+in its commit (``plan_op_metadata``), aimed at that step. As Inngest does with such
+metadata, each update is checked on its own and one that is refused (malformed, over a limit)
+is dropped with a warning: it never fails the step or the run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -24,7 +31,10 @@ from stepwell.engine.plan import Plan
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import StatePut
 from stepwell.ports.store import EngineStore
+from stepwell.protocol.ops import Op
 from stepwell.protocol.step_ids import hash_step_id
+
+log = logging.getLogger("stepwell.engine.metadata")
 
 MAX_KIND_LENGTH = 128
 MAX_UPDATE_BYTES = 64 * 1024
@@ -34,6 +44,7 @@ MAX_SCORES_PER_REQUEST = 100
 SCORE_KIND = "inngest.score"
 EXPERIMENT_KIND = "inngest.experiment"
 OPS = frozenset({"set", "merge", "delete", "add"})
+SCOPES = frozenset({"run", "step", "step_attempt", "extended_trace"})
 ALLOWED_INNGEST_KINDS = frozenset(
     {
         "inngest.ai",
@@ -62,9 +73,15 @@ class Target:
     step_index: int = 0
     attempt: int | None = None
     span_id: str | None = None
+    hashed: str | None = None
+    """The step's hashed id, when known as such (an op's ``id``)."""
+    reported_scope: str | None = None
+    """The scope the SDK gave (an op's metadata says it), over the one the target implies."""
 
     @property
     def scope(self) -> str:
+        if self.reported_scope is not None:
+            return self.reported_scope
         if self.span_id is not None:
             return "extended_trace"
         if self.step_id is None:
@@ -73,6 +90,8 @@ class Target:
 
     @property
     def step_hash(self) -> str | None:
+        if self.hashed is not None:
+            return self.hashed
         if self.step_id is None:
             return None
         if self.step_index:
@@ -157,39 +176,14 @@ class RunMetadata:
             plan = Plan()
             if await self._store.get_run(run_id) is None:
                 raise MetadataRefused(404, f"run {run_id} not found")
-            key = metadata_key(run_id)
-            current = (await self._store.get_states([key])).get(key)
-            state: dict[str, Any] = current[0] if current is not None else {}
-            size = int(state.get("size", 0)) + sum(u.size for _, u in updates)
+            stored = await _Stored.read(self._store, run_id)
+            size = stored.size + sum(u.size for _, u in updates)
             if size > MAX_RUN_METADATA_BYTES:
-                raise MetadataRefused(
-                    413,
-                    "cumulative metadata size exceeds limit: the run would hold "
-                    f"{size} bytes of metadata; the limit is {MAX_RUN_METADATA_BYTES} (1MB)",
-                )
+                raise MetadataRefused(413, _cumulative_message(size))
             now = self._clock.now_ms()
-            entries = list(state.get("entries", []))
             for target, update in updates:
-                entries.append(
-                    {
-                        "scope": target.scope,
-                        "step_hash": target.step_hash,
-                        "step_id": target.step_id,
-                        "attempt": target.attempt,
-                        "span_id": target.span_id,
-                        "kind": update.kind,
-                        "op": update.op,
-                        "values": update.values,
-                        "at": now,
-                    }
-                )
-            plan.changes.states.append(
-                StatePut(
-                    key,
-                    {"size": size, "entries": entries},
-                    current[1] if current is not None else None,
-                )
-            )
+                stored.append(target, update, now)
+            stored.plan(plan)
             total[0] = size
             return plan
 
@@ -202,3 +196,93 @@ class RunMetadata:
         if found is None or not isinstance(found[0], dict):
             return []
         return list(found[0].get("entries", []))
+
+
+def _cumulative_message(size: int) -> str:
+    return (
+        "cumulative metadata size exceeds limit: the run would hold "
+        f"{size} bytes of metadata; the limit is {MAX_RUN_METADATA_BYTES} (1MB)"
+    )
+
+
+@dataclass(slots=True)
+class _Stored:
+    """A run's metadata as read, with what is added to it before it is written back."""
+
+    key: str
+    version: Any
+    size: int
+    entries: list[dict[str, Any]]
+    added: int = 0
+
+    @classmethod
+    async def read(cls, store: EngineStore, run_id: str) -> _Stored:
+        key = metadata_key(run_id)
+        current = (await store.get_states([key])).get(key)
+        state: dict[str, Any] = current[0] if current is not None else {}
+        version = current[1] if current is not None else None
+        return cls(key, version, int(state.get("size", 0)), list(state.get("entries", [])))
+
+    def append(self, target: Target, update: Update, now: int) -> None:
+        self.size += update.size
+        self.added += 1
+        self.entries.append(
+            {
+                "scope": target.scope,
+                "step_hash": target.step_hash,
+                "step_id": target.step_id,
+                "attempt": target.attempt,
+                "span_id": target.span_id,
+                "kind": update.kind,
+                "op": update.op,
+                "values": update.values,
+                "at": now,
+            }
+        )
+
+    def plan(self, plan: Plan) -> None:
+        # Written with the version read: a concurrent writer makes the commit re-plan.
+        state = {"size": self.size, "entries": self.entries}
+        plan.changes.states.append(StatePut(self.key, state, self.version))
+
+
+def _op_target(op: Op, scope: Any, attempt: int) -> Target:
+    # Aimed at the op's step whatever scope it reports (TS says "run" for
+    # ``metadata.run(ownRunId)`` inside the step): Inngest, too, records it under the step's
+    # execution, keeping the scope as the SDK gave it.
+    if scope is not None and scope not in SCOPES:
+        raise MetadataRefused(400, f"scope: expected one of {', '.join(sorted(SCOPES))}")
+    scope = scope or "step"
+    return Target(
+        step_id=op.name or op.display_name or None,
+        attempt=attempt if scope == "step_attempt" else None,
+        hashed=op.id,
+        reported_scope=scope,
+    )
+
+
+async def plan_op_metadata(
+    store: EngineStore, plan: Plan, run_id: str, ops: list[Op], attempt: int, now: int
+) -> None:
+    """Into ``plan``: the metadata ``ops`` carry, each update aimed at its op's step.
+
+    An update that is refused is left out, with a warning naming the step and why; the rest
+    are stored. Reads the run's metadata only when an op carries some.
+    """
+    if not any(op.metadata for op in ops):
+        return
+    stored = await _Stored.read(store, run_id)
+    for op in ops:
+        step = op.display_name or op.name or op.id
+        for i, raw in enumerate(op.metadata):
+            try:
+                update = parse_update(raw, f"metadata[{i}]")
+                target = _op_target(op, raw.get("scope"), attempt)
+                if stored.size + update.size > MAX_RUN_METADATA_BYTES:
+                    raise MetadataRefused(413, _cumulative_message(stored.size + update.size))
+            except MetadataRefused as exc:
+                log.warning("run %s, step %r: metadata dropped: %s", run_id, step, exc)
+                continue
+            stored.append(target, update, now)
+    if stored.added:
+        stored.plan(plan)

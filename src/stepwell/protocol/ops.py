@@ -53,6 +53,9 @@ class Op:
     """How long the step's work took, when whoever ran it measured it (our SDK in process,
     the HTTP driver's targeted call of a parallel step): not on the wire; the trace draws
     steps that ran side by side as overlapping."""
+    metadata: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
+    """Run metadata the SDK attached to the step (TS 4.x: ``{kind, scope, op, values}`` each),
+    as sent: checked and stored by the engine (``engine.run_metadata``)."""
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {
@@ -65,6 +68,8 @@ class Op:
         }
         if self.error is not None:
             wire["error"] = self.error
+        if self.metadata:
+            wire["metadata"] = self.metadata
         return wire
 
     @classmethod
@@ -84,6 +89,9 @@ class Op:
         elif error is not None and not isinstance(error, dict):
             raise ValueError(f"error: expected an object, got {type(error).__name__}")
         name = _text(raw, "name")
+        metadata = raw.get("metadata")
+        # Not the op's substance: a malformed list is dropped here, a bad entry by the engine.
+        entries = [m for m in metadata if isinstance(m, dict)] if isinstance(metadata, list) else []
         return cls(
             op=Opcode.parse(opcode),
             id=_text(raw, "id"),
@@ -92,6 +100,7 @@ class Op:
             opts=dict(opts or {}),
             data=raw.get("data"),
             error=error,
+            metadata=entries,
         )
 
 

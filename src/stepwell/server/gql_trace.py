@@ -2,7 +2,8 @@
 
 Steps come from the run's memo, in the order their results were stored; their names, kinds,
 attempts and times from the run's spans (``History.run_trace``), kept in the database with
-the run, so a trace reads the same after a restart. Output ids are
+the run, so a trace reads the same after a restart. Run metadata goes on the spans it is aimed
+at (``gql_metadata``). Output ids are
 ``<runId>`` for the run and ``<runId>:<hashed step id>`` for a step.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from stepwell.core.memo import decode_memo
 from stepwell.core.runs import RunStatus
 from stepwell.ports.records import RunRecord, SpanStatus, StepSpan
+from stepwell.server.gql_metadata import span_metadata
 from stepwell.server.gql_nodes import GqlError, function_uuid, run_status, time_out, to_json
 from stepwell.server.runtime import ServerRuntime
 
@@ -39,6 +41,7 @@ class SpanNode:
     parentSpanID: str | None = None
     isUserland: bool = False
     childrenSpans: list[SpanNode] = field(default_factory=list)
+    metadata: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def traceID(self) -> str:
@@ -150,6 +153,10 @@ async def build_trace(runtime: ServerRuntime, run: RunRecord) -> SpanNode:
         for span in root.childrenSpans:
             if span.status in ("WAITING", "RUNNING", "QUEUED"):
                 span.status = "CANCELLED"
+    metadata = span_metadata(await runtime.engine.lifecycle.metadata.of_run(run.run_id))
+    root.metadata = metadata.get(None, [])
+    for span in root.childrenSpans:
+        span.metadata = metadata.get(span.stepID, [])
     return root
 
 

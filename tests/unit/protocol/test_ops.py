@@ -152,6 +152,17 @@ def test_to_wire_keeps_opts_display_name_and_error() -> None:
     assert wire["data"] is None
 
 
+def test_metadata_travels_with_the_op() -> None:
+    # TS 4.x: what ``inngest.metadata…set()`` inside ``step.run`` attached to the step.
+    entry = {"kind": "userland.default", "scope": "step", "op": "set", "values": {"a": 1}}
+    raw = {"op": "StepRun", "id": "h", "name": "a", "data": 1, "metadata": [entry, "junk"]}
+    op = Op.from_wire(raw)
+    assert op.metadata == [entry]
+    assert op.to_wire()["metadata"] == [entry]  # a forwarded checkpoint keeps it
+    assert Op.from_wire(raw | {"metadata": {"not": "a list"}}).metadata == []
+    assert "metadata" not in Op(Opcode.STEP_RUN, "h", "a").to_wire()
+
+
 def _ops() -> st.SearchStrategy[Op]:
     return st.builds(
         Op,

@@ -50,11 +50,18 @@ const fails = inngest.endpoint(async (req) => {
 });
 
 // Writes metadata (run- and step-scoped) and a score through the SDK's API calls, then tries
-// values over Inngest's limits and returns what the server said.
+// values over Inngest's limits and returns what the server said. Inside `step.run("inside")`
+// the SDK attaches its metadata to the step's op instead (one update over the 64 KiB limit,
+// which the server drops without failing the run).
 const meta = inngest.createFunction(
   { id: "meta", retries: 0, triggers: [{ event: "dep/meta" }] },
   async ({ event, runId, step: tools }) => {
     await tools.run("work", () => "worked");
+    await tools.run("inside", async () => {
+      await inngest.metadata.set({ phase: "inside", tag: event.data.tag }, "progress");
+      await inngest.metadata.set({ blob: "x".repeat(70_000) }, "huge");
+      return "inside";
+    });
     await inngest.metadata.run(runId).set({ tag: event.data.tag, n: 1 }, "tags");
     await inngest.metadata.run(runId).step("work").set({ where: "work" });
     await inngest.score({ runId, name: "accuracy", value: 0.75 });
