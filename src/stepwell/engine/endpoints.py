@@ -170,6 +170,7 @@ class DurableEndpoints:
             created_at=now,
             started_at=now,
         )
+        steps, completion = _completion_apart(steps)
         went_async = [False]
 
         async def build() -> Plan:
@@ -181,10 +182,18 @@ class DurableEndpoints:
             return plan
 
         await self._commit(build)
+        if completion:  # as in ``record``: the result after the steps beside it
+            return await self.record(run_id, completion)
         return EndpointRun(run_id, spec, went_async[0])
 
     async def record(self, run_id: str, steps: list[Op]) -> EndpointRun:
         """Steps a handler ran after its run was created."""
+        steps, completion = _completion_apart(steps)
+        if completion:
+            # The store refuses a step for a run that has ended, and ends runs first in a
+            # commit: steps reported beside the result go in one commit, the result in the next.
+            await self.record(run_id, steps)
+            steps = completion
         went_async = [False]
         found: list[FunctionSpec] = []
 
@@ -246,3 +255,12 @@ class DurableEndpoints:
             self._lease.run_on(plan, run.run_id, now)
             return True
         return False
+
+
+def _completion_apart(steps: list[Op]) -> tuple[list[Op], list[Op]]:
+    """(the other ops, [RunComplete]) when a request reports its result beside other ops;
+    (steps, []) otherwise."""
+    complete = [op for op in steps if op.op is Opcode.RUN_COMPLETE]
+    if not complete or len(complete) == len(steps):
+        return steps, []
+    return [op for op in steps if op.op is not Opcode.RUN_COMPLETE], complete[:1]
