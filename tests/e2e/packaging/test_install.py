@@ -57,10 +57,12 @@ def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert built.returncode == 0, built.stderr
     [wheel] = (work / "dist").glob("stepwell-*.whl")
-    venv.create(work / "venv", with_pip=True)
+    # No pip of its own (ensurepip takes seconds): this interpreter's pip installs into it.
+    venv.create(work / "venv", with_pip=False)
     python = work / "venv" / "bin" / "python"
     installed = _run(
-        python, "-m", "pip", "install", "--quiet", "-c", ROOT / "requirements.lock", wheel,
+        sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
+        "-c", ROOT / "requirements.lock", wheel,
         cwd=work,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
@@ -70,7 +72,10 @@ def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_the_plain_install_pulls_no_web_server_and_no_postgres_driver(plain_install: Path) -> None:
     python = plain_install / "venv" / "bin" / "python"
-    listed = _run(python, "-m", "pip", "list", "--format=freeze", cwd=plain_install)
+    listed = _run(
+        sys.executable, "-m", "pip", "--python", python, "list", "--format=freeze",
+        cwd=plain_install,
+    )  # fmt: skip
     names = {line.split("==")[0].lower() for line in listed.stdout.splitlines()}
     assert "stepwell" in names
     for absent in ("starlette", "uvicorn", "psycopg", "psycopg-binary", "jinja2", "graphql-core"):
