@@ -189,7 +189,9 @@ class AppCatalog:
             url=registration.url,
             checksum=checksum,
             payload=registration.raw,
-            app_uuid=previous.app_uuid if previous else str(uuid.uuid4()),
+            # Named after the app, as function ids are after their slugs: processes that
+            # sync one new app at once agree on its id, whichever write lands last.
+            app_uuid=previous.app_uuid if previous else app_uuid_for(registration.app_name),
             synced_at=self._clock.now_ms(),
         )
         # Fully checked: store first, so a failed write leaves memory as it was too.
@@ -222,3 +224,8 @@ class AppCatalog:
         if gone and self._on_change is not None:
             await self._on_change()
         return gone
+
+
+def app_uuid_for(app_name: str) -> str:
+    """The id a newly synced app gets: the same in every process (``uuid5`` of its name)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stepwell:app:{app_name}"))

@@ -111,3 +111,20 @@ async def test_a_refresh_that_read_the_list_before_a_local_sync_does_not_undo_it
         assert [s.slug for s in registry] == ["shop-pay"]
     finally:
         await store.close()
+
+
+async def test_two_processes_syncing_one_new_app_at_once_agree_on_its_id(pg_url: str) -> None:
+    """Neither has seen the app: each makes its id, and whichever write lands last, the id
+    stored is the one both hold (it was random once, so the loser served another id)."""
+    stores = [open_store(pg_url), open_store(pg_url)]
+    for store in stores:
+        await store.open()
+    try:
+        a, b = (AppCatalog(Registry(), store, SystemClock()) for store in stores)
+        first, second = await asyncio.gather(a.sync(_payload(["pay"])), b.sync(_payload(["pay"])))
+        assert first.app_uuid == second.app_uuid
+        [stored] = await stores[0].list_apps()
+        assert stored.app_uuid == first.app_uuid
+    finally:
+        for store in stores:
+            await store.close()
