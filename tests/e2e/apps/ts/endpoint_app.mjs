@@ -8,6 +8,7 @@
 //   /ep/quick   two steps, answered in the request
 //   /ep/sleepy  a step, a 1 s sleep, a step: the run goes on asynchronously (302 to the output)
 //   /ep/token   as sleepy, but the SDK answers {run_id, token} instead of redirecting
+//   /ep/slow    as sleepy, with a 3 s sleep (long enough to restart the server during it)
 //   /ep/fails   a step, then a NonRetriableError (answered in the request)
 
 import http from "node:http";
@@ -32,11 +33,11 @@ const quick = inngest.endpoint(async (req) => {
   return { n, sum: a + b };
 });
 
-const sleepy = (client) =>
+const sleepy = (client, nap = "1s") =>
   client.endpoint(async (req) => {
     const n = param(req);
     const before = await step.run("before", () => `before-${n}`);
-    await step.sleep("nap", "1s");
+    await step.sleep("nap", nap);
     // After the sleep the handler runs again for the server's call, not the caller's request
     // (its query string is gone, as with Inngest): what it needs comes from stored steps.
     const after = await step.run("after", () => before.replace("before", "after"));
@@ -76,6 +77,7 @@ const endpoints = {
   "/ep/quick": serveEndpoint(quick),
   "/ep/sleepy": serveEndpoint(sleepy(inngest)),
   "/ep/token": serveEndpoint(sleepy(tokenClient)),
+  "/ep/slow": serveEndpoint(sleepy(inngest, "3s")),
   "/ep/fails": serveEndpoint(fails),
 };
 
