@@ -5,12 +5,14 @@ process knows the endpoint's function from the store (no sync ever declared it),
 endpoint back after the sleep, and the caller gets the handler's answer through the redirect.
 
 ``stepwell dev`` on a SQLite file, and ``stepwell start`` (signed, the SDK in cloud mode) on
-PostgreSQL.
+PostgreSQL; on the latter too, the chunks an endpoint streams once asynchronous (sent by the
+SDK to the server's tee, with the signing key) reach the caller.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -167,5 +169,37 @@ def test_an_endpoint_run_asleep_when_its_server_is_killed_completes_after_a_rest
             assert final.status_code == 200, final.text
             assert final.json() == {"before": f"before-{n}", "after": f"after-{n}"}
             assert servers.run_status(run_id) == "Completed"
+    finally:
+        servers.stop()
+
+
+def test_chunks_streamed_after_going_async_reach_the_caller_in_production(
+    ts_app_installed: None, pg_url: str, tmp_path: Path
+) -> None:
+    """The SDK in cloud mode sends its tee with the signing key, which ``stepwell start``
+    requires of every SDK route; the caller needs only the realtime token."""
+    servers = Servers("start", pg_url, free_port(), tmp_path)
+    sse = {"accept": "text/event-stream"}
+    try:
+        servers.start()
+        with (
+            _app(ENDPOINTS, servers, "start", tmp_path) as origin,
+            httpx.Client(timeout=RUN_TIMEOUT) as client,
+        ):
+            n = nonce()
+            direct = client.get(f"{origin}/ep/streams", params={"n": n}, headers=sse)
+            assert "event: inngest.redirect_info" in direct.text, direct.text
+            url = next(
+                line.split("data: ", 1)[1]
+                for line in direct.text.splitlines()
+                if line.startswith("data: ") and '"url"' in line
+            )
+            rest = client.get(json.loads(url)["url"], headers=sse)
+        assert rest.status_code == 200, rest.text
+        assert rest.text.count("event: inngest.stream") == 3, rest.text
+        assert f"after-{n}" in rest.text.rsplit("event: inngest.response", 1)[1], rest.text
+        # Without the signing key, nobody else publishes into a run's stream.
+        refused = httpx.post(f"{servers.url}/v1/realtime/publish/tee?channel=x", content=b"")
+        assert refused.status_code == 401, refused.text
     finally:
         servers.stop()
