@@ -161,13 +161,14 @@ class DurableEndpoints:
             self._take(spec_of(record), quiet=True)
 
     async def find(self, slug: str) -> FunctionSpec | None:
-        """The function of that slug: registered, or a durable endpoint stored by another
-        process (or before a restart), registered now."""
+        """The function of that slug: a synced one, or a durable endpoint as last stored (by
+        any process, before a restart too: the endpoint may have been served again since,
+        from elsewhere)."""
         known = self._registry.get(slug)
-        if known is not None:
+        if known is not None and known.config.get("durable_endpoint") is None:
             return known
         record = await self._endpoints.get_endpoint(slug)
-        return None if record is None else self._take(spec_of(record), quiet=True)
+        return known if record is None else self._take(spec_of(record), quiet=True)
 
     def _take(self, spec: FunctionSpec, *, quiet: bool = False) -> FunctionSpec | None:
         """Register ``spec``, or update the endpoint registered under its slug. When a synced

@@ -72,6 +72,11 @@ async def test_a_process_started_before_the_endpoint_finds_it_when_its_run_needs
         assert await early.lifecycle.endpoints.find("GET /nothing") is None
         recorded = await early.lifecycle.endpoints.record(run_id, [])
         assert recorded.spec is found
+        # Served again through the other process: this one calls it as it is now.
+        await serving.lifecycle.endpoints.start(new_ulid(), _event(), [SLEEP], retries=4)
+        again = await early.lifecycle.endpoints.find(SLUG)
+        assert again is found
+        assert found.retries == 4
 
 
 async def test_a_synced_function_keeps_its_slug_over_a_stored_endpoint(db_url: str) -> None:
