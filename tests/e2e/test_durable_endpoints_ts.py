@@ -3,10 +3,11 @@
 
 Endpoints: answered in the request (plain and as server-sent events); gone asynchronous after a
 sleep, awaited through the server's redirect (302 to ``/v1/http/runs/{run}/output``), through a
-``{run_id, token}`` answer, and streamed (``inngest.redirect_info`` to ``/v1/realtime/sse``); and
-a handler that fails for good. Metadata and scores: written through the SDK's metadata API
-(and, inside ``step.run``, on the step's op), read back over REST and on the run's trace, and
-refused over Inngest's size limits with a 413 naming the limit.
+``{run_id, token}`` answer, and streamed (``inngest.redirect_info`` to ``/v1/realtime/sse``, with
+the chunks the handler streams after the switch, which the SDK sends the server's tee); and a
+handler that fails for good. Metadata and scores: written through the SDK's metadata API (and,
+inside ``step.run``, on the step's op), read back over REST and on the run's trace, and refused
+over Inngest's size limits with a 413 naming the limit.
 """
 
 from __future__ import annotations
@@ -156,6 +157,30 @@ def test_streamed_endpoint_that_sleeps_follows_the_redirect(stack: Stack) -> Non
     later = dict(_sse(rest.text))
     assert as_obj(later["inngest.metadata"])["runId"] == redirect["runId"]
     result = as_obj(later["inngest.response"])
+    assert result["status"] == "succeeded"
+    body = json.loads(str(as_obj(result["response"])["body"]))
+    assert body == {"before": f"before-{n}", "after": f"after-{n}"}
+
+
+def test_chunks_streamed_after_going_async_reach_the_redirected_caller(stack: Stack) -> None:
+    n = nonce()
+    headers = {"accept": "text/event-stream"}
+    with _client() as client:
+        direct = client.get(f"{stack.app.origin}/ep/streams", params={"n": n}, headers=headers)
+        redirect = as_obj(dict(_sse(direct.text))["inngest.redirect_info"])
+        rest = client.get(str(redirect["url"]), headers=headers)
+    assert rest.status_code == 200, rest.text
+    events = _sse(rest.text)
+    names = [name for name, _ in events]
+    # Ours first, then what the SDK sent the tee (its own metadata is not repeated): the
+    # chunks in order, the step's commit, and the answer last.
+    stream, commit = "inngest.stream", "inngest.commit"
+    assert names == ["inngest.metadata", stream, stream, stream, commit, "inngest.response"]
+    chunks = [as_obj(data)["data"] for name, data in events if name == "inngest.stream"]
+    assert chunks == [{"chunk": i, "of": f"before-{n}"} for i in (1, 2, 3)], events
+    pushed = [as_obj(data) for name, data in events if name == "inngest.stream"]
+    assert {p.get("hashedStepId") for p in pushed} == {sha1("after")}, pushed
+    result = as_obj(events[-1][1])
     assert result["status"] == "succeeded"
     body = json.loads(str(as_obj(result["response"])["body"]))
     assert body == {"before": f"before-{n}", "after": f"after-{n}"}

@@ -7,8 +7,10 @@ a wait, a retriable error, the SDK's time budget running out) means the rest of 
 asynchronously: the run gets an execute item, and the engine calls the endpoint back like any
 function served over HTTP (the SDK replays the stored steps and reports what is next).
 
-The function is made from the request the first time an endpoint is hit: its app is the
-request's origin, its id the SDK's function id (or ``"<METHOD> <path>"``), its URL origin+path.
+The function is made from the request when an endpoint is hit: its app is the request's
+origin, its id the SDK's function id (or ``"<METHOD> <path>"``), its URL origin+path. No sync
+declares it, so it is stored (``EndpointStore``) before its run is: a process that did not
+see the request (a restart, another server on the database) finds it there to call it back.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_metadata import plan_op_metadata
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import (
+    EndpointRecord,
     NewRun,
     RunRecord,
     SpanKind,
@@ -36,7 +39,7 @@ from stepwell.ports.records import (
     StepSpan,
     StoredEvent,
 )
-from stepwell.ports.store import EngineStore
+from stepwell.ports.store import EndpointStore, EngineStore
 from stepwell.protocol.events import Event
 from stepwell.protocol.ops import Op, Opcode
 
@@ -78,15 +81,41 @@ def endpoint_function(data: dict[str, Any], retries: int) -> FunctionSpec:
         raise EndpointRefused(400, "event.data.path: expected a path starting with '/'")
     method = _text(data, "method").upper() or "POST"
     slug = _text(data, "fn").strip("-") or f"{method} {path}"
+    return _spec(slug, domain, domain + path, retries, method, path)
+
+
+def _spec(slug: str, app_id: str, url: str, retries: int, method: str, path: str) -> FunctionSpec:
     return FunctionSpec(
-        app_id=domain,
+        app_id=app_id,
         local_id=slug,
         name=slug,
         full_slug=slug,
-        url=domain + path,
+        url=url,
         retries=max(0, min(retries, MAX_ENDPOINT_RETRIES)),
         config={"durable_endpoint": {"method": method, "path": path}},
     )
+
+
+def spec_of(record: EndpointRecord) -> FunctionSpec:
+    """The function a stored endpoint stands for."""
+    return _spec(record.slug, record.app_id, record.url, record.retries, record.method, record.path)
+
+
+def _record(spec: FunctionSpec, now: int) -> EndpointRecord:
+    where = spec.config["durable_endpoint"]
+    return EndpointRecord(
+        slug=spec.slug,
+        app_id=spec.app_id,
+        url=spec.url or "",
+        retries=spec.retries,
+        method=str(where["method"]),
+        path=str(where["path"]),
+        saved_at=now,
+    )
+
+
+def _served_as(spec: FunctionSpec) -> tuple[object, ...]:
+    return spec.app_id, spec.url, spec.retries, spec.config.get("durable_endpoint")
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -117,28 +146,62 @@ class DurableEndpoints:
         self,
         *,
         store: EngineStore,
+        endpoints: EndpointStore,
         registry: Registry,
         committer: Committer,
         lease: Lease,
         clock: Clock,
     ) -> None:
         self._store = store
+        self._endpoints = endpoints
         self._registry = registry
         self._commit = committer.commit
         self._lease = lease
         self._clock = clock
 
-    def _register(self, spec: FunctionSpec) -> FunctionSpec:
+    async def load(self) -> None:
+        """Register the stored endpoints (at start, after the synced apps: a synced app's
+        function keeps its slug)."""
+        for record in await self._endpoints.list_endpoints():
+            self._take(spec_of(record), quiet=True)
+
+    async def find(self, slug: str) -> FunctionSpec | None:
+        """The function of that slug: a synced one, or a durable endpoint as last stored (by
+        any process, before a restart too: the endpoint may have been served again since,
+        from elsewhere)."""
+        known = self._registry.get(slug)
+        if known is not None and known.config.get("durable_endpoint") is None:
+            return known
+        record = await self._endpoints.get_endpoint(slug)
+        return known if record is None else self._take(spec_of(record), quiet=True)
+
+    def _take(self, spec: FunctionSpec, *, quiet: bool = False) -> FunctionSpec | None:
+        """Register ``spec``, or update the endpoint registered under its slug. When a synced
+        app's function holds the slug: None if ``quiet``, else a 409."""
         known = self._registry.get(spec.slug)
         if known is None:
             self._registry.add(spec)
             return spec
         if known.config.get("durable_endpoint") is None:
+            if quiet:
+                return None
             raise EndpointRefused(
                 409, f"function {spec.slug!r} is a synced app's function, not a durable endpoint"
             )
-        known.url, known.retries = spec.url, spec.retries  # the endpoint as last served
+        # The endpoint as last served.
+        known.app_id, known.url, known.retries = spec.app_id, spec.url, spec.retries
+        known.config = spec.config
         return known
+
+    async def _register(self, spec: FunctionSpec) -> FunctionSpec:
+        known = self._registry.get(spec.slug)
+        if known is not None and _served_as(known) == _served_as(spec):
+            return known
+        if known is not None and known.config.get("durable_endpoint") is None:
+            self._take(spec)  # a synced app's slug: refused before anything is stored
+        # Stored before its run is, so that whoever executes the run can call it back.
+        await self._endpoints.save_endpoint(_record(spec, self._clock.now_ms()))
+        return self._take(spec) or spec
 
     async def start(
         self, run_id: str, event: dict[str, Any], steps: list[Op], retries: int
@@ -147,7 +210,7 @@ class DurableEndpoints:
         data = event.get("data")
         if not isinstance(data, dict):
             raise EndpointRefused(400, "event.data: expected an object")
-        spec = self._register(endpoint_function(data, retries))
+        spec = await self._register(endpoint_function(data, retries))
         if await self._store.get_run(run_id) is not None:
             raise EndpointRefused(409, f"run {run_id} already exists")
         now = self._clock.now_ms()
@@ -203,7 +266,7 @@ class DurableEndpoints:
             run = await self._store.get_run(run_id)
             if run is None:
                 raise EndpointRefused(404, f"run {run_id} not found")
-            spec = self._registry.get(run.function_id)
+            spec = await self.find(run.function_id)
             if spec is None or spec.config.get("durable_endpoint") is None:
                 raise EndpointRefused(400, f"run {run_id} is not a durable endpoint's run")
             if run.status not in UNENDED:

@@ -92,6 +92,7 @@ class Engine:
         self.telemetry = self._committer.telemetry = telemetry  # logs, metrics, traces
         self.lifecycle = Lifecycle(
             store=store,
+            endpoint_store=store,
             registry=registry,
             planner=self._planner,
             clock=self._clock,
@@ -112,12 +113,12 @@ class Engine:
         self._dispatcher.attach(
             Executor(
                 store=store,
-                registry=registry,
                 planner=self._planner,
                 clock=self._clock,
                 committer=self._committer,
                 cron=self._cron,
                 executions=executions,
+                find_function=self.lifecycle.endpoints.find,
             )
         )
         self._started = False
@@ -144,6 +145,8 @@ class Engine:
             await self.store.listen(self._dispatcher.wake_at)
         if on_open is not None:
             await on_open()
+        # After the synced apps (``on_open``), which keep their slugs.
+        await self.lifecycle.endpoints.load()
         await self.lifecycle.load_paused()
         self._started = True
         await self.reconcile_crons()

@@ -17,7 +17,7 @@ from stepwell.engine.cron import CronScheduler
 from stepwell.engine.execution import Executions
 from stepwell.engine.plan import Plan, static_plan
 from stepwell.engine.planner import Planner
-from stepwell.engine.registry import Registry
+from stepwell.engine.registry import FunctionSpec
 from stepwell.engine.run_timeouts import is_run_timeout, plan_timeout
 from stepwell.engine.timers import Timers
 from stepwell.ports.clock import Clock
@@ -34,20 +34,21 @@ class Executor:
         self,
         *,
         store: EngineStore,
-        registry: Registry,
         planner: Planner,
         clock: Clock,
         committer: Committer,
         cron: CronScheduler,
         executions: Executions,
+        find_function: Callable[[str], Awaitable[FunctionSpec | None]],
     ) -> None:
         self._store = store
-        self._registry = registry
         self._planner = planner
         self._clock = clock
         self._committer = committer
         self._cron = cron
         self._executions = executions
+        # The registry, then what the store keeps beside it (durable endpoints' functions).
+        self._find_function = find_function
         self._timers = Timers(committer=committer, clock=clock, lease=planner.lease)
 
     async def run_item(self, handed: QueueItem) -> None:
@@ -79,7 +80,7 @@ class Executor:
         if item.kind is not ItemKind.EXECUTE:
             await self._timers.fire(item)
             return
-        spec = self._registry.get(run.function_id)
+        spec = await self._find_function(run.function_id)
         if spec is None:
             # Its app may not have synced yet (a server restart): look again a little later.
             log.warning(

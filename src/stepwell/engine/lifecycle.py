@@ -18,7 +18,7 @@ from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_metadata import RunMetadata
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import StatePut, StepRow
-from stepwell.ports.store import EngineStore
+from stepwell.ports.store import EndpointStore, EngineStore
 from stepwell.protocol.step_ids import hash_step_id
 
 MAX_SCAN = 100_000
@@ -32,6 +32,7 @@ class Lifecycle:
         self,
         *,
         store: EngineStore,
+        endpoint_store: EndpointStore,
         registry: Registry,
         planner: Planner,
         clock: Clock,
@@ -43,7 +44,12 @@ class Lifecycle:
         self._clock = clock
         self._commit = committer.commit
         self.endpoints = DurableEndpoints(
-            store=store, registry=registry, committer=committer, lease=planner.lease, clock=clock
+            store=store,
+            endpoints=endpoint_store,
+            registry=registry,
+            committer=committer,
+            lease=planner.lease,
+            clock=clock,
         )
         self.metadata = RunMetadata(store=store, committer=committer, clock=clock)
 

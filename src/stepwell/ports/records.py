@@ -264,3 +264,17 @@ class AppRecord:
     payload: dict[str, Any]
     app_uuid: str
     synced_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """A durable endpoint's function as last served: what calling it back needs (after a
+    restart, or from another process), since no app sync ever declares it."""
+
+    slug: str
+    app_id: str
+    url: str
+    retries: int
+    method: str
+    path: str
+    saved_at: int

@@ -1,7 +1,8 @@
 """The Store port: what the engine needs from durable storage, named in its own terms.
 
 Split by role, as each caller needs it: ``EngineStore`` (commit, claim, and the reads planning
-makes), ``AppStore`` (the catalog of synced apps), ``Notifier`` (wake-ups from other
+makes), ``AppStore`` (the catalog of synced apps), ``EndpointStore`` (durable endpoints'
+functions), ``Notifier`` (wake-ups from other
 processes), ``Lifecycle`` (open, close, ping) and ``History`` (``ports/history.py``: what
 presentation reads). ``Store`` combines them all: what an adapter implements.
 """
@@ -16,6 +17,7 @@ from stepwell.ports.records import (
     AppRecord,
     ChangeSet,
     CommitResult,
+    EndpointRecord,
     ItemKind,
     Pause,
     PauseKind,
@@ -89,6 +91,19 @@ class AppStore(Protocol):
     async def list_apps(self) -> list[AppRecord]: ...
 
 
+class EndpointStore(Protocol):
+    """Durable endpoints' functions, by slug: made from their requests, kept so that their
+    runs can be called back whichever process executes them, and after a restart."""
+
+    async def save_endpoint(self, endpoint: EndpointRecord) -> None:
+        """Insert or replace the endpoint of that slug."""
+        ...
+
+    async def get_endpoint(self, slug: str) -> EndpointRecord | None: ...
+
+    async def list_endpoints(self) -> list[EndpointRecord]: ...
+
+
 class Notifier(Protocol):
     """Hearing about work other processes commit."""
 
@@ -116,5 +131,5 @@ class Lifecycle(Protocol):
         ...
 
 
-class Store(EngineStore, AppStore, Notifier, Lifecycle, History, Protocol):
+class Store(EngineStore, AppStore, EndpointStore, Notifier, Lifecycle, History, Protocol):
     """Every role together: what an adapter implements and what the engine is given."""

@@ -7,7 +7,9 @@ step mode calls, and the routes a caller awaits or streams a run's answer from.
 * ``GET /v1/http/runs/{run}/output?token=`` waits (bounded) for the run to end and answers
   with the HTTP response the handler made (the redirect target of a run that went async);
 * ``GET /v1/realtime/sse?token=`` is the same as a server-sent event stream, for a caller
-  that asked for ``text/event-stream`` and was redirected here (``inngest.redirect_info``).
+  that asked for ``text/event-stream`` and was redirected here (``inngest.redirect_info``),
+  with what the handler streams meanwhile (``run_streams``);
+* ``POST /v1/realtime/publish/tee?channel=<run>`` is where the SDK sends that stream.
 
 ``/v1/http/runs`` is the older prefix of ``/v1/checkpoint``; both are served.
 """
@@ -31,11 +33,15 @@ from stepwell.engine.endpoints import EndpointRefused, EndpointRun, RunTokens
 from stepwell.ports.records import RunRecord
 from stepwell.protocol.ops import Op
 from stepwell.server.http import MAX_REQUEST_BYTES, error, json_response, read_object
+from stepwell.server.run_streams import EventTooLong, RunStreams
 from stepwell.server.runtime import ServerRuntime
 
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$", re.IGNORECASE)
 OUTPUT_WAIT_S = 300.0
 POLL_S = 0.1
+TEE_GRACE_S = 5.0
+"""How long a caller's stream waits, once the run has ended, for a tee still open (its last
+chunks and the SDK's own answer may arrive just after the run's end)."""
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
 
 
@@ -79,6 +85,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
     engine = runtime.engine
     endpoints = engine.lifecycle.endpoints
     tokens = RunTokens(runtime.config.signing_key or "stepwell-dev")
+    streams = RunStreams()
 
     def created(run: EndpointRun) -> Response:
         return json_response(
@@ -163,23 +170,63 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             return found
         if await engine.get_run(found) is None:
             return error(404, f"run {found} not found")
-        run_id = found
-
-        async def events() -> AsyncIterator[bytes]:
-            yield _sse("inngest.metadata", {"runId": run_id})
-            run = await ended(run_id, request)
-            if run is None or run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
-                return
-            status, headers, text = _answer(run)
-            outcome = "succeeded" if run.status is RunStatus.COMPLETED else "failed"
-            response = {"body": text, "headers": headers, "statusCode": status}
-            yield _sse("inngest.response", {"status": outcome, "response": response})
-
         return StreamingResponse(
-            events(),
+            relayed(found, request),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
+
+    async def relayed(run_id: str, request: Request) -> AsyncIterator[bytes]:
+        """The run's metadata, what the handler streams, then its answer: the SDK's own (in
+        the tee) or, without one, the one the run's end stands for."""
+        yield _sse("inngest.metadata", {"runId": run_id})
+        seen = 0
+        deadline = time.monotonic() + OUTPUT_WAIT_S
+        ended_at: float | None = None
+        while True:
+            events, seen = streams.read(run_id, seen)
+            for event in events:
+                if event.name != "inngest.metadata":  # ours went first
+                    yield event.encode()
+                if event.name == "inngest.response":
+                    return
+            if ended_at is not None and (
+                not streams.publishers(run_id) or time.monotonic() - ended_at > TEE_GRACE_S
+            ):
+                run = await engine.get_run(run_id)
+                if run is None:
+                    return
+                status, headers, text = _answer(run)
+                outcome = "succeeded" if run.status is RunStatus.COMPLETED else "failed"
+                response = {"body": text, "headers": headers, "statusCode": status}
+                yield _sse("inngest.response", {"status": outcome, "response": response})
+                return
+            run = await engine.get_run(run_id)
+            if run is None:
+                return
+            if ended_at is None and run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+                ended_at = time.monotonic()
+                continue  # read what was published meanwhile before answering
+            if time.monotonic() >= deadline or await request.is_disconnected():
+                return
+            await streams.wait(run_id, POLL_S)
+
+    async def tee(request: Request) -> Response:
+        run_id = request.query_params.get("channel") or ""
+        if not _ULID.match(run_id):
+            return error(400, "channel: expected the run id")
+        if await engine.get_run(run_id) is None:
+            return error(404, f"run {run_id} not found")
+
+        async def run_ended() -> bool:
+            run = await engine.get_run(run_id)
+            return run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+        try:
+            await streams.take_tee(run_id, request.stream(), run_ended)
+        except EventTooLong as exc:
+            return error(413, f"body: {exc}")
+        return json_response({"data": {"run_id": run_id}})
 
     found: list[Route] = []
     for prefix in ("/v1/checkpoint", "/v1/http/runs"):
@@ -188,7 +235,11 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             Route(prefix + "/{run_id}/steps", steps, methods=["POST"]),
             Route(prefix + "/{run_id}/output", output, methods=["GET"]),
         ]
-    return [*found, Route("/v1/realtime/sse", stream, methods=["GET"])]
+    return [
+        *found,
+        Route("/v1/realtime/sse", stream, methods=["GET"]),
+        Route("/v1/realtime/publish/tee", tee, methods=["POST"]),
+    ]
 
 
 def _sse(event: str, data: Any) -> bytes:

@@ -127,6 +127,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/realtime/sse"): describe(
         "A durable endpoint's result as server-sent events", None, media="text/event-stream"
     ),
+    ("POST", "/v1/realtime/publish/tee"): describe(
+        "What a durable endpoint streams in its asynchronous phase (SDK)", ANY
+    ),
     ("GET", "/v1/runs/{run_id}/metadata"): describe("The run's metadata", ANY),
     ("POST", "/v1/runs/{run_id}/metadata"): describe("Add run metadata", ANY, body=JSON_OBJECT),
     ("POST", "/v2/runs/{run_id}/scores"): describe("Score a run", ANY, body=JSON_OBJECT),

@@ -28,6 +28,7 @@ from stepwell.ports.history import (
 )
 from stepwell.ports.records import (
     AppRecord,
+    EndpointRecord,
     ItemKind,
     Pause,
     PauseKind,
@@ -82,6 +83,9 @@ _TRACE_WITH_STEPS = (
     "span_started_at, span_ended_at, span_queued_ms, span_error, span_detail FROM steps "
     f"WHERE run_id = ? AND span_kind IS NOT NULL) AS trace {_TRACE_ORDER}"
 )
+
+
+_ENDPOINT_COLUMNS = "slug, app_id, url, retries, method, path, saved_at"
 
 
 class SqlReads:
@@ -297,3 +301,13 @@ class SqlReads:
             "SELECT name, url, checksum, payload, app_uuid, synced_at FROM apps ORDER BY name"
         )
         return [AppRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    async def get_endpoint(self, slug: str) -> EndpointRecord | None:
+        rows = await self._query(
+            f"SELECT {_ENDPOINT_COLUMNS} FROM endpoints WHERE slug = ?", (slug,)
+        )
+        return EndpointRecord(*rows[0]) if rows else None
+
+    async def list_endpoints(self) -> list[EndpointRecord]:
+        rows = await self._query(f"SELECT {_ENDPOINT_COLUMNS} FROM endpoints ORDER BY slug")
+        return [EndpointRecord(*row) for row in rows]

@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.abc import Params
 
-from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, QueueItem
+from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, EndpointRecord, QueueItem
 from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
 from stepwell.store.dialect import POSTGRES
 from stepwell.store.postgres.pool import ConnectionPool
@@ -213,6 +213,16 @@ class PostgresStore(SqlReads):
 
     async def delete_app(self, name: str) -> None:
         await self._execute("DELETE FROM apps WHERE name = %s", (name,))
+
+    async def save_endpoint(self, endpoint: EndpointRecord) -> None:
+        e = endpoint
+        await self._execute(
+            "INSERT INTO endpoints (slug, app_id, url, retries, method, path, saved_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (slug) DO UPDATE SET "
+            "app_id = excluded.app_id, url = excluded.url, retries = excluded.retries, "
+            "method = excluded.method, path = excluded.path, saved_at = excluded.saved_at",
+            (e.slug, e.app_id, e.url, e.retries, e.method, e.path, e.saved_at),
+        )
 
     async def prune(
         self,

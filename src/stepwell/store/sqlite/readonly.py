@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from stepwell.ports.records import AppRecord
+from stepwell.ports.records import AppRecord, EndpointRecord
 from stepwell.store.dialect import SQLITE
 from stepwell.store.reads import Row, SqlReads
 
@@ -88,4 +88,7 @@ class ReadOnlySqliteHistory(SqlReads):
         raise PermissionError("this SQLite file is open read-only")
 
     async def delete_app(self, name: str) -> None:
+        raise PermissionError("this SQLite file is open read-only")
+
+    async def save_endpoint(self, endpoint: EndpointRecord) -> None:
         raise PermissionError("this SQLite file is open read-only")

@@ -18,7 +18,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stepwell.ports.records import AppRecord, ChangeSet, CommitResult, Pause, PauseKind, QueueItem
+from stepwell.ports.records import (
+    AppRecord,
+    ChangeSet,
+    CommitResult,
+    EndpointRecord,
+    Pause,
+    PauseKind,
+    QueueItem,
+)
 from stepwell.ports.retention import DEFAULT_PRUNE_BATCH, PruneResult
 from stepwell.store.dialect import SQLITE
 from stepwell.store.migrations import load_migrations
@@ -230,6 +238,16 @@ class SqliteStore(SqlReads):
     async def delete_app(self, name: str) -> None:
         await self._writer.submit(
             lambda conn: conn.execute("DELETE FROM apps WHERE name = ?", (name,))
+        )
+
+    async def save_endpoint(self, endpoint: EndpointRecord) -> None:
+        e = endpoint
+        await self._writer.submit(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO endpoints (slug, app_id, url, retries, method, path, "
+                "saved_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (e.slug, e.app_id, e.url, e.retries, e.method, e.path, e.saved_at),
+            )
         )
 
     async def prune(

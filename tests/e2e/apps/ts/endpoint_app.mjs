@@ -8,12 +8,16 @@
 //   /ep/quick   two steps, answered in the request
 //   /ep/sleepy  a step, a 1 s sleep, a step: the run goes on asynchronously (302 to the output)
 //   /ep/token   as sleepy, but the SDK answers {run_id, token} instead of redirecting
+//   /ep/slow    as sleepy, with a 3 s sleep (long enough to restart the server during it)
 //   /ep/fails   a step, then a NonRetriableError (answered in the request)
+//   /ep/streams as sleepy, and its step after the sleep streams three chunks (`stream.push`):
+//               sent to the server's tee, as the run is asynchronous by then
 
 import http from "node:http";
 
 import { Inngest, NonRetriableError, step } from "inngest";
 import { metadataMiddleware } from "inngest/experimental";
+import { stream } from "inngest/experimental/durable-endpoints";
 import { endpointAdapter, serve, serveEndpoint } from "inngest/node";
 
 const inngest = new Inngest({ id: "dep", endpointAdapter, middleware: [metadataMiddleware()] });
@@ -32,16 +36,27 @@ const quick = inngest.endpoint(async (req) => {
   return { n, sum: a + b };
 });
 
-const sleepy = (client) =>
+const sleepy = (client, nap = "1s") =>
   client.endpoint(async (req) => {
     const n = param(req);
     const before = await step.run("before", () => `before-${n}`);
-    await step.sleep("nap", "1s");
+    await step.sleep("nap", nap);
     // After the sleep the handler runs again for the server's call, not the caller's request
     // (its query string is gone, as with Inngest): what it needs comes from stored steps.
     const after = await step.run("after", () => before.replace("before", "after"));
     return { before, after };
   });
+
+const streams = inngest.endpoint(async (req) => {
+  const n = param(req);
+  const before = await step.run("before", () => `before-${n}`);
+  await step.sleep("nap", "1s");
+  const after = await step.run("after", () => {
+    for (const i of [1, 2, 3]) stream.push({ chunk: i, of: before });
+    return before.replace("before", "after");
+  });
+  return { before, after };
+});
 
 const fails = inngest.endpoint(async (req) => {
   const n = param(req);
@@ -83,7 +98,9 @@ const endpoints = {
   "/ep/quick": serveEndpoint(quick),
   "/ep/sleepy": serveEndpoint(sleepy(inngest)),
   "/ep/token": serveEndpoint(sleepy(tokenClient)),
+  "/ep/slow": serveEndpoint(sleepy(inngest, "3s")),
   "/ep/fails": serveEndpoint(fails),
+  "/ep/streams": serveEndpoint(streams),
 };
 
 const server = http.createServer((req, res) => {
