@@ -3,11 +3,12 @@
 Every step of an app served over HTTP is one POST. Through httpx that POST cost the server
 ~2.85 ms of CPU (bench/PROFILE.md): anyio's stream layer, httpcore's pool scans and h11's
 framing, all pure Python. bench/http_clients.py measured the client's CPU per request on this
-machine: httpx 1,660 µs sequential / 3,170 µs at 20 concurrent (its pool scan grows with the
-connections), aiohttp 260 / 145 µs, a minimal client of our own on httptools 31 / 30 µs.
+machine (PROFILE.md): httpx 1,670 µs one at a time / 3,450 µs from 20 tasks (its pool checks
+every connection), aiohttp 185-215 / 130 µs, a minimal client of our own on httptools 23 / 27 µs.
 aiohttp takes ~90 % of the gain and is well kept (TLS, chunked bodies, pooling, its C parser);
 the last ~0.2 ms was not worth owning an HTTP client. So aiohttp carries this call only;
-step.fetch, step.ai.infer, syncs and the rest stay on httpx.
+step.fetch, step.ai.infer, syncs and the rest stay on httpx. With the official SDK's app the
+server's CPU per step fell from 5.7-6.6 ms to 1.05-1.13 ms (bench/over_http.py, PROFILE.md).
 
 The session is made like the server's httpx client: connect timeout 10 s, a read timeout per
 chunk (a 201's keep-alive spaces keep a long call going), 100 connections at most, idle ones
