@@ -35,6 +35,7 @@ class App:
 
     answer: Callable[[Request], Awaitable[bytes | None]]
     connections: int = 0
+    hang_up_after_answer: bool = False
     requests: list[Request] = field(default_factory=list)
     url: str = ""
 
@@ -94,7 +95,8 @@ async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[App]]]:
                         break
                     writer.write(answer)
                     await writer.drain()
-                    if b"\r\nConnection: close\r\n" in answer.split(b"\r\n\r\n")[0] + b"\r\n":
+                    closing = b"\r\nConnection: close\r\n" in answer.split(b"\r\n\r\n")[0] + b"\r\n"
+                    if closing or app.hang_up_after_answer:
                         break
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
@@ -335,3 +337,20 @@ async def test_the_proxy_of_the_environment_is_used_unless_no_proxy_names_the_ho
     assert status == 206
     [request] = proxy.requests
     assert request.head[0] == "POST http://app.invalid/api/inngest?fnId=f HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"NOT HTTP AT ALL\r\n\r\n", id="garbage"),
+        pytest.param(reply(200, b"x" * 100, "X-Inngest-SDK: py")[:-90], id="cut-short body"),
+    ],
+)
+async def test_a_broken_answer_is_a_retriable_failure(serve: Any, answer: bytes) -> None:
+    async def broken(request: Request) -> bytes:
+        return answer
+
+    app = await serve(broken)
+    app.hang_up_after_answer = True
+    outcome = await outcome_of(HttpDriver(), app.url)
+    assert_transport_failure(outcome, app.url)
