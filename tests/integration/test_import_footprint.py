@@ -25,6 +25,8 @@ HEAVY = [
     "graphql",
     "pydantic",
     "httpx",
+    # The server's per-step calls to apps over HTTP only.
+    "aiohttp",
     "cel.cli",
     "rich",
     "prompt_toolkit",

@@ -28,6 +28,7 @@ from stepwell.drivers.gateway import perform_ai_request, perform_fetch
 from stepwell.drivers.http_body import StateTooLarge, call_body
 from stepwell.drivers.http_lazy import LAZY_OPS, record_lazy, run_end
 from stepwell.drivers.http_response import SdkResponse, classify_response
+from stepwell.drivers.http_transport import AppTransport, TransportError, with_step_query
 from stepwell.ports.driver import (
     Checkpoint,
     Completed,
@@ -105,9 +106,12 @@ class HttpDriver:
         request_timeout_s: float = 7200.0,
     ) -> None:
         self._signer = signer or (lambda body: None)
+        # httpx for step.fetch and step.ai.infer; the per-step call has its own, leaner
+        # transport (drivers/http_transport.py says why).
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(request_timeout_s, connect=10.0)
         )
+        self._transport = AppTransport(request_timeout_s=request_timeout_s)
         self._draining = False
         self._active: dict[str, _Run] = {}
         self.on_response: Callable[[int | None], None] = lambda status: None
@@ -119,7 +123,12 @@ class HttpDriver:
         self._draining = True
 
     async def aclose(self) -> None:
+        await self._transport.aclose()
         await self._client.aclose()
+
+    async def close_transport(self) -> None:
+        """Close the per-step connections only (the httpx client may be shared)."""
+        await self._transport.aclose()
 
     # -- TS async checkpointing (§5.11) -----------------------------------------------------------
 
@@ -352,21 +361,19 @@ class HttpDriver:
         # Present even when not signing (dev), as Inngest's dev server sends it: a durable
         # endpoint tells a call of ours from a new request by this header and ``X-Run-ID``.
         headers["X-Inngest-Signature"] = self._signer(raw) or ""
-        url = _with_query(str(request.url), step_id)
+        url = with_step_query(str(request.url), step_id)
         try:
-            response = await self._client.post(url, content=raw, headers=headers)
-        except httpx.HTTPError as exc:
+            status, answer_headers, content = await self._transport.post(url, raw, headers)
+        except TransportError as exc:
             self.on_response(None)
             return SdkResponse(
                 outcome=Errored(
-                    error_payload(
-                        "HTTPError", f"calling {url} failed: {type(exc).__name__}: {exc}"
-                    ),
+                    error_payload("HTTPError", f"calling {url} failed: {exc.kind}: {exc}"),
                     retriable=True,
                 )
             )
-        self.on_response(response.status_code)
-        return classify_response(response.status_code, response.headers, response.content)
+        self.on_response(status)
+        return classify_response(status, answer_headers, content)
 
     def _traceparent(self, run_id: str, step_id: str, body: dict[str, Any]) -> str:
         """The run's trace; the parent is the step's span for a call that targets a step,
@@ -385,10 +392,3 @@ def _checked(outcome: Outcome) -> Outcome:
         if problem is not None:
             return Errored(error_payload("StepOutputError", problem), retriable=False)
     return outcome
-
-
-def _with_query(url: str, step_id: str) -> str:
-    parsed = httpx.URL(url)
-    params = dict(parsed.params)
-    params["stepId"] = step_id
-    return str(parsed.copy_with(params=dict(sorted(params.items()))))

@@ -115,4 +115,5 @@ class ServerRuntime:
         await self.engine.stop()
         if self.connect_relay is not None:
             await self.connect_relay.stop()
+        await self.http_driver.close_transport()
         await self.client.aclose()
