@@ -74,7 +74,8 @@ class GroupThenB:
 
 
 async def calls_of_a_run(server: Server, handler: GroupThenB) -> tuple[dict[str, Any], list[Any]]:
-    """Run the function to its end: its memo, and each call's (step, flag)."""
+    """Run the function to its end: its memo, and each call's (step, flag). Every span of the
+    run has ended by then (a wait's WAITING span included)."""
     sdk = FakeSdk("flag", [FakeFunction("fn", [{"event": "flag/go"}], step_handler=handler)])
     async with running_sdk(sdk, server.url):
         assert (await sdk.sync())["ok"] is True
@@ -82,6 +83,9 @@ async def calls_of_a_run(server: Server, handler: GroupThenB) -> tuple[dict[str,
         [run_id] = await server.runs_of(event)
         await server.wait_for_status(run_id, "Completed")
         run = (await server.client.get(f"/v1/runs/{run_id}")).json()["data"]
+        spans = await server.runtime.engine.store.run_trace(run_id)
+    open_spans = [(s.name, s.status.value) for s in spans if s.ended_at is None]
+    assert open_spans == [], open_spans
     seen = [
         (NAMES.get(call.step_id, call.step_id), call.body["ctx"]["disable_immediate_execution"])
         for call in sdk.calls_of("fn")
