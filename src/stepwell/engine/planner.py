@@ -26,7 +26,7 @@ from stepwell.engine.keys import (
 from stepwell.engine.plan import FORCE_PLAN_KEY, Lease, Plan
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_timeouts import arm_start_timeout
-from stepwell.engine.trace import closed_span
+from stepwell.engine.trace import closed_span, end_wait
 from stepwell.ports.records import (
     ItemKind,
     NewRun,
@@ -264,14 +264,10 @@ class Planner:
                 # wait times out (the two waits were parallel work: it does).
                 forced = any((i.payload or {}).get(FORCE_PLAN_KEY) for i in timers)
                 self._lease.run_on(plan, other.run_id, now_ms, force_plan=forced)
-                for timer in timers:
-                    # Its WAITING span, written by this plan too, ends here as a timeout's would.
-                    span = closed_span(timer.payload, now_ms)
-                    if span is not None:
-                        key = (span.run_id, span.step_hash)
-                        spans = plan.changes.spans
-                        spans[:] = [s for s in spans if (s.run_id, s.step_hash) != key]
-                        spans.append(span)
+                # Its WAITING span, written by this plan too, ends here as a timeout's would.
+                for span in plan.changes.spans:
+                    if (span.run_id, span.step_hash) == (other.run_id, other.step_hash):
+                        end_wait(span, now_ms)
             else:
                 await self._resume(other, None, plan, now_ms)  # None: what a timeout stores
         return None

@@ -105,6 +105,11 @@ def closed_span(payload: dict[str, Any] | None, now_ms: int) -> StepSpan | None:
         span.kind = SpanKind(span.kind)
     except (TypeError, ValueError):
         return None  # written by another version: the trace loses the end, nothing else
+    end_wait(span, now_ms)
+    return span
+
+
+def end_wait(span: StepSpan, now_ms: int) -> None:
+    """A waiting span's end, however the wait ended (a value, a timeout, replaced)."""
     span.status = SpanStatus.COMPLETED
     span.ended_at = max(now_ms, span.started_at)
-    return span
