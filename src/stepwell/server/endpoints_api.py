@@ -20,7 +20,6 @@ import asyncio
 import json
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +28,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from stepwell.core.runs import RunStatus
+from stepwell.engine.apps import app_uuid_for
 from stepwell.engine.endpoints import EndpointRefused, EndpointRun, RunTokens
 from stepwell.ports.records import RunRecord
 from stepwell.protocol.ops import Op
@@ -92,9 +92,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
             {
                 "data": {
                     "fn_id": run.spec.uuid,
-                    "app_id": str(
-                        uuid.uuid5(uuid.NAMESPACE_URL, f"stepwell:app:{run.spec.app_id}")
-                    ),
+                    "app_id": app_uuid_for(run.spec.app_id),
                     "run_id": run.run_id,
                     "token": tokens.issue(run.run_id),
                     "realtime_token": tokens.issue(run.run_id, "realtime"),
