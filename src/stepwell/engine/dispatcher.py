@@ -14,6 +14,7 @@ import contextlib
 import logging
 from typing import Protocol
 
+from stepwell.engine.plan import FreshRun
 from stepwell.engine.run_timeouts import is_run_timeout
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem
@@ -25,7 +26,7 @@ log = logging.getLogger("stepwell.engine")
 class ItemRunner(Protocol):
     """What runs one item (the executor)."""
 
-    async def run_item(self, handed: QueueItem) -> None: ...
+    async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None: ...
 
 
 class Dispatcher:
@@ -80,7 +81,9 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def submit(self, item: QueueItem) -> None:
+    def submit(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
+        """Run ``item`` here (after the run's current execution, if it has one); ``fresh``:
+        the run it starts, as just created by this process."""
         if self._stopping:
             return
         if is_run_timeout(item):
@@ -92,7 +95,7 @@ class Dispatcher:
             self._waiting.setdefault(item.run_id, {})[item.item_id] = item
             return
         self._active_items[item.run_id] = item.item_id
-        self._active[item.run_id] = asyncio.create_task(self._execute(item))
+        self._active[item.run_id] = asyncio.create_task(self._execute(item, fresh))
 
     def wake_at(self, due_ms: int) -> None:
         """Poll no later than ``due_ms`` (a timer this process just created)."""
@@ -100,9 +103,9 @@ class Dispatcher:
             self._next_wake_ms = due_ms
             self._wake.set()
 
-    async def _execute(self, item: QueueItem) -> None:
+    async def _execute(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
         try:
-            await self._run(item)
+            await self._run(item, fresh)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -119,10 +122,10 @@ class Dispatcher:
                     del self._waiting[item.run_id]
                 self.submit(following)
 
-    async def _run(self, item: QueueItem) -> None:
+    async def _run(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
         if self._runner is None:
             raise RuntimeError("the dispatcher has no runner attached")
-        await self._runner.run_item(item)
+        await self._runner.run_item(item, fresh)
 
     async def _time_out(self, item: QueueItem) -> None:
         try:
