@@ -18,6 +18,7 @@ from typing import Any
 
 Job = Callable[[sqlite3.Connection], Any]
 _Entry = tuple[Job, asyncio.Future[Any]]
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 _URGENT = object()
 """Put on the queue to wake the writer for an urgent job (which waits in its own lane)."""
 
@@ -107,7 +108,7 @@ class GroupCommitWriter:
             batch.append(self._urgent.popleft())
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[_Outcome] = []
         began = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -131,11 +132,20 @@ class GroupCommitWriter:
             outcomes = [(future, None, exc) for _, future in batch]
         assert self._loop is not None
         # One wake-up of the event loop for the whole batch.
-        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+        self._loop.call_soon_threadsafe(_resolve_all, outcomes, 0)
 
 
-def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in outcomes:
+RESOLVE_PER_TURN = 64
+"""Waiters woken per turn of the event loop: a batch of 512 woken at once would make one turn
+run 512 executions' next steps, and everything else on the loop (a send, an HTTP answer)
+would wait for that whole turn."""
+
+
+def _resolve_all(outcomes: list[_Outcome], start: int) -> None:
+    end = start + RESOLVE_PER_TURN
+    if end < len(outcomes):
+        asyncio.get_running_loop().call_soon(_resolve_all, outcomes, end)
+    for future, result, error in outcomes[start:end]:
         if future.done():
             continue
         if error is not None:
