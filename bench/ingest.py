@@ -5,7 +5,8 @@ Embedded, on SQLite (or PostgreSQL with ``--postgres``), each round in a fresh p
 * ``send``: 1,000-event batches, each event starting a run (one step, then a sleep); events/s
   until the last ``send`` returned, every run committed with its queue item (and being run);
 * ``sleep``: 100,000 such events in batches of 1,000; runs/s until every run is asleep (its
-  step stored, its sleep item queued), and the process's peak RSS.
+  step stored, its sleep item queued), the CPU per run of the event loop's thread and of the
+  process, and the process's peak RSS.
 
 Over HTTP, against a real ``stepwell dev``: single-event requests/s and events/s in arrays of
 100, from two client processes of 32 keep-alive connections each (plain asyncio streams: a
@@ -78,6 +79,7 @@ async def embedded_round(database: str, scenario: str, events: int) -> dict[str,
             for b in range(events // BATCH)
         ]
         started = time.perf_counter()
+        loop_cpu, process_cpu = time.thread_time(), time.process_time()
         for batch in batches:
             await engine.send(batch)
         sent = time.perf_counter() - started
@@ -89,6 +91,10 @@ async def embedded_round(database: str, scenario: str, events: int) -> dict[str,
                     raise TimeoutError(f"only {asleep} of {events} runs asleep")
                 await asyncio.sleep(0.05)
             result["runs_per_s"] = events / (time.perf_counter() - started)
+            # CPU moves far less with the shared machine's load than rates do: the event
+            # loop's thread (the limit) and the whole process (with the SQLite writer).
+            result["loop_cpu_us_per_run"] = (time.thread_time() - loop_cpu) / events * 1e6
+            result["process_cpu_us_per_run"] = (time.process_time() - process_cpu) / events * 1e6
         rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result["peak_rss_mb"] = rss_kb / 1024
     return result

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import logging
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 from stepwell.engine.plan import FreshRun
@@ -31,6 +32,10 @@ class ItemRunner(Protocol):
     """What runs one item (the executor)."""
 
     async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None: ...
+
+    def waits_for_room(self, fresh: FreshRun) -> bool: ...
+
+    def on_room(self, wake: Callable[[], None]) -> None: ...
 
 
 class Dispatcher:
@@ -50,8 +55,13 @@ class Dispatcher:
         self._lease_ms = lease_ms
         self._poll_interval_s = poll_interval_s
         self._active: dict[str, asyncio.Task[None] | None] = {}
-        """By run: its execution's task, or None while it waits in ``_starting``."""
+        """By run: its execution's task, or None while it waits to start."""
         self._starting: collections.deque[tuple[QueueItem, FreshRun | None]] = collections.deque()
+        self._held: collections.deque[tuple[QueueItem, FreshRun]] = collections.deque()
+        """Runs just created here that would only wait for a slot: held as data, not as
+        waiting tasks (a hundred thousand of those cost memory, and the garbage collector
+        scans every one of their frames again and again), started as slots free."""
+        self._start_scheduled = False
         self._active_items: dict[str, str] = {}
         self._waiting: dict[str, dict[str, QueueItem]] = {}
         self._timeouts: dict[str, asyncio.Task[None]] = {}  # by item id
@@ -66,6 +76,7 @@ class Dispatcher:
     def attach(self, runner: ItemRunner) -> None:
         """Every item, handed over or claimed, is run by ``runner`` (before any is handed)."""
         self._runner = runner
+        runner.on_room(self._start_soon)
 
     def start(self) -> None:
         self._loops = [
@@ -82,6 +93,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._starting.clear()  # not started: they stay queued for the next start
+        self._held.clear()
         running = [*(t for t in self._active.values() if t), *self._timeouts.values()]
         if running and grace_s > 0:
             await asyncio.wait(running, timeout=grace_s)
@@ -106,19 +118,40 @@ class Dispatcher:
             return
         self._active_items[item.run_id] = item.item_id
         self._active[item.run_id] = None
-        if not self._starting:
-            asyncio.get_running_loop().call_soon(self._start_some)
         self._starting.append((item, fresh))
+        self._start_soon()
+
+    def _start_soon(self) -> None:
+        if not self._start_scheduled and (self._starting or self._held):
+            self._start_scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_some)
 
     def _start_some(self) -> None:
         """Start the executions handed over, ``STARTS_PER_TURN`` per turn of the loop: each
         runs until its first write in the turn after, so a thousand started at once would
-        hold everything else on the loop (the next send, an HTTP answer) for that long."""
-        for _ in range(min(STARTS_PER_TURN, len(self._starting))):
+        hold everything else on the loop (the next send, an HTTP answer) for that long. A run
+        created here that would only wait for a slot is held until one frees."""
+        self._start_scheduled = False
+        if self._runner is None or self._stopping:
+            return
+        started = 0
+        while self._starting and started < STARTS_PER_TURN:
             item, fresh = self._starting.popleft()
+            if fresh is not None and (self._held or self._runner.waits_for_room(fresh)):
+                self._held.append((item, fresh))  # behind those held already: in order
+                continue
             self._active[item.run_id] = asyncio.create_task(self._execute(item, fresh))
-        if self._starting:
-            asyncio.get_running_loop().call_soon(self._start_some)
+            started += 1
+        # Slots taken by runs started this turn are taken next turn: at most this many over.
+        while self._held and started < STARTS_PER_TURN:
+            item, fresh = self._held[0]
+            if self._runner.waits_for_room(fresh):
+                break  # on_room starts it when an execution gives its slot back
+            self._held.popleft()
+            self._active[item.run_id] = asyncio.create_task(self._execute(item, fresh))
+            started += 1
+        if self._starting or (self._held and started == STARTS_PER_TURN):
+            self._start_soon()
 
     def wake_at(self, due_ms: int) -> None:
         """Poll no later than ``due_ms`` (a timer this process just created)."""

@@ -13,16 +13,15 @@ from typing import Any, TypeVar
 from stepwell.core.backoff import Backoff, TableBackoff
 from stepwell.core.ids import new_ulid
 from stepwell.core.limits import DEFAULT_MAX_EVENT_BYTES
+from stepwell.engine import gc_tuning
 from stepwell.engine.committer import Committer
 from stepwell.engine.concurrency import ConcurrencyGate
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.dispatcher import Dispatcher
-from stepwell.engine.endings import cancel_run
 from stepwell.engine.execution import Executions
 from stepwell.engine.executor import Executor
 from stepwell.engine.ingest import DataCheck, EventInput, SendsAsEvent, validate_batch
 from stepwell.engine.invocation import InvokeTarget, invocation_event, invocation_result
-from stepwell.engine.keys import paused_key
 from stepwell.engine.lifecycle import Lifecycle
 from stepwell.engine.plan import Lease, Plan, planned
 from stepwell.engine.planner import Planner
@@ -59,8 +58,10 @@ class Engine:
         executes: bool = True,
         event_check: DataCheck | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        tune_gc: bool = True,
     ) -> None:
         self.store = store
+        self._tune_gc = tune_gc  # the collector runs less often while we run: gc_tuning.py
         self._event_check = event_check  # the SDK's typed event data, checked on send
         # A process that only looks and acts (a dashboard on a shared database) executes
         # nothing: it claims no work, leases none to itself and schedules no crons.
@@ -149,6 +150,8 @@ class Engine:
         await self.lifecycle.endpoints.load()
         await self.lifecycle.load_paused()
         self._started = True
+        if self._tune_gc:
+            gc_tuning.engine_started()
         await self.reconcile_crons()
         if self.executes:
             self._dispatcher.start()
@@ -168,6 +171,8 @@ class Engine:
             await self._dispatcher.stop(self._shutdown_grace)
             await self.store.close()
             self.telemetry.close()
+            if self._tune_gc:
+                gc_tuning.engine_stopped()
 
     async def database_problem(self, timeout_s: float = 2.0) -> str | None:
         """Why the database cannot be reached right now, or None when it answers."""
@@ -301,18 +306,7 @@ class Engine:
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run that has not ended. Returns False if it had already ended."""
         self._require_started()
-        cancelled = [False]
-
-        async def build() -> Plan:
-            plan = Plan()
-            run = await self.store.get_run(run_id)
-            if run is None:
-                raise LookupError(f"no run with id {run_id!r}")
-            cancelled[0] = await cancel_run(self.store, run, plan, self._clock.now_ms())
-            return plan
-
-        await self._committer.commit(build)
-        return cancelled[0]
+        return await self.lifecycle.cancel(run_id)
 
     async def rerun(self, run_id: str, *, from_step: str | None = None) -> str:
         """Run the run's function again with the same events; returns the new run's id.
@@ -353,9 +347,7 @@ class Engine:
     async def paused_since(self, function_id: str) -> int | None:
         """When the function was paused (ms since the epoch); None while it is not paused."""
         self._require_started()
-        key = paused_key(function_id)
-        entry = (await self.store.get_states([key])).get(key)
-        return int(entry[0].get("since") or 0) if entry and entry[0].get("paused") else None
+        return await self.lifecycle.paused_since(function_id)
 
     async def replay(
         self, function_id: str, *, received_after: int, received_before: int | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -84,6 +85,14 @@ class Executions:
         # Taken after the per-key gate: runs queued on a busy key hold no global slot.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._background: set[asyncio.Future[None]] = set()
+        self.on_room: Callable[[], None] | None = None
+        """Told each time an execution gives its slot back (the dispatcher starts runs it
+        held back for want of one)."""
+
+    @property
+    def full(self) -> bool:
+        """Whether every slot is taken: a run started now would only wait for one."""
+        return self._slots.locked()
 
     async def execute(
         self,
@@ -110,6 +119,9 @@ class Executions:
                 outcome = await self._call(state, stored_events, fresh=fresh and not waited)
         except (RunCancelled, GateClosed):
             return  # cancelled, or stopping before it got a slot: it stays queued
+        finally:
+            if self.on_room is not None:
+                self.on_room()
 
         async def build_outcome() -> Plan:
             return await self._apply(outcome, state)

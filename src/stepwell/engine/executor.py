@@ -51,6 +51,15 @@ class Executor:
         self._find_function = find_function
         self._timers = Timers(committer=committer, clock=clock, lease=planner.lease)
 
+    def waits_for_room(self, fresh: FreshRun) -> bool:
+        """Whether a run just created here would only wait for a free slot if started now (it
+        has no concurrency key to queue for, in its key's order)."""
+        return not fresh.run.concurrency_keys and self._executions.full
+
+    def on_room(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever an execution gives its slot back."""
+        self._executions.on_room = wake
+
     async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None:
         """Run the item as it is stored now (it may be done already: a duplicate hand-off).
 

@@ -178,6 +178,27 @@ class Lifecycle:
         await self._commit(build)
         return found[0]
 
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a run that has not ended; False if it had already ended."""
+        cancelled = [False]
+
+        async def build() -> Plan:
+            plan = Plan()
+            run = await self._store.get_run(run_id)
+            if run is None:
+                raise LookupError(f"no run with id {run_id!r}")
+            cancelled[0] = await cancel_run(self._store, run, plan, self._clock.now_ms())
+            return plan
+
+        await self._commit(build)
+        return cancelled[0]
+
+    async def paused_since(self, function_id: str) -> int | None:
+        """When the function was paused (ms since the epoch); None while it is not paused."""
+        key = paused_key(function_id)
+        entry = (await self._store.get_states([key])).get(key)
+        return int(entry[0].get("since") or 0) if entry and entry[0].get("paused") else None
+
     async def load_paused(self) -> None:
         """Bring back which functions were paused (at start and after a sync)."""
         found = await self._store.get_states([paused_key(s.slug) for s in self._registry])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import stepwell
 from stepwell import Context
 from stepwell.core.runs import RunStatus
+from stepwell.engine import gc_tuning
 from stepwell.ports.records import ChangeSet, CommitResult
 from tests.waiting import eventually
 
@@ -111,3 +113,19 @@ async def test_a_run_created_here_starts_without_reading_itself_back(db_url: str
     assert sorted(reads) == [
         "get_events", "get_item", "get_item", "get_run", "get_run", "load_memo"
     ]  # fmt: skip
+
+
+async def test_the_collector_runs_less_often_only_while_the_engine_runs(
+    sqlite_url: str,
+) -> None:
+    app = stepwell.App("wp4")
+    before = gc.get_threshold()
+    gc.set_threshold(*gc_tuning.CPYTHON_DEFAULT)
+    try:
+        async with app.embedded(sqlite_url):
+            assert gc.get_threshold() == gc_tuning.ENGINE_THRESHOLDS
+        assert gc.get_threshold() == gc_tuning.CPYTHON_DEFAULT
+        async with app.embedded(sqlite_url, tune_gc=False):
+            assert gc.get_threshold() == gc_tuning.CPYTHON_DEFAULT
+    finally:
+        gc.set_threshold(*before)
