@@ -10,10 +10,12 @@ whatever it is doing (waiting for a concurrency slot included), as a cancellatio
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from typing import Protocol
 
+from stepwell.engine.plan import FreshRun
 from stepwell.engine.run_timeouts import is_run_timeout
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem
@@ -21,11 +23,13 @@ from stepwell.ports.store import EngineStore
 
 log = logging.getLogger("stepwell.engine")
 
+STARTS_PER_TURN = 64
+
 
 class ItemRunner(Protocol):
     """What runs one item (the executor)."""
 
-    async def run_item(self, handed: QueueItem) -> None: ...
+    async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None: ...
 
 
 class Dispatcher:
@@ -44,7 +48,9 @@ class Dispatcher:
         self._owner = owner
         self._lease_ms = lease_ms
         self._poll_interval_s = poll_interval_s
-        self._active: dict[str, asyncio.Task[None]] = {}
+        self._active: dict[str, asyncio.Task[None] | None] = {}
+        """By run: its execution's task, or None while it waits in ``_starting``."""
+        self._starting: collections.deque[tuple[QueueItem, FreshRun | None]] = collections.deque()
         self._active_items: dict[str, str] = {}
         self._waiting: dict[str, dict[str, QueueItem]] = {}
         self._timeouts: dict[str, asyncio.Task[None]] = {}  # by item id
@@ -71,7 +77,8 @@ class Dispatcher:
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        running = [*self._active.values(), *self._timeouts.values()]
+        self._starting.clear()  # not started: they stay queued for the next start
+        running = [*(t for t in self._active.values() if t), *self._timeouts.values()]
         if running and grace_s > 0:
             await asyncio.wait(running, timeout=grace_s)
         for task in running:
@@ -80,7 +87,9 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def submit(self, item: QueueItem) -> None:
+    def submit(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
+        """Run ``item`` here (after the run's current execution, if it has one); ``fresh``:
+        the run it starts, as just created by this process."""
         if self._stopping:
             return
         if is_run_timeout(item):
@@ -92,7 +101,20 @@ class Dispatcher:
             self._waiting.setdefault(item.run_id, {})[item.item_id] = item
             return
         self._active_items[item.run_id] = item.item_id
-        self._active[item.run_id] = asyncio.create_task(self._execute(item))
+        self._active[item.run_id] = None
+        if not self._starting:
+            asyncio.get_running_loop().call_soon(self._start_some)
+        self._starting.append((item, fresh))
+
+    def _start_some(self) -> None:
+        """Start the executions handed over, ``STARTS_PER_TURN`` per turn of the loop: each
+        runs until its first write in the turn after, so a thousand started at once would
+        hold everything else on the loop (the next send, an HTTP answer) for that long."""
+        for _ in range(min(STARTS_PER_TURN, len(self._starting))):
+            item, fresh = self._starting.popleft()
+            self._active[item.run_id] = asyncio.create_task(self._execute(item, fresh))
+        if self._starting:
+            asyncio.get_running_loop().call_soon(self._start_some)
 
     def wake_at(self, due_ms: int) -> None:
         """Poll no later than ``due_ms`` (a timer this process just created)."""
@@ -100,9 +122,9 @@ class Dispatcher:
             self._next_wake_ms = due_ms
             self._wake.set()
 
-    async def _execute(self, item: QueueItem) -> None:
+    async def _execute(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
         try:
-            await self._run(item)
+            await self._run(item, fresh)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -119,10 +141,10 @@ class Dispatcher:
                     del self._waiting[item.run_id]
                 self.submit(following)
 
-    async def _run(self, item: QueueItem) -> None:
+    async def _run(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
         if self._runner is None:
             raise RuntimeError("the dispatcher has no runner attached")
-        await self._runner.run_item(item)
+        await self._runner.run_item(item, fresh)
 
     async def _time_out(self, item: QueueItem) -> None:
         try:
