@@ -228,7 +228,9 @@ def load_app(spec: str) -> stepwell.App:
 
 def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     """Run the server; ``apps`` (default: ``config.apps``) are served on our SDK and synced."""
-    require_extra("server", f"stepwell {'dev' if config.dev else 'start'}")
+    what = f"stepwell {'dev' if config.dev else 'start'}"
+    require_extra("server", what)
+    require_extra("server", what, ("httptools",))  # the listener is uvicorn's httptools protocol
     observability.setup_logging(config)
     import uvicorn
     from starlette.routing import BaseRoute, Mount

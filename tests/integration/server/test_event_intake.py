@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import psycopg
 from starlette.responses import JSONResponse
 
 from stepwell.server.app import create_app
@@ -42,8 +45,11 @@ async def both(db_url: str, **options: Any) -> AsyncIterator[Both]:
     sock = listening_socket()
     config = ServerConfig(port=sock.getsockname()[1], database=db_url, discovery=False, **options)
     app = create_app(ServerRuntime(config))
-    # A root path leaves the request to the router (the front does not strip one).
-    transport = httpx.ASGITransport(app=app, root_path=ROOT)  # type: ignore[arg-type]
+    # A root path leaves the request to the router (the front does not strip one); a failure
+    # is answered as a server answers it (500), not raised into the test.
+    transport = httpx.ASGITransport(  # type: ignore[arg-type]
+        app=app, root_path=ROOT, raise_app_exceptions=False
+    )
     async with (
         serving(app, sock),
         httpx.AsyncClient(base_url=config.origin, timeout=10.0) as front,
@@ -191,3 +197,25 @@ async def test_start_mode_checks_keys_alike(db_url: str) -> None:
             "message": "",
             "error": "No event keys are configured",
         }
+
+
+def break_the_events_table(db_url: str) -> None:
+    """A store that fails underneath the server: its events table is gone."""
+    statement = "ALTER TABLE events RENAME TO events_gone"
+    if db_url.startswith("sqlite:"):
+        with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as conn:
+            conn.execute(statement)
+            conn.commit()
+        return
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+async def test_a_failing_store_is_a_500_from_either(db_url: str) -> None:
+    async with both(db_url) as app:
+        break_the_events_table(db_url)
+        front, routed = await app.post("/e/key", json={"name": "a/b"})
+        for response in (front, routed):
+            assert (response.status_code, response.text) == (500, "Internal Server Error")
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+            assert response.headers["x-inngest-server-kind"] == "dev"
