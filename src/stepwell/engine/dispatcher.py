@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 from typing import Protocol
 
 from stepwell.engine.plan import FreshRun
@@ -56,6 +57,9 @@ class Dispatcher:
         self._timeouts: dict[str, asyncio.Task[None]] = {}  # by item id
         self._wake = asyncio.Event()
         self._next_wake_ms: int | None = None
+        self._asleep_until_ms: float = math.inf
+        """When the sleeping poll wakes by itself (infinity while it polls): an earlier
+        timer wakes it sooner, a later one needs nothing."""
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -118,6 +122,8 @@ class Dispatcher:
 
     def wake_at(self, due_ms: int) -> None:
         """Poll no later than ``due_ms`` (a timer this process just created)."""
+        if due_ms >= self._asleep_until_ms:
+            return  # the poll comes by then anyway, and will see it in the store
         if self._next_wake_ms is None or due_ms < self._next_wake_ms:
             self._next_wake_ms = due_ms
             self._wake.set()
@@ -183,10 +189,12 @@ class Dispatcher:
             self._wake.clear()
             self._next_wake_ms = None
             if timeout > 0:
+                self._asleep_until_ms = self._clock.now_ms() + timeout * 1000
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our cancellation.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
+                self._asleep_until_ms = math.inf
 
     async def _renew_loop(self) -> None:
         period = self._lease_ms / 3000

@@ -244,12 +244,15 @@ class Executions:
         """Show the run as Running without delaying its first step: a write of its own, made
         on the loop's next turn, unless the first step's write (or the end's), planned before
         then, carries the mark; if the run ends first, it is simply dropped."""
+        asyncio.get_running_loop().call_soon(self._mark_unless_carried, state)
+
+    def _mark_unless_carried(self, state: ExecutionState) -> None:
+        if state.started or state.start_planned:
+            return  # no task made: this is the common case, every run's first step
+        state.started = True
         run, spec = state.run, state.spec
 
         async def mark() -> None:
-            if state.started or state.start_planned:
-                return
-            state.started = True
             with contextlib.suppress(StoreConflict):
                 await self._committer.commit(
                     static_plan(lambda plan: mark_started(plan, run, spec, self._clock.now_ms()))

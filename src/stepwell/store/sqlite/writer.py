@@ -2,7 +2,8 @@
 
 SQLite allows one writer at a time and each commit costs an fsync, so batching the writes of
 many concurrent runs into one transaction is where throughput comes from. Each job runs in its
-own savepoint: one job's failure rolls back only that job.
+own savepoint: one job's failure rolls back only that job (the savepoints are taken only
+when a job has failed in a first try of the batch without them).
 """
 
 from __future__ import annotations
@@ -108,21 +109,11 @@ class GroupCommitWriter:
             batch.append(self._urgent.popleft())
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
-        outcomes: list[_Outcome] = []
         began = time.perf_counter()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job, future in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((future, None, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((future, result, None))
+            outcomes = _apply_together(conn, batch)
+            if outcomes is None:
+                outcomes = _apply_each(conn, batch)
             conn.execute("COMMIT")
             if self.on_batch is not None:
                 self.on_batch(len(batch), time.perf_counter() - began)
@@ -133,6 +124,36 @@ class GroupCommitWriter:
         assert self._loop is not None
         # One wake-up of the event loop for the whole batch.
         self._loop.call_soon_threadsafe(_resolve_all, outcomes, 0)
+
+
+def _apply_together(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome] | None:
+    """Every job in one go, without a savepoint each (two statements fewer per job): the
+    common case, where none fails. If one does, nothing of this try is kept: None."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        results = [job(conn) for job, _ in batch]
+    except Exception:
+        conn.execute("ROLLBACK")
+        return None
+    return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
+
+
+def _apply_each(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome]:
+    """Each job in its own savepoint: a job's failure rolls back only that job."""
+    outcomes: list[_Outcome] = []
+    conn.execute("BEGIN IMMEDIATE")
+    for job, future in batch:
+        conn.execute("SAVEPOINT job")
+        try:
+            result = job(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            outcomes.append((future, None, exc))
+        else:
+            conn.execute("RELEASE job")
+            outcomes.append((future, result, None))
+    return outcomes
 
 
 RESOLVE_PER_TURN = 64
