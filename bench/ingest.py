@@ -10,8 +10,8 @@ Embedded, on SQLite (or PostgreSQL with ``--postgres``), each round in a fresh p
 
 Over HTTP, against a real ``stepwell dev``: single-event requests/s and events/s in arrays of
 100, from two client processes of 32 keep-alive connections each (plain asyncio streams: a
-client much cheaper than the server; wrk is not installed here). Every figure is the median
-of its rounds.
+client much cheaper than the server; wrk is not installed here), with the server's CPU per
+request. Every figure is the median of its rounds.
 
     .venv/bin/python bench/ingest.py [--quick] [--rounds N] [--postgres [ADMIN_URL]]
         [--only send,sleep,http]
@@ -213,25 +213,54 @@ def http_round(origin: str, requests: int, per_request: int) -> float:
             raise RuntimeError(f"client failed:\n{err[-2000:]}")
         spans.append(json.loads(out.strip().splitlines()[-1]))
     elapsed = float(max(s["ended"] for s in spans) - min(s["started"] for s in spans))
-    sent = (requests // CLIENTS // CONCURRENCY) * CONCURRENCY * CLIENTS
-    return sent * per_request / elapsed
+    return sent_requests(requests) * per_request / elapsed
+
+
+def sent_requests(requests: int) -> int:
+    return (requests // CLIENTS // CONCURRENCY) * CONCURRENCY * CLIENTS
+
+
+@contextlib.contextmanager
+def dev_server(tmp: Path) -> Iterator[tuple[str, int]]:
+    """``stepwell dev`` with no apps (events are only stored): its origin and its pid."""
+    import httpx
+
+    from bench import over_http
+
+    port = over_http.free_port()
+    command = [sys.executable, "-m", "stepwell", "dev", "--port", str(port), "--no-discovery"]
+    command += ["--database", over_http.database_for(tmp, port), "--poll-interval", "1"]
+    origin = f"http://127.0.0.1:{port}"
+    with over_http.process(command, dict(os.environ), tmp / f"dev-{port}.log") as child:
+        over_http.wait_until(
+            lambda: httpx.get(f"{origin}/health").status_code == 200, 120, "server"
+        )
+        yield origin, child.pid
 
 
 def http_rounds(tmp: Path, postgres: str | None, rounds: int, scale: int) -> None:
+    """Each figure with the server's CPU per request (user + system, all its threads, from
+    /proc): the machine is shared, and CPU per request moves far less with the load than
+    requests/s do."""
     from bench import over_http
 
     over_http.POSTGRES_ADMIN = postgres
-    with over_http._databases, over_http.dev_server(tmp, []) as origin:
+    with over_http._databases, dev_server(tmp) as (origin, pid):
         for label, requests, per_request in (
             ("single events", 32_000 // scale, 1),
             ("arrays of 100", 3_200 // scale, 100),
         ):
-            figures = [http_round(origin, requests, per_request) for _ in range(rounds)]
+            figures, cpu_us = [], []
+            for _ in range(rounds):
+                cpu0 = over_http.cpu_seconds(pid)
+                figures.append(http_round(origin, requests, per_request))
+                cpu_us.append(1e6 * (over_http.cpu_seconds(pid) - cpu0) / sent_requests(requests))
             each = ", ".join(f"{f:,.0f}" for f in figures)
             print(
-                f"POST /e/{{key}} {label}: {statistics.median(figures):,.0f} events/s "
-                f"({requests:,} requests, {CLIENTS} client processes x {CONCURRENCY} "
-                f"connections; median of {rounds}: {each})",
+                f"POST /e/{{key}} {label}: {statistics.median(figures):,.0f} events/s, server "
+                f"{statistics.median(cpu_us):,.0f} us CPU/request ({requests:,} requests, "
+                f"{CLIENTS} client processes x {CONCURRENCY} connections; median of {rounds}: "
+                f"{each}; load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
 

@@ -228,13 +228,16 @@ def load_app(spec: str) -> stepwell.App:
 
 def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     """Run the server; ``apps`` (default: ``config.apps``) are served on our SDK and synced."""
-    require_extra("server", f"stepwell {'dev' if config.dev else 'start'}")
+    what = f"stepwell {'dev' if config.dev else 'start'}"
+    require_extra("server", what)
+    require_extra("server", what, ("httptools",))  # the listener is uvicorn's httptools protocol
     observability.setup_logging(config)
     import uvicorn
     from starlette.routing import BaseRoute, Mount
 
     from stepwell.server.app import create_app
     from stepwell.server.connect_gateway import with_gateway
+    from stepwell.server.listener import uvicorn_config
     from stepwell.server.runtime import ServerRuntime
 
     # Both ports are bound before anything is built, so a port in use fails at once. A
@@ -266,7 +269,7 @@ def serve(config: ServerConfig, apps: Sequence[str] | None = None) -> None:
     # The Connect gateway (workers' WebSockets) listens on a port of its own, in this server.
     app = with_gateway(create_app(runtime, extra_routes=routes), runtime)
     # The start-up banner is logged by the runtime once the first sync pass is done.
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn_config(app))
     server.run(sockets=sockets)
 
 

@@ -48,11 +48,23 @@ the run's token). Everything else is locked."""
 
 
 class ServerKindHeader:
-    """Every response says what kind of server answered (``dev`` or ``cloud``)."""
+    """Every response says what kind of server answered (``dev`` or ``cloud``).
 
-    def __init__(self, app: ASGIApp, kind: str, routes: Sequence[BaseRoute] = ()) -> None:
+    ``POST /e/{key}``, the hottest path, is answered from here by ``events``: the route is
+    open (the guard lets it through) and its handler is raw ASGI, so Starlette's router and
+    middlewares would only add their cost, per request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        kind: str,
+        routes: Sequence[BaseRoute] = (),
+        events: events_api.EventIntake | None = None,
+    ) -> None:
         self._app = app
         self._header = (b"x-inngest-server-kind", kind.encode("ascii"))
+        self._headers = [self._header]
+        self._events = events
         self.routes = list(routes)
         """Every route served, as the router holds them (tests walk them)."""
 
@@ -60,6 +72,11 @@ class ServerKindHeader:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        if self._events is not None and scope["method"] == "POST":
+            key = event_key(scope)
+            if key is not None:
+                await self._events.serve(key, scope, receive, send, self._headers)
+                return
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -67,6 +84,16 @@ class ServerKindHeader:
             await send(message)
 
         await self._app(scope, receive, send_with_header)
+
+
+def event_key(scope: Scope) -> str | None:
+    """The key of a path the routes ``/e/{key}`` or ``/e/`` match, else None (a mounted
+    root path is left to the router, which knows how to strip it)."""
+    path: str = scope["path"]
+    if not path.startswith("/e/") or scope.get("root_path"):
+        return None
+    key = path[3:]
+    return None if "/" in key else key
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -98,8 +125,9 @@ def create_app(
         finally:
             await runtime.stop()
 
+    events = events_api.EventIntake(runtime)
     routes = [
-        *events_api.routes(runtime),
+        *events_api.routes(runtime, events),
         *sync_api.routes(runtime),
         *runs_api.routes(runtime),
         *runs_v2_api.routes(runtime),
@@ -119,4 +147,6 @@ def create_app(
     )
     public = [*open_routes(routes), *metrics_api.open_routes(runtime), *extra_routes]
     guarded = SigningKeyGuard(app, runtime.config, public)
-    return ServerKindHeader(guarded, runtime.config.server_kind, app.routes)
+    # Answered ahead of the guard: it must stay one of the open routes.
+    assert {"/e/{key}", "/e/"} <= OPEN_PATHS
+    return ServerKindHeader(guarded, runtime.config.server_kind, app.routes, events)

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from stepwell.core.ids import new_ulid, ulid_from_seed
 from stepwell.engine.ingest import InvalidEventError
 from stepwell.ports.records import StoredEvent
 from stepwell.protocol import events as names
 from stepwell.protocol.events import Event
+from stepwell.server.config import ServerConfig
 from stepwell.server.http import (
     MAX_REQUEST_BYTES,
     BodyTooLarge,
     RequestRefused,
     json_response,
-    read_json,
+    parse_json,
     read_object,
+    receive_body,
 )
 from stepwell.server.runtime import ServerRuntime
 
@@ -74,19 +78,121 @@ def _refused(status: int, message: str) -> Response:
     return json_response({"ids": [], "status": status, "error": message}, status)
 
 
-def _key_error(runtime: ServerRuntime, key: str) -> Response | None:
-    config = runtime.config
+Answer = tuple[int, bytes]
+"""An answer of the event API: its status and its JSON body."""
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Answer:
+    # As Starlette's JSONResponse writes it, which answered these before.
+    text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return status, text.encode("utf-8")
+
+
+def _accepted(ids: list[str]) -> Answer:
+    """``{"ids": [...], "status": 200}``, written directly: ids are ULIDs, which JSON
+    writes as they are."""
+    return 200, b'{"ids":["' + '","'.join(ids).encode("ascii") + b'"],"status":200}'
+
+
+NO_IDS = (200, b'{"ids":[],"status":200}')
+
+
+def _refusal(status: int, message: str) -> Answer:
+    return _json({"ids": [], "status": status, "error": message}, status)
+
+
+def _key_error(config: ServerConfig, key: str) -> Answer | None:
     if config.dev:
         return None  # any key, including NO_EVENT_KEY_SET
     if not config.event_keys:
-        return json_response(
-            {"status": 503, "message": "", "error": "No event keys are configured"}, 503
-        )
+        return _json({"status": 503, "message": "", "error": "No event keys are configured"}, 503)
     if not key:
-        return json_response({"status": 401, "message": "", "error": "Event key is required"}, 401)
+        return _json({"status": 401, "message": "", "error": "Event key is required"}, 401)
     if key not in config.event_keys:
-        return json_response({"status": 401, "message": "", "error": "Event key not found"}, 401)
+        return _json({"status": 401, "message": "", "error": "Event key not found"}, 401)
     return None
+
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+PLAIN_500 = b"Internal Server Error"
+PLAIN_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+class EventIntake:
+    """``POST /e/{key}`` as a raw ASGI app: the route of the router, and what the app's front
+    calls directly for these requests, ahead of Starlette's routing and middlewares (this is
+    the server's hottest path). Answers exactly as a Starlette handler would, a failure
+    included (500, ``Internal Server Error``, then raised for the server to log)."""
+
+    def __init__(self, runtime: ServerRuntime) -> None:
+        self._runtime = runtime
+        self._history = runtime.engine.history
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope["path_params"].get("key", ""), scope, receive, send, [])
+
+    async def serve(
+        self,
+        key: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Answer ``scope``, adding ``headers`` to the answer's."""
+        try:
+            status, body = await self.answer(key, scope["headers"], receive)
+        except Exception:
+            await _send(send, 500, PLAIN_500, [*PLAIN_HEADERS, *headers])
+            raise
+        await _send(send, status, body, [*JSON_HEADERS, *headers])
+
+    async def answer(
+        self, key: str, headers: list[tuple[bytes, bytes]], receive: Receive
+    ) -> Answer:
+        refused = _key_error(self._runtime.config, key)
+        if refused is not None:
+            return refused
+        length = seed = None
+        for name, value in headers:
+            if name == b"content-length":
+                length = value.decode("latin-1") if length is None else length
+            elif name == b"x-inngest-event-id-seed":
+                seed = value.decode("latin-1") if seed is None else seed
+        try:
+            body = parse_json(await receive_body(length, receive, MAX_EVENT_REQUEST_BYTES))
+            batch: list[Any] = body if isinstance(body, list) else [body]
+            if len(batch) > MAX_EVENTS_PER_REQUEST:
+                raise RequestRefused(f"at most {MAX_EVENTS_PER_REQUEST} events per request")
+        except RequestRefused as exc:
+            return _refusal(exc.status, exc.message)
+        if not batch:
+            return NO_IDS
+        return await self._store(batch, seeded_ids(seed, len(batch)))
+
+    async def _store(self, batch: list[Any], ids: list[str] | None) -> Answer:
+        history = self._history
+        if ids is not None and (taken := await history.get_events(ids)):
+            if len(taken) == len(ids) and _same_events(taken, batch):
+                # An SDK retrying a send whose answer it lost: the events are in (§2.3).
+                return _accepted(ids)
+            return _refusal(400, SEED_REUSED)
+        try:
+            sent = await self._runtime.engine.send(batch, internal_ids=ids)
+        except InvalidEventError as exc:
+            return _refusal(400, str(exc))
+        except Exception:
+            if ids is not None and len(await history.get_events(ids)) == len(ids):
+                return _accepted(ids)  # a concurrent retry won
+            raise
+        return _accepted(sent)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    # Content-Length first, as Starlette's responses put it.
+    length = (b"content-length", str(len(body)).encode("ascii"))
+    await send({"type": "http.response.start", "status": status, "headers": [length, *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _optional_object(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -121,37 +227,9 @@ async def invoke_function(runtime: ServerRuntime, slug: str, data: Any, user: An
     return event_id
 
 
-def routes(runtime: ServerRuntime) -> list[Route]:
-    history = runtime.engine.history
-
-    async def receive(request: Request) -> Response:
-        refused = _key_error(runtime, request.path_params.get("key", ""))
-        if refused is not None:
-            return refused
-        try:
-            body = await read_json(request, MAX_EVENT_REQUEST_BYTES)
-            batch: list[Any] = body if isinstance(body, list) else [body]
-            if len(batch) > MAX_EVENTS_PER_REQUEST:
-                raise RequestRefused(f"at most {MAX_EVENTS_PER_REQUEST} events per request")
-        except RequestRefused as exc:
-            return _refused(exc.status, exc.message)
-        ids = seeded_ids(request.headers.get("x-inngest-event-id-seed"), len(batch))
-        if not batch:
-            return json_response({"ids": [], "status": 200})
-        if ids is not None and (taken := await history.get_events(ids)):
-            if len(taken) == len(ids) and _same_events(taken, batch):
-                # An SDK retrying a send whose answer it lost: the events are in (§2.3).
-                return json_response({"ids": ids, "status": 200})
-            return _refused(400, SEED_REUSED)
-        try:
-            sent = await runtime.engine.send(batch, internal_ids=ids)
-        except InvalidEventError as exc:
-            return _refused(400, str(exc))
-        except Exception:
-            if ids is not None and len(await history.get_events(ids)) == len(ids):
-                return json_response({"ids": ids, "status": 200})  # a concurrent retry won
-            raise
-        return json_response({"ids": sent, "status": 200})
+def routes(runtime: ServerRuntime, intake: EventIntake | None = None) -> list[Route]:
+    """The event API's routes; ``intake`` is the one the app's front also calls directly."""
+    intake = intake or EventIntake(runtime)
 
     async def invoke(request: Request) -> Response:
         """Start a function directly with the body as its event's data (§2.5)."""
@@ -172,7 +250,7 @@ def routes(runtime: ServerRuntime) -> list[Route]:
         return json_response({"id": event_id, "status": 200})
 
     return [
-        Route("/e/{key}", receive, methods=["POST"]),
-        Route("/e/", receive, methods=["POST"]),
+        Route("/e/{key}", intake, methods=["POST"]),
+        Route("/e/", intake, methods=["POST"]),
         Route("/invoke/{slug}", invoke, methods=["POST"]),
     ]

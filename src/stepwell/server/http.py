@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive
 
 from stepwell.core import json_values
 from stepwell.protocol.durations import DurationError, ms_from_instant
@@ -78,7 +79,12 @@ class BodyTooLarge(RequestRefused):
 async def read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
     """The body, refused (413) past ``limit`` before it is read when its length is declared,
     and while streaming when it is not."""
-    declared = request.headers.get("content-length")
+    return await receive_body(request.headers.get("content-length"), request.receive, limit)
+
+
+async def receive_body(declared: str | None, receive: Receive, limit: int) -> bytes:
+    """``read_body`` on the raw ASGI messages, for a handler that has no ``Request``;
+    ``declared`` is the ``Content-Length`` header, if any."""
     if declared is not None:
         text = declared.strip()
         if not (text.isascii() and text.isdigit()) or len(text) > 18:
@@ -87,16 +93,23 @@ async def read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
             raise BodyTooLarge(f"the request body is {text} bytes, over the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            # Nothing was done with a body that never arrived whole; there is no one to answer.
+            raise RequestRefused("the client went away before sending the whole body")
+        if message["type"] != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the request body is over the limit of {limit} bytes")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual case: the whole body in one message
             chunks.append(chunk)
-    except ClientDisconnect:
-        # Nothing was done with a body that never arrived whole; there is no one to answer.
-        raise RequestRefused("the client went away before sending the whole body") from None
-    return b"".join(chunks)
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def parse_json(raw: bytes) -> Any:

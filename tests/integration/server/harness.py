@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 
 from stepwell.server.app import create_app
 from stepwell.server.config import ServerConfig
+from stepwell.server.listener import uvicorn_config
 from stepwell.server.runtime import ServerRuntime
 from tests.sockets import listening_socket
 from tests.waiting import eventually
@@ -55,7 +56,7 @@ class _Uvicorn(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
     """Serve ``app`` under uvicorn on ``sock`` until the block ends."""
-    server = _Uvicorn(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    server = _Uvicorn(uvicorn_config(app))  # as ``stepwell dev`` runs it
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually(

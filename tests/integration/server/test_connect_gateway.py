@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from stepwell.protocol import signing
@@ -23,6 +22,7 @@ from stepwell.protocol.connect_wire import PROTOCOL, Kind, decode, encode, frame
 from stepwell.server.app import create_app
 from stepwell.server.config import ServerConfig
 from stepwell.server.connect_gateway import with_gateway
+from stepwell.server.listener import uvicorn_config
 from stepwell.server.runtime import ServerRuntime
 from tests.integration.server.harness import _Uvicorn
 from tests.sockets import listening_socket
@@ -67,11 +67,8 @@ async def gateway(db_url: str, *, dev: bool) -> AsyncIterator[Gateway]:
         event_keys=[] if dev else ["event-key"],
     )
     runtime = ServerRuntime(config)
-    server = _Uvicorn(
-        uvicorn.Config(
-            with_gateway(create_app(runtime), runtime), lifespan="on", log_level="warning"
-        )
-    )
+    # As ``stepwell dev`` runs it: WebSocket upgrades go through the server's HTTP protocol.
+    server = _Uvicorn(uvicorn_config(with_gateway(create_app(runtime), runtime)))
     task = asyncio.create_task(server.serve(sockets=[api, ws]))
     try:
         await eventually(lambda: server.started, timeout=10.0, what="server start")
