@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import platform
+import random
 import shutil
 import socket
 import statistics
@@ -41,10 +42,24 @@ from bench.pg import DEFAULT_ADMIN_URL, temporary_database
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768 up): a port the kernel picks
+    (bind to 0) is in that range, and with other work on the machine opening connections an
+    outgoing socket often took it before the server bound it ("Address already in use": the
+    server of a stack failed to start in 2 of 12 tries here)."""
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
 
 
