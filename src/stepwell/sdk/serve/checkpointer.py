@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +90,7 @@ class Checkpointer:
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._owns_http = False  # a client of this call's own, closed with it
         self._healthy = True
         self._retrying = False  # the batch on its way failed once: hold new steps meanwhile
         self.acknowledged = 0
@@ -141,7 +140,7 @@ class Checkpointer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         http, self._http = self._http, None
-        if http is not None:
+        if http is not None and self._owns_http:
             await http.aclose()
 
     # -- the background sender --------------------------------------------------------------------
@@ -205,10 +204,7 @@ class Checkpointer:
         """Post one batch, trying again while the server cannot be reached or fails; False
         when it was not taken (refused, stale, or still failing after the last try)."""
         if self._http is None:
-            # Loading the CA bundle takes tens of ms: once per process, off the event loop
-            # (the function's steps run on it meanwhile).
-            verify = await asyncio.to_thread(_tls_context)
-            self._http = httpx.AsyncClient(timeout=TIMEOUT_S, verify=verify)
+            self._http, self._owns_http = await self._client.checkpoint_http(TIMEOUT_S)
         run_id = self._ids.run_id
         for attempt in range(SEND_ATTEMPTS):
             if attempt:
@@ -229,9 +225,3 @@ class Checkpointer:
                 return False
         log.warning("run %s: checkpointing failed; answering the steps instead", run_id)
         return False
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """What ``httpx`` verifies servers with by default, made once for every call's client."""
-    return httpx.create_ssl_context()
