@@ -13,7 +13,7 @@ import asyncio
 from typing import Protocol
 
 from stepwell.engine.defers import plan_deferred_starts
-from stepwell.engine.plan import Plan, PlanBuilder
+from stepwell.engine.plan import FreshRun, Plan, PlanBuilder
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem, StoredEvent
 from stepwell.ports.store import EngineStore, StoreConflict
@@ -25,7 +25,7 @@ CONFLICT_RETRIES = 5
 class Handoff(Protocol):
     """Where committed work goes to run in this process (the dispatcher)."""
 
-    def submit(self, item: QueueItem) -> None: ...
+    def submit(self, item: QueueItem, fresh: FreshRun | None = None) -> None: ...
 
     def wake_at(self, due_ms: int) -> None: ...
 
@@ -87,7 +87,7 @@ class Committer:
                 self._handoff.wake_at(item.due_at)
         for item in plan.to_dispatch:
             if item.run_id not in skipped_runs:
-                self._handoff.submit(item)
+                self._handoff.submit(item, plan.fresh_run(item))
         if plan.ended_runs:
             ended, self._runs_ended = self._runs_ended, asyncio.Event()
             ended.set()

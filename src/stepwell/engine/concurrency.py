@@ -19,8 +19,11 @@ import bisect
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
+
+_NOTHING_HELD = nullcontext(False)
+"""What holding no key is: no wait (reusable, unlike a generator-based context manager)."""
 
 
 class GateClosed(Exception):
@@ -54,10 +57,17 @@ class ConcurrencyGate:
         """How many executions wait for a slot of ``key`` here (for tests and operators)."""
         return sum(1 for entry in self._waiters.get(key, []) if not entry[2].done())
 
-    @asynccontextmanager
-    async def hold(self, keys: Sequence[Sequence[Any]], rank: int = 0) -> AsyncIterator[bool]:
+    def hold(
+        self, keys: Sequence[Sequence[Any]], rank: int = 0
+    ) -> AbstractAsyncContextManager[bool]:
         """Hold a slot of every key; yields whether it had to wait for one. Of the waiters of a
         key, the lowest ``rank`` goes first (arrival order among equals)."""
+        if not keys:
+            return _NOTHING_HELD  # most functions have no concurrency keys: nothing to wait for
+        return self._hold(keys, rank)
+
+    @asynccontextmanager
+    async def _hold(self, keys: Sequence[Sequence[Any]], rank: int) -> AsyncIterator[bool]:
         acquired: list[str] = []
         waited = False
         try:

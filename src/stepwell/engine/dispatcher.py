@@ -10,10 +10,13 @@ whatever it is doing (waiting for a concurrency slot included), as a cancellatio
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import math
 from typing import Protocol
 
+from stepwell.engine.plan import FreshRun
 from stepwell.engine.run_timeouts import is_run_timeout
 from stepwell.ports.clock import Clock
 from stepwell.ports.records import QueueItem
@@ -21,11 +24,13 @@ from stepwell.ports.store import EngineStore
 
 log = logging.getLogger("stepwell.engine")
 
+STARTS_PER_TURN = 64
+
 
 class ItemRunner(Protocol):
     """What runs one item (the executor)."""
 
-    async def run_item(self, handed: QueueItem) -> None: ...
+    async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None: ...
 
 
 class Dispatcher:
@@ -44,12 +49,17 @@ class Dispatcher:
         self._owner = owner
         self._lease_ms = lease_ms
         self._poll_interval_s = poll_interval_s
-        self._active: dict[str, asyncio.Task[None]] = {}
+        self._active: dict[str, asyncio.Task[None] | None] = {}
+        """By run: its execution's task, or None while it waits in ``_starting``."""
+        self._starting: collections.deque[tuple[QueueItem, FreshRun | None]] = collections.deque()
         self._active_items: dict[str, str] = {}
         self._waiting: dict[str, dict[str, QueueItem]] = {}
         self._timeouts: dict[str, asyncio.Task[None]] = {}  # by item id
         self._wake = asyncio.Event()
         self._next_wake_ms: int | None = None
+        self._asleep_until_ms: float = math.inf
+        """When the sleeping poll wakes by itself (infinity while it polls): an earlier
+        timer wakes it sooner, a later one needs nothing."""
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -71,7 +81,8 @@ class Dispatcher:
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        running = [*self._active.values(), *self._timeouts.values()]
+        self._starting.clear()  # not started: they stay queued for the next start
+        running = [*(t for t in self._active.values() if t), *self._timeouts.values()]
         if running and grace_s > 0:
             await asyncio.wait(running, timeout=grace_s)
         for task in running:
@@ -80,7 +91,9 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def submit(self, item: QueueItem) -> None:
+    def submit(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
+        """Run ``item`` here (after the run's current execution, if it has one); ``fresh``:
+        the run it starts, as just created by this process."""
         if self._stopping:
             return
         if is_run_timeout(item):
@@ -92,17 +105,32 @@ class Dispatcher:
             self._waiting.setdefault(item.run_id, {})[item.item_id] = item
             return
         self._active_items[item.run_id] = item.item_id
-        self._active[item.run_id] = asyncio.create_task(self._execute(item))
+        self._active[item.run_id] = None
+        if not self._starting:
+            asyncio.get_running_loop().call_soon(self._start_some)
+        self._starting.append((item, fresh))
+
+    def _start_some(self) -> None:
+        """Start the executions handed over, ``STARTS_PER_TURN`` per turn of the loop: each
+        runs until its first write in the turn after, so a thousand started at once would
+        hold everything else on the loop (the next send, an HTTP answer) for that long."""
+        for _ in range(min(STARTS_PER_TURN, len(self._starting))):
+            item, fresh = self._starting.popleft()
+            self._active[item.run_id] = asyncio.create_task(self._execute(item, fresh))
+        if self._starting:
+            asyncio.get_running_loop().call_soon(self._start_some)
 
     def wake_at(self, due_ms: int) -> None:
         """Poll no later than ``due_ms`` (a timer this process just created)."""
+        if due_ms >= self._asleep_until_ms:
+            return  # the poll comes by then anyway, and will see it in the store
         if self._next_wake_ms is None or due_ms < self._next_wake_ms:
             self._next_wake_ms = due_ms
             self._wake.set()
 
-    async def _execute(self, item: QueueItem) -> None:
+    async def _execute(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
         try:
-            await self._run(item)
+            await self._run(item, fresh)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -119,10 +147,10 @@ class Dispatcher:
                     del self._waiting[item.run_id]
                 self.submit(following)
 
-    async def _run(self, item: QueueItem) -> None:
+    async def _run(self, item: QueueItem, fresh: FreshRun | None = None) -> None:
         if self._runner is None:
             raise RuntimeError("the dispatcher has no runner attached")
-        await self._runner.run_item(item)
+        await self._runner.run_item(item, fresh)
 
     async def _time_out(self, item: QueueItem) -> None:
         try:
@@ -161,10 +189,12 @@ class Dispatcher:
             self._wake.clear()
             self._next_wake_ms = None
             if timeout > 0:
+                self._asleep_until_ms = self._clock.now_ms() + timeout * 1000
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow our cancellation.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
+                self._asleep_until_ms = math.inf
 
     async def _renew_loop(self) -> None:
         period = self._lease_ms / 3000

@@ -264,9 +264,12 @@ class Engine:
     async def ingest(self, stored: list[StoredEvent]) -> None:
         """Accept validated events: store them and everything they cause in one commit."""
         self._require_started()
-        await self._committer.commit(
-            planned(lambda plan: self._planner.plan_events(stored, plan, self._clock.now_ms()))
-        )
+
+        async def fill(plan: Plan) -> None:
+            plan.changes.urgent = True  # the sender waits: ahead of background writes
+            await self._planner.plan_events(stored, plan, self._clock.now_ms())
+
+        await self._committer.commit(planned(fill))
 
     async def signal(self, signal: str, data: Any) -> str | None:
         """Deliver a signal to the run waiting for it; returns that run's id, or None."""

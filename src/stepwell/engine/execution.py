@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from stepwell.core.attempts import attempt_after_success, may_retry
@@ -23,12 +23,12 @@ from stepwell.engine.committer import Committer
 from stepwell.engine.concurrency import ConcurrencyGate, GateClosed
 from stepwell.engine.defers import load_defers, plan_defer_op
 from stepwell.engine.endings import finish_run
+from stepwell.engine.execution_state import ExecutionState, mark_started, plan_started
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.plan import FORCE_PLAN_KEY, Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_metadata import plan_op_metadata
-from stepwell.engine.run_timeouts import on_first_execution
 from stepwell.engine.shared_concurrency import SharedConcurrencyGate
 from stepwell.engine.suspensions import Suspensions
 from stepwell.engine.trace import ExecutionClock
@@ -46,7 +46,6 @@ from stepwell.ports.records import (
     ItemDone,
     QueueItem,
     RunRecord,
-    RunUpdate,
     SpanStatus,
     StepRow,
     StepSpan,
@@ -56,20 +55,6 @@ from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.protocol.ops import Op, Opcode
 
 log = logging.getLogger("stepwell.engine")
-
-
-@dataclass(slots=True)
-class _Execution:
-    """One call of the driver for a run, as it goes on."""
-
-    item: QueueItem
-    run: RunRecord
-    spec: FunctionSpec
-    events: list[dict[str, Any]]
-    started: bool
-    clock: ExecutionClock | None = None
-    retry: tuple[float, str | None, dict[str, Any] | None] | None = None
-    """The retry its outcome scheduled: delay, failed step, error (for telemetry)."""
 
 
 class Executions:
@@ -100,10 +85,21 @@ class Executions:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._background: set[asyncio.Future[None]] = set()
 
-    async def execute(self, item: QueueItem, run: RunRecord, spec: FunctionSpec) -> None:
-        stored_events = await self._store.get_events(run.event_ids)
+    async def execute(
+        self,
+        item: QueueItem,
+        run: RunRecord,
+        spec: FunctionSpec,
+        fresh_events: list[StoredEvent] | None = None,
+    ) -> None:
+        """Execute the run once; ``fresh_events``: its events, for a run this process has just
+        created (no step stored yet, so neither they nor its memo are read back)."""
+        fresh = fresh_events is not None
+        stored_events = (
+            await self._store.get_events(run.event_ids) if fresh_events is None else fresh_events
+        )
         events = [e.to_wire() for e in stored_events]
-        state = _Execution(item, run, spec, events, started=run.status is RunStatus.RUNNING)
+        state = ExecutionState(item, run, spec, events, started=run.status is RunStatus.RUNNING)
         # Of the runs waiting for a concurrency slot, the oldest goes first; priority.run
         # makes a run that many seconds older (protocol.md §3.4.2).
         rank = run.created_at - 1000 * priority_seconds(spec, events[0] if events else {})
@@ -111,7 +107,7 @@ class Executions:
             async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
                 if waited and not await self._still_going(run.run_id, item):
                     return  # ended while it waited (cancelled, timeouts.start): no call
-                outcome = await self._call(state, stored_events)
+                outcome = await self._call(state, stored_events, fresh=fresh and not waited)
         except (RunCancelled, GateClosed):
             return  # cancelled, or stopping before it got a slot: it stays queued
 
@@ -128,8 +124,11 @@ class Executions:
             telemetry = self._committer.telemetry
             telemetry.retrying(spec.slug, run.run_id, state.item.attempt, step, error, delay)
 
-    async def _call(self, state: _Execution, stored_events: list[StoredEvent]) -> Outcome:
-        """Call the driver, the memo read once the run may execute (waiters hold no reads)."""
+    async def _call(
+        self, state: ExecutionState, stored_events: list[StoredEvent], *, fresh: bool
+    ) -> Outcome:
+        """Call the driver, the memo read once the run may execute (waiters hold no reads);
+        a ``fresh`` run (just created here, not kept waiting) has none to read."""
         item, run, spec, events = state.item, state.run, state.spec, state.events
         request = ExecutionRequest(
             run_id=run.run_id,
@@ -137,7 +136,7 @@ class Executions:
             attempt=item.attempt,
             max_attempts=spec.max_attempts,
             events=events,
-            memo=await self._store.load_memo(run.run_id),
+            memo={} if fresh else await self._store.load_memo(run.run_id),
             url=spec.url,
             function_uuid=spec.uuid,
             item_id=item.item_id,
@@ -149,8 +148,7 @@ class Executions:
         received = -1  # when its event came, if the run starts now
         if not state.started:
             # Running once it executes: a run waiting for a slot is still queued.
-            self._start_soon(run, spec)
-            state.started = True
+            self._start_soon(state)
             received = min((e.received_at for e in stored_events), default=-1)
         now = self._clock.now_ms()
         queued = max(0, now - item.due_at)
@@ -162,7 +160,7 @@ class Executions:
 
         return await self._driver.execute(request, checkpoint)
 
-    async def _checkpoint(self, state: _Execution, op: Op) -> Any:
+    async def _checkpoint(self, state: ExecutionState, op: Op) -> Any:
         """A step finished mid-execution: store it (with its span) before the run goes on."""
         assert state.clock is not None
         if op.op in (Opcode.DEFER_ADD, Opcode.DEFER_ABORT):
@@ -186,7 +184,7 @@ class Executions:
             plan = Plan()
             changes = plan.changes
             if not state.started:
-                mark_started(plan, state.run, state.spec, now)
+                plan_started(plan, state, now)
             # Our SDK's send_event carries its events for us to send; an HTTP SDK's
             # sendEvent (e.g. TS checkpointing it) already sent them: just store its ids.
             if op.opts.get("type") == "step.sendEvent" and "events" in op.opts:
@@ -225,7 +223,7 @@ class Executions:
             state.item = replace(state.item, attempt=reset)
         return op.data
 
-    async def _defer(self, state: _Execution, op: Op) -> Any:
+    async def _defer(self, state: ExecutionState, op: Op) -> Any:
         """A lazy ``DeferAdd``/``DeferAbort``: recorded against the run (``engine.defers``)."""
         recorded: list[Any] = [None]
 
@@ -242,9 +240,17 @@ class Executions:
         state.started = True
         return recorded[0]
 
-    def _start_soon(self, run: RunRecord, spec: FunctionSpec) -> None:
-        """Show the run as Running without delaying its first step: the write is queued now
-        and the writer applies writes in order; if the run ends first, it is simply dropped."""
+    def _start_soon(self, state: ExecutionState) -> None:
+        """Show the run as Running without delaying its first step: a write of its own, made
+        on the loop's next turn, unless the first step's write (or the end's), planned before
+        then, carries the mark; if the run ends first, it is simply dropped."""
+        asyncio.get_running_loop().call_soon(self._mark_unless_carried, state)
+
+    def _mark_unless_carried(self, state: ExecutionState) -> None:
+        if state.started or state.start_planned:
+            return  # no task made: this is the common case, every run's first step
+        state.started = True
+        run, spec = state.run, state.spec
 
         async def mark() -> None:
             with contextlib.suppress(StoreConflict):
@@ -266,7 +272,7 @@ class Executions:
         )
         return False
 
-    async def _apply(self, outcome: Outcome, state: _Execution) -> Plan:
+    async def _apply(self, outcome: Outcome, state: ExecutionState) -> Plan:
         now = self._clock.now_ms()
         run, events, item = state.run, state.events, state.item
         plan = Plan()
@@ -277,12 +283,14 @@ class Executions:
             )
             return plan
         if isinstance(outcome, Completed):
+            state.start_planned = True  # the end records when it started
             finish_run(run, events, RunStatus.COMPLETED, plan, now, output=outcome.output)
             return plan
         if isinstance(outcome, Errored):
             if may_retry(item.attempt, state.spec.max_attempts, retriable=outcome.retriable):
                 self._retry(plan, state, now, outcome.retry_after_s, None, outcome.error)
             else:
+                state.start_planned = True
                 finish_run(
                     run,
                     events,
@@ -295,7 +303,7 @@ class Executions:
                 )
             return plan
         if not state.started:
-            mark_started(plan, run, state.spec, now)
+            plan_started(plan, state, now)
         errors = [op for op in outcome.ops if op.op is Opcode.STEP_ERROR]
         await plan_op_metadata(self._store, plan, run.run_id, errors, item.attempt, now)
         retry: Op | None = None
@@ -326,7 +334,7 @@ class Executions:
         return plan
 
     @staticmethod
-    def _span(state: _Execution, op: Op, now: int, *, errored: bool) -> StepSpan | None:
+    def _span(state: ExecutionState, op: Op, now: int, *, errored: bool) -> StepSpan | None:
         if state.clock is None:
             return None
         return state.clock.span(
@@ -341,14 +349,14 @@ class Executions:
     def _retry(
         self,
         plan: Plan,
-        state: _Execution,
+        state: ExecutionState,
         now: int,
         retry_after_s: float | None,
         step: str | None,
         error: dict[str, Any] | None,
     ) -> None:
         if not state.started:
-            mark_started(plan, state.run, state.spec, now)
+            plan_started(plan, state, now)
         if retry_after_s is not None:
             delay = clamp_retry_after(retry_after_s)
         else:
@@ -368,16 +376,3 @@ class Executions:
 def _memo_json(op: Op) -> str | None:
     """The stored memo of a result as JSON, from the op's own encoding when it has one."""
     return None if op.encoded_data is None else wrap_data_json(op.encoded_data)
-
-
-def mark_started(plan: Plan, run: RunRecord, spec: FunctionSpec, now: int) -> None:
-    """The run's first execution: Running, and its run timeouts move on."""
-    plan.changes.run_updates.append(
-        RunUpdate(
-            run_id=run.run_id,
-            status=RunStatus.RUNNING,
-            expect=(RunStatus.QUEUED, RunStatus.RUNNING),
-            started_at=now,
-        )
-    )
-    on_first_execution(plan, spec.flow, run.run_id, now)

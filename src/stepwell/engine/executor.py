@@ -15,7 +15,7 @@ from dataclasses import replace
 from stepwell.engine.committer import Committer
 from stepwell.engine.cron import CronScheduler
 from stepwell.engine.execution import Executions
-from stepwell.engine.plan import Plan, static_plan
+from stepwell.engine.plan import FreshRun, Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec
 from stepwell.engine.run_timeouts import is_run_timeout, plan_timeout
@@ -51,8 +51,16 @@ class Executor:
         self._find_function = find_function
         self._timers = Timers(committer=committer, clock=clock, lease=planner.lease)
 
-    async def run_item(self, handed: QueueItem) -> None:
-        """Run the item as it is stored now (it may be done already: a duplicate hand-off)."""
+    async def run_item(self, handed: QueueItem, fresh: FreshRun | None = None) -> None:
+        """Run the item as it is stored now (it may be done already: a duplicate hand-off).
+
+        ``fresh``: the run the item starts, as this process has just created it; nothing is
+        read back (the first write of its execution still fails if the run has ended)."""
+        if fresh is not None and handed.kind is ItemKind.EXECUTE:
+            spec = await self._find_function(fresh.run.function_id)
+            if spec is not None:
+                await self._executions.execute(handed, fresh.run, spec, fresh.events)
+                return
         item = await self._store.get_item(handed.item_id)
         if item is None:
             return

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from stepwell.engine.keys import execute_item_id
-from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, StoredEvent
+from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, RunRecord, StoredEvent
 from stepwell.ports.telemetry import RunEnding
 
 
@@ -26,6 +26,29 @@ class Plan:
     ended_runs: list[str] = field(default_factory=list)
     endings: list[RunEnding] = field(default_factory=list)
     """The runs this plan ends, as telemetry reports them once it is committed."""
+    fresh: dict[str, FreshRun] = field(default_factory=dict)
+    """By execute item id: runs this plan creates, as created (what their first execution
+    would otherwise read back)."""
+
+    def fresh_run(self, item: QueueItem) -> FreshRun | None:
+        """The run ``item`` starts, as this plan creates it, if the plan stores no steps for
+        it (a rerun from a step copies some: those are read back)."""
+        fresh = self.fresh.get(item.item_id)
+        if fresh is None or any(s.run_id == item.run_id for s in self.changes.steps):
+            return None
+        return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class FreshRun:
+    """A run as this process has just created it: its record and its events, no steps yet.
+
+    Handed on with its execute item so that the first execution reads nothing back (each read
+    is a round trip on PostgreSQL); a later change (a cancel) still refuses its first write.
+    """
+
+    run: RunRecord
+    events: list[StoredEvent]
 
 
 PlanBuilder = Callable[[], Awaitable[Plan]]
@@ -82,10 +105,13 @@ class Lease:
             lease_until=now_ms + self.lease_ms if self.owner is not None else 0,
         )
 
-    def start_here(self, plan: Plan, item: QueueItem) -> None:
-        """Run ``item`` in this process as soon as the plan commits, if this process executes."""
+    def start_here(self, plan: Plan, item: QueueItem, fresh: FreshRun | None = None) -> None:
+        """Run ``item`` in this process as soon as the plan commits, if this process executes;
+        ``fresh``: the run it starts, just created by this plan."""
         if self.owner is not None:
             plan.to_dispatch.append(item)
+            if fresh is not None:
+                plan.fresh[item.item_id] = fresh
 
     def run_on(self, plan: Plan, run_id: str, now_ms: int, *, force_plan: bool = False) -> None:
         """The run got what it waited for: store its execute item and run it at once."""

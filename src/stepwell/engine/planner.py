@@ -23,7 +23,7 @@ from stepwell.engine.keys import (
     execute_item_id,
     pause_timeout_item_id,
 )
-from stepwell.engine.plan import FORCE_PLAN_KEY, Lease, Plan
+from stepwell.engine.plan import FORCE_PLAN_KEY, FreshRun, Lease, Plan
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_timeouts import arm_start_timeout
 from stepwell.engine.trace import closed_span, end_wait
@@ -136,7 +136,7 @@ class Planner:
         if admission.start_at <= now_ms:
             item = self._lease.execute_item(run_id, now_ms)
             item.due_at = due
-            self._lease.start_here(plan, item)
+            self._lease.start_here(plan, item, FreshRun(record, events))
         else:  # throttled: the poller starts it when its time comes
             item = QueueItem(
                 item_id=execute_item_id(run_id), run_id=run_id, kind=ItemKind.EXECUTE, due_at=due

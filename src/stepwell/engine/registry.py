@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class FunctionSpec:
     @property
     def uuid(self) -> str:
         """A stable UUID for the function, as Inngest's APIs expose one (``fn_id``)."""
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stepwell:fn:{self.slug}"))
+        return function_uuid(self.slug)
 
     @property
     def max_attempts(self) -> int:
@@ -150,3 +151,9 @@ class Registry:
                 continue
             found[spec.slug] = spec
         return list(found.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def function_uuid(slug: str) -> str:
+    """A function's stable UUID (``fn_id``): read on every call, so made once per slug."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stepwell:fn:{slug}"))

@@ -11,7 +11,8 @@ the span, so whichever ends the wait (its event, its timeout, the sleep's end) c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 from stepwell.ports.records import SpanKind, SpanStatus, StepSpan
@@ -92,7 +93,22 @@ class ExecutionClock:
 
 def span_payload(span: StepSpan) -> dict[str, Any]:
     """A waiting span as its timer item carries it (JSON)."""
-    return {SPAN_PAYLOAD_KEY: asdict(span)}
+    # Written out: dataclasses.asdict deep-copies through every field, on every sleep.
+    return {
+        SPAN_PAYLOAD_KEY: {
+            "run_id": span.run_id,
+            "step_hash": span.step_hash,
+            "name": span.name,
+            "kind": span.kind,
+            "attempt": span.attempt,
+            "status": span.status,
+            "started_at": span.started_at,
+            "ended_at": span.ended_at,
+            "queued_ms": span.queued_ms,
+            "error": copy.deepcopy(span.error),
+            "detail": copy.deepcopy(span.detail),
+        }
+    }
 
 
 def closed_span(payload: dict[str, Any] | None, now_ms: int) -> StepSpan | None:

@@ -6,6 +6,7 @@ Inngest accepts them; instants are ISO-8601 timestamps.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -31,8 +32,10 @@ class DurationError(ValueError):
     """A duration or instant string that cannot be understood."""
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_duration(text: str) -> timedelta:
-    """Parse ``"2s"``, ``"1h30m"``, ``"1.5d"``… into a timedelta."""
+    """Parse ``"2s"``, ``"1h30m"``, ``"1.5d"``… into a timedelta (the few a program writes
+    are parsed once: every sleep and timeout step names one)."""
     raw = text.strip()
     if not raw:
         raise DurationError("empty duration")

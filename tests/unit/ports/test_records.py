@@ -7,9 +7,15 @@ from dataclasses import fields
 from stepwell.ports.records import ChangeSet
 
 
-def test_a_change_set_is_empty_until_any_of_its_fields_holds_something() -> None:
+def test_a_change_set_is_empty_until_any_of_its_lists_holds_something() -> None:
     assert not ChangeSet()
-    for field in fields(ChangeSet):
+    lists = [f.name for f in fields(ChangeSet) if f.name != "urgent"]
+    assert len(lists) == 14
+    for name in lists:
         changes = ChangeSet()
-        getattr(changes, field.name).append(object())
-        assert changes, field.name  # every field counts, including ones added later
+        getattr(changes, name).append(object())
+        assert changes, name  # every list counts, including ones added later
+
+
+def test_urgency_alone_writes_nothing() -> None:
+    assert not ChangeSet(urgent=True)

@@ -153,7 +153,7 @@ class SqliteStore(SqlReads):
 
     async def commit(self, changes: ChangeSet) -> CommitResult:
         job = functools.partial(apply_change_set, changes=changes)
-        future = self._writer.submit(job)
+        future = self._writer.submit(job, urgent=changes.urgent)
         if changes.pauses:
             # Counted once the transaction has ended (the future is resolved after COMMIT),
             # even if our caller stops waiting: an answer read before it is then stale.

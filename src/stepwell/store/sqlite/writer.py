@@ -2,12 +2,14 @@
 
 SQLite allows one writer at a time and each commit costs an fsync, so batching the writes of
 many concurrent runs into one transaction is where throughput comes from. Each job runs in its
-own savepoint: one job's failure rolls back only that job.
+own savepoint: one job's failure rolls back only that job (the savepoints are taken only
+when a job has failed in a first try of the batch without them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import sqlite3
 import threading
@@ -17,13 +19,17 @@ from typing import Any
 
 Job = Callable[[sqlite3.Connection], Any]
 _Entry = tuple[Job, asyncio.Future[Any]]
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+_URGENT = object()
+"""Put on the queue to wake the writer for an urgent job (which waits in its own lane)."""
 
 
 class GroupCommitWriter:
     def __init__(self, connect: Callable[[], sqlite3.Connection], *, max_batch: int = 512) -> None:
         self._connect = connect
         self._max_batch = max_batch
-        self._jobs: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Entry | object | None] = queue.SimpleQueue()
+        self._urgent: collections.deque[_Entry] = collections.deque()
         self._thread = threading.Thread(
             target=self._run, name="stepwell-sqlite-writer", daemon=True
         )
@@ -40,10 +46,17 @@ class GroupCommitWriter:
         if self._startup_error is not None:
             raise self._startup_error
 
-    def submit(self, job: Job) -> asyncio.Future[Any]:
+    def submit(self, job: Job, *, urgent: bool = False) -> asyncio.Future[Any]:
+        """Queue ``job`` for the next transaction; an ``urgent`` one leads the next
+        transaction, which then takes no more than one other job (jobs of each kind keep
+        their order)."""
         assert self._loop is not None, "writer not started"
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._jobs.put((job, future))
+        if urgent:
+            self._urgent.append((job, future))
+            self._jobs.put(_URGENT)
+        else:
+            self._jobs.put((job, future))
         return future
 
     def stop(self) -> None:
@@ -64,39 +77,43 @@ class GroupCommitWriter:
                 first = self._jobs.get()
                 if first is None:
                     return
-                batch = [first]
+                batch: list[_Entry] = []
+                self._take_urgent(batch)
+                # A caller waits on urgent jobs: not behind a full batch of background ones.
+                urgent = bool(batch)
                 stop_after = False
-                while len(batch) < self._max_batch:
+                entry: _Entry | object | None = first
+                while True:
+                    if entry is None:
+                        stop_after = True
+                        break
+                    if entry is _URGENT:  # its job is in the urgent lane (or taken already)
+                        self._take_urgent(batch)
+                    else:
+                        batch.append(entry)  # type: ignore[arg-type]
+                    if urgent or len(batch) >= self._max_batch:
+                        break
                     try:
                         entry = self._jobs.get_nowait()
                     except queue.Empty:
                         break
-                    if entry is None:
-                        stop_after = True
-                        break
-                    batch.append(entry)
-                self._commit_batch(conn, batch)
+                if batch:
+                    self._commit_batch(conn, batch)
                 if stop_after:
                     return
         finally:
             conn.close()
 
+    def _take_urgent(self, batch: list[_Entry]) -> None:
+        while self._urgent:
+            batch.append(self._urgent.popleft())
+
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         began = time.perf_counter()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job, future in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((future, None, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((future, result, None))
+            outcomes = _apply_together(conn, batch)
+            if outcomes is None:
+                outcomes = _apply_each(conn, batch)
             conn.execute("COMMIT")
             if self.on_batch is not None:
                 self.on_batch(len(batch), time.perf_counter() - began)
@@ -106,11 +123,50 @@ class GroupCommitWriter:
             outcomes = [(future, None, exc) for _, future in batch]
         assert self._loop is not None
         # One wake-up of the event loop for the whole batch.
-        self._loop.call_soon_threadsafe(_resolve_all, outcomes)
+        self._loop.call_soon_threadsafe(_resolve_all, outcomes, 0)
 
 
-def _resolve_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in outcomes:
+def _apply_together(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome] | None:
+    """Every job in one go, without a savepoint each (two statements fewer per job): the
+    common case, where none fails. If one does, nothing of this try is kept: None."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        results = [job(conn) for job, _ in batch]
+    except Exception:
+        conn.execute("ROLLBACK")
+        return None
+    return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
+
+
+def _apply_each(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome]:
+    """Each job in its own savepoint: a job's failure rolls back only that job."""
+    outcomes: list[_Outcome] = []
+    conn.execute("BEGIN IMMEDIATE")
+    for job, future in batch:
+        conn.execute("SAVEPOINT job")
+        try:
+            result = job(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            outcomes.append((future, None, exc))
+        else:
+            conn.execute("RELEASE job")
+            outcomes.append((future, result, None))
+    return outcomes
+
+
+RESOLVE_PER_TURN = 64
+"""Waiters woken per turn of the event loop: a batch of 512 woken at once would make one turn
+run 512 executions' next steps, and everything else on the loop (a send, an HTTP answer)
+would wait for that whole turn."""
+
+
+def _resolve_all(outcomes: list[_Outcome], start: int) -> None:
+    end = start + RESOLVE_PER_TURN
+    if end < len(outcomes):
+        asyncio.get_running_loop().call_soon(_resolve_all, outcomes, end)
+    for future, result, error in outcomes[start:end]:
         if future.done():
             continue
         if error is not None:
