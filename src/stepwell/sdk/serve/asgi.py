@@ -55,7 +55,7 @@ def serve(
     Outside dev mode a signing key is required and every call must be signed with it.
     """
     config = ServeConfig.resolve(options, **keywords)
-    handler = Handler(app, config, FRAMEWORK)
+    handler = Handler(app, config, FRAMEWORK, one_loop=True)
     # An ASGI endpoint (not a function) so that every method reaches the handler, which
     # answers even unsupported ones with the SDK's headers.
     asgi = Starlette(routes=[Route("/{path:path}", _Endpoint(handler))])

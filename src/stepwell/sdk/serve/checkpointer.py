@@ -3,10 +3,14 @@
 Without it a call runs one new step and answers with its op; the server stores it and calls
 again. With it, each finished ``step.run`` is handed to a ``Checkpointer`` and the function
 goes on at once: the checkpointer posts the results to the server's
-``POST /v1/checkpoint/{run}/async`` in the background, one request at a time, each carrying
-every result that finished while the previous one was on its way (so fast steps travel in
-batches). The call ends where the server must act (a sleep, a wait, parallel steps, the
-function's result); before it answers, every batch has been acknowledged or given up on.
+``POST /v1/checkpoint/{run}/async`` in the background, one request at a time. A result waits
+up to ``FLUSH_AFTER_S`` for the ones that follow it, and each request carries every result
+that finished meanwhile, so fast steps travel in batches. Without that wait each fast step
+went alone once the app was busy: with 20 calls at once the requests' own cost (about 0.7 ms
+of the app's CPU each) slowed the steps, which then sent one request each, and the app stayed
+saturated (bench/PROFILE.md, "Why the 20-run figures swung"). The call ends where the server
+must act (a sleep, a wait, parallel steps, the function's result); before it answers, every
+result still waiting is sent at once, and every batch has been acknowledged or given up on.
 
 What the server did not acknowledge is never lost: it is answered in the call's response, as
 it would have been without checkpointing (``drain`` returns it), and the server stores each
@@ -20,11 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +43,10 @@ SEND_ATTEMPTS = 5
 BACKOFF_S = 0.1
 """Between tries of one batch: 0.1 s, doubling, with jitter (the TS SDK's schedule)."""
 TIMEOUT_S = 10.0
+FLUSH_AFTER_S = 0.02
+"""How long a finished step may wait for later ones before it is sent: a crash loses at most
+this much finished work beyond the batch on its way, and a call makes at most ~50 requests a
+second however fast its steps are."""
 MAX_BACKLOG = 256
 """Steps not yet acknowledged past which a new result waits for the batch on its way."""
 MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -77,10 +83,14 @@ class Checkpointer:
         self._started_ms = int(time.time() * 1000)
         self._deadline = clock() + max_runtime_s
         self._pending: list[Op] = []  # not sent yet, in the order the steps ended
+        self._pending_since = 0.0  # when the oldest of them ended (self._clock)
+        self._now = asyncio.Event()  # send what is pending without waiting (drain, backlog)
+        self._draining = False
         self._sending: list[Op] = []  # the batch on its way
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._owns_http = False  # a client of this call's own, closed with it
         self._healthy = True
         self._retrying = False  # the batch on its way failed once: hold new steps meanwhile
         self.acknowledged = 0
@@ -96,9 +106,13 @@ class Checkpointer:
 
     async def add(self, op: Op) -> None:
         """Queue a finished step's result; returns at once unless the backlog is full."""
+        if not self._pending:
+            self._pending_since = self._clock()
         self._pending.append(op)
         if self._task is None:
             self._task = asyncio.ensure_future(self._flush())
+        if len(self._pending) >= MAX_BACKLOG:
+            self._now.set()
         # Run ahead of the server only while it keeps up: not past a full backlog, nor while
         # it is failing (a step run then would likely have to run again).
         while self._task is not None and (len(self._pending) >= MAX_BACKLOG or self._retrying):
@@ -107,6 +121,8 @@ class Checkpointer:
 
     async def drain(self) -> list[Op]:
         """Wait for the batches under way; return the results the server did not take."""
+        self._draining = True
+        self._now.set()  # what is pending goes now: the call is about to answer
         try:
             while self._task is not None:
                 await asyncio.shield(self._task)
@@ -124,7 +140,7 @@ class Checkpointer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         http, self._http = self._http, None
-        if http is not None:
+        if http is not None and self._owns_http:
             await http.aclose()
 
     # -- the background sender --------------------------------------------------------------------
@@ -132,6 +148,7 @@ class Checkpointer:
     async def _flush(self) -> None:
         try:
             while self._pending and self._healthy:
+                await self._wait_for_more()
                 self._sending = self._take_batch()
                 body = self._body(self._sending)
                 if not await self._deliver(body):
@@ -149,6 +166,15 @@ class Checkpointer:
             self._task = None
             self._retrying = False
             self._progress.set()
+
+    async def _wait_for_more(self) -> None:
+        """Let later steps join the oldest pending one, for up to ``FLUSH_AFTER_S``."""
+        delay = self._pending_since + FLUSH_AFTER_S - self._clock()
+        if delay > 0 and not self._now.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), delay)
+        if not self._draining and len(self._pending) < MAX_BACKLOG:
+            self._now.clear()
 
     def _take_batch(self) -> list[Op]:
         size = 0
@@ -178,10 +204,7 @@ class Checkpointer:
         """Post one batch, trying again while the server cannot be reached or fails; False
         when it was not taken (refused, stale, or still failing after the last try)."""
         if self._http is None:
-            # Loading the CA bundle takes tens of ms: once per process, off the event loop
-            # (the function's steps run on it meanwhile).
-            verify = await asyncio.to_thread(_tls_context)
-            self._http = httpx.AsyncClient(timeout=TIMEOUT_S, verify=verify)
+            self._http, self._owns_http = await self._client.checkpoint_http(TIMEOUT_S)
         run_id = self._ids.run_id
         for attempt in range(SEND_ATTEMPTS):
             if attempt:
@@ -202,9 +225,3 @@ class Checkpointer:
                 return False
         log.warning("run %s: checkpointing failed; answering the steps instead", run_id)
         return False
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """What ``httpx`` verifies servers with by default, made once for every call's client."""
-    return httpx.create_ssl_context()

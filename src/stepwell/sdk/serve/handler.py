@@ -63,12 +63,13 @@ class Handler:
         framework: str,
         *,
         clock: Callable[[], float] = time.time,
+        one_loop: bool = False,
     ) -> None:
         self.app = app
         self.config = config
         self.framework = framework
         self._clock = clock  # for the signature's age
-        self._client = ApiClient(config, framework)
+        self._client = ApiClient(config, framework, one_loop=one_loop)
         # Read at each request: functions registered after serve() are served too.
         self._syncer = Syncer(app, config, framework, self._client)
 
