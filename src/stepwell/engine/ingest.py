@@ -34,6 +34,8 @@ class SendsAsEvent(Protocol):
 
 EventInput = Event | Mapping[str, Any] | SendsAsEvent
 
+_FIELDS = frozenset({"name", "data", "id", "ts", "user", "v", "meta"})
+
 DataCheck = Callable[[str, Mapping[str, Any]], str | None]
 """Why an event's data does not fit the type declared for its name, or None: the SDK's typed
 events give one, so the engine needs to know nothing of how types are declared."""
@@ -46,9 +48,8 @@ def coerce_event(index: int, raw: EventInput) -> Event:
         if isinstance(raw, SendsAsEvent):
             return raw.to_event()
         raise InvalidEventError(index, f"expected an event object, got {type(raw).__name__}")
-    unknown = set(raw) - {"name", "data", "id", "ts", "user", "v", "meta"}
-    if unknown:
-        raise InvalidEventError(index, f"unknown field(s) {sorted(unknown)}")
+    if not _FIELDS.issuperset(raw):  # no set made for the common case
+        raise InvalidEventError(index, f"unknown field(s) {sorted(set(raw) - _FIELDS)}")
     data = raw.get("data")
     user = raw.get("user")
     ts = raw.get("ts") or 0
