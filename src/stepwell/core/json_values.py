@@ -72,6 +72,11 @@ _AMBIGUOUS = 9.2e18
 """A float this large may have been an integer orjson could not hold in 64 bits."""
 
 
+def parse_trusted(text: str) -> Any:
+    """JSON this process wrote itself (with ``dumps``): nothing to check, only to read."""
+    return json.loads(text) if _orjson is None else _orjson.loads(text)
+
+
 def _settled(value: Any, max_depth: int) -> bool:
     """Whether orjson's reading of a document is final: no nesting deeper than ``max_depth``
     and no float large enough to have been an integer (one walk over the containers)."""
@@ -156,9 +161,12 @@ _encode_text = json.encoder.encode_basestring  # a string literal, as _ENCODER w
 def dumps(value: Any) -> str:
     """Compact JSON for a value the caller built (embedded mode), refusing what ``loads`` would:
     NaN and infinities, lone surrogates, values that are not JSON at all."""
-    if type(value) is str:  # names and ids, on every event: no encoder needed
+    kind = type(value)
+    if kind is str:  # names and ids, on every event: no encoder needed
         return dumps_text(value)
-    if _orjson is not None and type(value) is dict and _flat_and_plain(value):
+    if kind is int:  # timestamps: the encoder would build its C state for one number
+        return int.__repr__(value)
+    if _orjson is not None and kind is dict and _flat_and_plain(value):
         try:  # event data and step results are mostly this: ~10x faster
             return _orjson.dumps(value).decode()
         except _orjson.JSONEncodeError:

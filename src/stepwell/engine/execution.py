@@ -105,7 +105,9 @@ class Executions:
         created (no step stored yet, so neither they nor its memo are read back)."""
         fresh = fresh_events is not None
         stored_events = (
-            await self._store.get_events(run.event_ids) if fresh_events is None else fresh_events
+            await self._store.get_events(run.event_ids)
+            if fresh_events is None
+            else [e.detached() for e in fresh_events]
         )
         events = [e.to_wire() for e in stored_events]
         state = ExecutionState(item, run, spec, events, started=run.status is RunStatus.RUNNING)

@@ -117,8 +117,17 @@ def validate_event(
     if not allow_internal and "_inngest" in data:
         data = {k: v for k, v in data.items() if k != "_inngest"}
         data_json = dumps(data)
-    accepted = Event(
-        name=event.name, data=data, id=event.id, ts=event.ts or now_ms, user=event.user, v=event.v
+    accepted = (
+        event  # as it came: nothing to fill in or take out (no copy made)
+        if event.ts and data is event.data
+        else Event(
+            name=event.name,
+            data=data,
+            id=event.id,
+            ts=event.ts or now_ms,
+            user=event.user,
+            v=event.v,
+        )
     )
     return StoredEvent(
         internal_id=internal_id or new_ulid(),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stepwell.core.json_values import parse_trusted
 from stepwell.core.runs import RunStatus
 from stepwell.protocol.events import Event
 
@@ -35,6 +36,17 @@ class StoredEvent:
         wire = self.event.to_wire()
         wire["id"] = self.event.id or self.internal_id
         return wire
+
+    def detached(self) -> StoredEvent:
+        """The event as a read from the store would give it: data and user decoded afresh
+        from the stored body, so whoever still holds the objects it was sent with cannot
+        change what a run sees (an event the engine made itself has no body: as it is)."""
+        if self.body is None:
+            return self
+        body = parse_trusted(self.body)
+        ev = self.event
+        event = Event(ev.name, body["data"], ev.id, ev.ts, body["user"], body.get("v"))
+        return StoredEvent(self.internal_id, event, self.received_at, self.body)
 
 
 @dataclass(slots=True)

@@ -129,3 +129,22 @@ async def test_the_collector_runs_less_often_only_while_the_engine_runs(
             assert gc.get_threshold() == gc_tuning.CPYTHON_DEFAULT
     finally:
         gc.set_threshold(*before)
+
+
+async def test_a_run_sees_its_event_as_stored_even_if_the_sender_changes_it(db_url: str) -> None:
+    """A run created here is handed on in memory, but its event as decoded from what was
+    stored, not the sender's objects: a change made after ``send`` returned is not seen."""
+    app = stepwell.App("wp5")
+
+    @app.function("f", trigger=stepwell.on_event("wp5/go"))
+    async def f(ctx: Context) -> int:
+        return int(ctx.event.data["n"])
+
+    data = {"n": 1}
+    async with app.embedded(db_url) as engine:
+        [event_id] = await engine.send(
+            stepwell.Event(name="wp5/go", data=data, ts=1_700_000_000_000)
+        )
+        data["n"] = 2  # before the run has started: it starts on a later turn of the loop
+        [run] = await engine.wait_for_runs(event_id, timeout=20)
+    assert run.output == 1
