@@ -57,8 +57,14 @@ class Planner:
         # One read per event name for the whole send, not two per event: what is stored does
         # not change while the plan is built, and ``consumed`` keeps what it used up.
         pauses = _PauseReads(self._store)
+        quiet: dict[str, bool] = {}
         for event in stored:
             plan.changes.events.append(event)
+            name = event.event.name
+            if name not in quiet:
+                quiet[name] = await self._quiet(name, pauses)
+            if quiet[name]:
+                continue  # stored, and nothing more: a bulk send of names nobody awaits
             wire = event.to_wire()
             for spec in self._targets(event, wire):
                 if spec.paused:
@@ -70,6 +76,15 @@ class Planner:
                 else:
                     await self.start_run(spec, [event], plan, now_ms)
             await self._resume_pauses(event, wire, plan, now_ms, consumed, pauses)
+
+    async def _quiet(self, name: str, reads: _PauseReads) -> bool:
+        """Whether an event of this name starts nothing, resumes nothing and cancels nothing
+        (asked once per name and send)."""
+        if name in (names.FUNCTION_INVOKED, names.FUNCTION_FINISHED):
+            return False  # these find their targets in their data
+        if self._registry.may_trigger(name):
+            return False
+        return not await reads.find(name) and not await reads.find(name, kind=PauseKind.CANCEL)
 
     async def plan_gate_fired(self, item: QueueItem, plan: Plan, now_ms: int) -> None:
         """A debounce period or a batch timeout ended: start its run."""

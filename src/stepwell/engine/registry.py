@@ -136,6 +136,12 @@ class Registry:
     def __iter__(self) -> Iterator[FunctionSpec]:
         return iter(self._by_slug.values())
 
+    def may_trigger(self, event_name: str) -> bool:
+        """Whether any trigger names this event (its ``if`` aside)."""
+        if self._by_event.get(event_name):
+            return True
+        return any(fnmatch.fnmatchcase(event_name, pair[1].event) for pair in self._wildcards)
+
     def matching(self, event_name: str, event: dict[str, object]) -> list[FunctionSpec]:
         """Functions to start for an event: each at most once, however many triggers match."""
         found: dict[str, FunctionSpec] = {}
