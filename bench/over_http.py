@@ -208,6 +208,8 @@ class Peer:
     app_pid: int
     start_batch: Callable[[int], list[list[float]]]
     rounds: list[dict[str, dict[str, float]]] = field(default_factory=list)
+    origin: str = ""
+    """The server's origin, for an Inngest-protocol stack."""
 
     def batch(self, runs: int) -> Batch:
         server0, app0 = cpu_seconds(self.server_pid), cpu_seconds(self.app_pid)
@@ -343,7 +345,8 @@ def inngest_stack(
     ):
         wait_until(lambda: httpx.get(f"{origin}/health").status_code == 200, 120, "server")
         wait_until(lambda: slug in httpx.get(f"{origin}/dev").text, 120, f"{slug} sync")
-        yield Peer(label, server_pid_of(server), app.pid, inngest_batch(origin, event))
+        batch = inngest_batch(origin, event)
+        yield Peer(label, server_pid_of(server), app.pid, batch, origin=origin)
 
 
 # --- Restate -------------------------------------------------------------------------------

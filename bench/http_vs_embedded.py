@@ -1,0 +1,102 @@
+"""Back-to-back steps: our SDK served over HTTP (checkpointing) against embedded mode.
+
+One run of 500 ``step.run`` calls, measured from the event's send to the run's end, rounds
+alternating between the two in the same session:
+
+* over HTTP: ``stepwell dev`` (SQLite) calling an app on uvicorn (bench/apps/stepwell_app.py),
+  the run's end seen by polling ``GET /v1/events/{id}/runs`` every 2 ms;
+* embedded: the same function in ``app.embedded`` on SQLite, in a fresh process per round.
+
+    .venv/bin/python -m bench.http_vs_embedded [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.apps.stepwell_app import LONG_STEPS
+from bench.over_http import ROOT, inngest_stack
+
+
+def over_http_round(origin: str, client: httpx.Client) -> float:
+    [event_id] = client.post(f"{origin}/e/key", json={"name": "bench/sw-steps500"}).json()["ids"]
+    started = time.perf_counter()
+    deadline = time.monotonic() + 120
+    while True:
+        runs = client.get(f"{origin}/v1/events/{event_id}/runs").json()["data"]
+        if runs and runs[0]["status"] == "Completed":
+            return LONG_STEPS / (time.perf_counter() - started)
+        if (runs and runs[0]["status"] == "Failed") or time.monotonic() > deadline:
+            raise RuntimeError(f"the run did not complete: {runs}")
+        time.sleep(0.002)
+
+
+async def embedded_child(database: str) -> float:
+    from bench.apps.stepwell_app import app_def
+
+    async with app_def.embedded(database) as engine:
+        started = time.perf_counter()
+        [event_id] = await engine.send("bench/sw-steps500", {})
+        [run] = await engine.wait_for_runs(event_id, timeout=120)
+        assert run.output == LONG_STEPS
+        return LONG_STEPS / (time.perf_counter() - started)
+
+
+def embedded_round(tmp: Path, index: int) -> float:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.http_vs_embedded", "--child", f"sqlite:///{tmp}/e{index}.db"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"embedded round failed:\n{done.stderr[-2000:]}")
+    rate: float = json.loads(done.stdout.strip().splitlines()[-1])
+    return rate
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        print(json.dumps(asyncio.run(embedded_child(sys.argv[2]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    http_rates: list[float] = []
+    embedded_rates: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="stepwell-hve-") as name:
+        tmp = Path(name)
+        stack = inngest_stack(
+            tmp, "ours", "bench.apps.stepwell_app:app", "benchsw-steps500", "bench/sw-steps500"
+        )
+        with stack as peer, httpx.Client(timeout=30) as client:
+            origin = peer.origin
+            over_http_round(origin, client)  # warm: the first call syncs and connects
+            for index in range(args.rounds):
+                http_rates.append(over_http_round(origin, client))
+                embedded_rates.append(embedded_round(tmp, index))
+    over_http, embedded = statistics.median(http_rates), statistics.median(embedded_rates)
+    print(f"one run of {LONG_STEPS} steps, medians of {args.rounds} alternating rounds:")
+    print(f"  over HTTP (our SDK, checkpointing): {over_http:,.0f} steps/s  {_each(http_rates)}")
+    print(f"  embedded (SQLite):                  {embedded:,.0f} steps/s  {_each(embedded_rates)}")
+    print(f"  over HTTP / embedded = {over_http / embedded:.2f}")
+
+
+def _each(rates: list[float]) -> str:
+    return "(" + ", ".join(f"{r:,.0f}" for r in rates) + ")"
+
+
+if __name__ == "__main__":
+    main()
