@@ -235,7 +235,7 @@ class App:
         that, in the background; without it nothing is ever deleted.
         ``metrics=True`` counts in ``stepwell.metrics.registry`` (needs ``prometheus-client``).
         While it runs, the garbage collector's first threshold is raised from CPython's 700 to
-        20,000 (about a third less CPU per run under load), unless the process set its own;
+        50,000 (about a third less CPU per run under load), unless the process set its own;
         ``tune_gc=False`` leaves it alone.
         Failed runs are logged to the ``stepwell.runs`` logger; with ``OTEL_EXPORTER_OTLP_*``
         set, runs and steps are exported as OpenTelemetry traces.
