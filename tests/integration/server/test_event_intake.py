@@ -47,9 +47,7 @@ async def both(db_url: str, **options: Any) -> AsyncIterator[Both]:
     app = create_app(ServerRuntime(config))
     # A root path leaves the request to the router (the front does not strip one); a failure
     # is answered as a server answers it (500), not raised into the test.
-    transport = httpx.ASGITransport(  # type: ignore[arg-type]
-        app=app, root_path=ROOT, raise_app_exceptions=False
-    )
+    transport = httpx.ASGITransport(app=app, root_path=ROOT, raise_app_exceptions=False)
     async with (
         serving(app, sock),
         httpx.AsyncClient(base_url=config.origin, timeout=10.0) as front,
