@@ -178,10 +178,7 @@ def dumps(value: Any) -> str:
     except RecursionError:
         raise JsonValueError("the value is nested too deeply to be JSON") from None
     except UnicodeEncodeError as exc:
-        raise JsonValueError(
-            f"a string holds a lone UTF-16 surrogate at position {exc.start}, "
-            "which is not valid Unicode"
-        ) from None
+        raise _lone_surrogate(exc) from None
     except ValueError:
         raise JsonValueError("NaN and infinite numbers are not valid JSON") from None
     except TypeError as exc:
@@ -213,11 +210,16 @@ def dumps_text(text: str) -> str:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise JsonValueError(
-                f"a string holds a lone UTF-16 surrogate at position {exc.start}, "
-                "which is not valid Unicode"
-            ) from None
+            raise _lone_surrogate(exc) from None
     return _encode_text(text)
+
+
+def _lone_surrogate(exc: UnicodeEncodeError) -> JsonValueError:
+    """What ``dumps`` says of text it cannot write as UTF-8."""
+    return JsonValueError(
+        f"a string holds a lone UTF-16 surrogate at position {exc.start}, "
+        "which is not valid Unicode"
+    )
 
 
 def encoded_size(value: Any) -> int:

@@ -138,19 +138,21 @@ class Registry:
 
     def may_trigger(self, event_name: str) -> bool:
         """Whether any trigger names this event (its ``if`` aside)."""
-        if self._by_event.get(event_name):
-            return True
-        return any(fnmatch.fnmatchcase(event_name, pair[1].event) for pair in self._wildcards)
+        return bool(self._candidates(event_name))
 
-    def matching(self, event_name: str, event: dict[str, object]) -> list[FunctionSpec]:
-        """Functions to start for an event: each at most once, however many triggers match."""
-        found: dict[str, FunctionSpec] = {}
+    def _candidates(self, event_name: str) -> list[tuple[FunctionSpec, EventTrigger]]:
+        """The triggers whose event is this name, exactly or by wildcard."""
         candidates = self._by_event.get(event_name, [])
         if self._wildcards:
             candidates = candidates + [
                 pair for pair in self._wildcards if fnmatch.fnmatchcase(event_name, pair[1].event)
             ]
-        for spec, trigger in candidates:
+        return candidates
+
+    def matching(self, event_name: str, event: dict[str, object]) -> list[FunctionSpec]:
+        """Functions to start for an event: each at most once, however many triggers match."""
+        found: dict[str, FunctionSpec] = {}
+        for spec, trigger in self._candidates(event_name):
             if spec.slug in found:
                 continue
             if trigger.expression and not evaluate_bool(trigger.expression, {"event": event}):

@@ -12,7 +12,7 @@ the span, so whichever ends the wait (its event, its timeout, the sleep's end) c
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stepwell.ports.records import SpanKind, SpanStatus, StepSpan
@@ -91,24 +91,18 @@ class ExecutionClock:
         )
 
 
+_SPAN_FIELDS = tuple(f.name for f in fields(StepSpan))
+
+
 def span_payload(span: StepSpan) -> dict[str, Any]:
     """A waiting span as its timer item carries it (JSON)."""
-    # Written out: dataclasses.asdict deep-copies through every field, on every sleep.
-    return {
-        SPAN_PAYLOAD_KEY: {
-            "run_id": span.run_id,
-            "step_hash": span.step_hash,
-            "name": span.name,
-            "kind": span.kind,
-            "attempt": span.attempt,
-            "status": span.status,
-            "started_at": span.started_at,
-            "ended_at": span.ended_at,
-            "queued_ms": span.queued_ms,
-            "error": copy.deepcopy(span.error),
-            "detail": copy.deepcopy(span.detail),
-        }
-    }
+    # Field by field, not dataclasses.asdict (which deep-copies through every field, on
+    # every sleep): only the dicts need copying.
+    payload: dict[str, Any] = {}
+    for name in _SPAN_FIELDS:
+        value = getattr(span, name)
+        payload[name] = copy.deepcopy(value) if isinstance(value, dict) else value
+    return {SPAN_PAYLOAD_KEY: payload}
 
 
 def closed_span(payload: dict[str, Any] | None, now_ms: int) -> StepSpan | None:

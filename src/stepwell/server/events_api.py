@@ -75,7 +75,9 @@ def _same_events(stored: list[StoredEvent], batch: list[Any]) -> bool:
 
 
 def _refused(status: int, message: str) -> Response:
-    return json_response({"ids": [], "status": status, "error": message}, status)
+    """``_refusal`` as a Starlette response (the routes other than the intake)."""
+    code, body = _refusal(status, message)
+    return Response(body, status_code=code, media_type="application/json")
 
 
 Answer = tuple[int, bytes]
