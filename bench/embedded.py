@@ -2,10 +2,13 @@
 
 Prints, for each: sequential steps/s (one run of 1,000 ``step.run``), total steps/s with 200
 concurrent runs of 20 steps, and event-to-first-step latency p50/p99; then our/their ratios.
+Stepwell runs twice: as it is by default (each step on disk before the next starts) and with
+``checkpointing=True`` (a step's write follows it; docs/getting-started/embedded.md).
 On SQLite, DBOS runs twice, in its default rollback journal and in WAL (bench/dbos_peer.py
 says how), and the ratios are against the better of the two (higher concurrent steps/s).
 
     .venv/bin/python bench/embedded.py [--quick] [--no-peer] [--durability full|normal] [--metrics]
+        [--postgres [ADMIN_URL]]
 """
 
 from __future__ import annotations
@@ -54,11 +57,17 @@ def build_app(sequential_steps: int, steps_per_run: int, stamps: dict[str, float
 
 
 async def measure(
-    database: str, sizes: dict[str, int], durability: str, metrics: bool = False
+    database: str,
+    sizes: dict[str, int],
+    durability: str,
+    metrics: bool = False,
+    checkpointing: bool = False,
 ) -> dict[str, float]:
     stamps: dict[str, float] = {}
     app = build_app(sizes["sequential"], sizes["steps_per_run"], stamps)
-    async with app.embedded(database, durability=durability, metrics=metrics) as engine:
+    async with app.embedded(
+        database, durability=durability, metrics=metrics, checkpointing=checkpointing
+    ) as engine:
         sequential: list[float] = []
         for _ in range(REPEATS):
             started = time.perf_counter()
@@ -144,18 +153,32 @@ def report_peers(peers: list[dict[str, Any]], sizes: dict[str, int]) -> None:
         print(f"{label.format(**sizes):<44} " + " ".join(f"{float(p[key]):>14.2f}" for p in peers))
 
 
-def report(ours: dict[str, float], peer: dict[str, Any] | None, sizes: dict[str, int]) -> None:
+def report(
+    ours: dict[str, float],
+    ahead: dict[str, float],
+    peer: dict[str, Any] | None,
+    sizes: dict[str, int],
+) -> None:
     peer_name = f"DBOS {peer['version']} {peer.get('journal', '')}" if peer else "DBOS (not run)"
-    print(f"{'figure':<44} {'Stepwell':>12} {peer_name:>14} {'ratio':>8}")
+    print(
+        f"{'figure':<44} {'Stepwell':>12} {'checkpointing':>14} {peer_name:>14} "
+        f"{'ratio':>8} {'ratio ckpt':>10}"
+    )
     for key, label, higher_is_better in FIGURES:
-        mine = ours[key]
+        mine, mine_ahead = ours[key], ahead[key]
         theirs = float(peer[key]) if peer else float("nan")
-        # Ratio > 1 means Stepwell is better, whichever way the figure points.
-        ratio = (mine / theirs if higher_is_better else theirs / mine) if peer else float("nan")
-        print(f"{label.format(**sizes):<44} {mine:>12.2f} {theirs:>14.2f} {ratio:>7.2f}x")
+        # Above 1 means Stepwell is better, whichever way the figure points.
+        ratios = [
+            (value / theirs if higher_is_better else theirs / value) if peer else float("nan")
+            for value in (mine, mine_ahead)
+        ]
+        print(
+            f"{label.format(**sizes):<44} {mine:>12.2f} {mine_ahead:>14.2f} {theirs:>14.2f} "
+            f"{ratios[0]:>7.2f}x {ratios[1]:>9.2f}x"
+        )
     print(
         "(ratio = how many times better Stepwell is; medians of 3 runs; latency over "
-        f"{sizes['latency_samples']} samples)"
+        f"{sizes['latency_samples']} samples; checkpointing = App.embedded(checkpointing=True))"
     )
 
 
@@ -185,15 +208,28 @@ def main() -> None:
         if args.postgres:
             with (
                 temporary_database(args.postgres) as ours_db,
+                temporary_database(args.postgres, "ahead") as ahead_db,
                 temporary_database(args.postgres, "dbos") as peer_db,
             ):
                 ours = asyncio.run(measure(ours_db, sizes, args.durability, args.metrics))
+                ahead = asyncio.run(
+                    measure(ahead_db, sizes, args.durability, args.metrics, checkpointing=True)
+                )
                 peer = None if args.no_peer else run_peer(peer_dir, args.quick, peer_db)
             print(f"Stepwell embedded and DBOS, both on PostgreSQL ({args.durability})")
         else:
             ours = asyncio.run(
                 measure(
                     f"sqlite:///{ours_dir / 'stepwell.db'}", sizes, args.durability, args.metrics
+                )
+            )
+            ahead = asyncio.run(
+                measure(
+                    f"sqlite:///{ours_dir / 'ahead.db'}",
+                    sizes,
+                    args.durability,
+                    args.metrics,
+                    checkpointing=True,
                 )
             )
             peers = []
@@ -204,7 +240,7 @@ def main() -> None:
             report_peers(peers, sizes)
             peer = better_peer(peers)
             print(f"Stepwell embedded and DBOS, both on SQLite ({args.durability})")
-    report(ours, peer, sizes)
+    report(ours, ahead, peer, sizes)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 ``python crash_child.py DB LOG [--send N]``: open the embedded engine on the SQLite file DB; with
 ``--send`` also send N ``crash/go`` events (the first start only), then run until every run of
-``crash-steps`` has ended, print ``DONE_MARKER`` and exit 0.
+``crash-steps`` has ended, print ``DONE_MARKER`` and exit 0. ``--checkpointing`` opens the
+engine with ``checkpointing=True`` (each step's write follows it).
 
 Every ``step.run`` body appends one line ``pid run_id step_id`` to LOG and fsyncs it before it
 returns, so the test can count how many times each step body ran, and which process ran it.
@@ -85,9 +86,11 @@ def build_app(log_path: Path) -> stepwell.App:
     return app
 
 
-async def main(db_path: Path, log_path: Path, send: int) -> int:
+async def main(db_path: Path, log_path: Path, send: int, checkpointing: bool = False) -> int:
     app = build_app(log_path)
-    async with app.embedded(f"sqlite:///{db_path}", retry_interval=0.05) as engine:
+    async with app.embedded(
+        f"sqlite:///{db_path}", retry_interval=0.05, checkpointing=checkpointing
+    ) as engine:
         if send:
             batch = [Event(name=EVENT_NAME, data={"i": i}) for i in range(send)]
             await engine.send(batch)  # one commit: all the events or none
@@ -117,9 +120,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("db", type=Path)
     parser.add_argument("log", type=Path)
     parser.add_argument("--send", type=int, default=0, metavar="N")
+    parser.add_argument("--checkpointing", action="store_true")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args(sys.argv[1:])
-    sys.exit(asyncio.run(main(args.db, args.log, args.send)))
+    sys.exit(asyncio.run(main(args.db, args.log, args.send, args.checkpointing)))

@@ -59,6 +59,7 @@ class Engine:
         event_check: DataCheck | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
         tune_gc: bool = True,
+        checkpointing: bool = False,
     ) -> None:
         self.store = store
         self._tune_gc = tune_gc  # the collector runs less often while we run: gc_tuning.py
@@ -110,6 +111,7 @@ class Engine:
             max_event_bytes=max_event_bytes,
             gate=self.concurrency,
             max_concurrency=max_concurrency,
+            checkpointing=checkpointing,
         )
         self._dispatcher.attach(
             Executor(

@@ -1,8 +1,8 @@
 """Executing a run (its ``execute`` item): call the driver, store each step, apply the end.
 
-Each finished step is checkpointed with one durable write while the execution goes on (its memo
-and its trace span together); the execution's end (return, raise, suspend, hand back) is
-applied in one more write.
+Each finished step is checkpointed while the execution goes on (``engine.step_writes``: at
+once, or buffered with checkpointing on); the execution's end (return, raise, suspend, hand
+back) is applied in one more write, after every step before it.
 """
 
 from __future__ import annotations
@@ -14,23 +14,22 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from stepwell.core.attempts import attempt_after_success, may_retry
+from stepwell.core.attempts import may_retry
 from stepwell.core.backoff import Backoff, clamp_retry_after
 from stepwell.core.errors import error_payload
-from stepwell.core.memo import wrap_data, wrap_data_json, wrap_error
 from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import priority_seconds
 from stepwell.engine.committer import Committer
 from stepwell.engine.concurrency import ConcurrencyGate, GateClosed
-from stepwell.engine.defers import load_defers, plan_defer_op
+from stepwell.engine.defers import load_defers
 from stepwell.engine.endings import finish_run
 from stepwell.engine.execution_state import ExecutionState, mark_started, plan_started
-from stepwell.engine.ingest import validate_batch
 from stepwell.engine.plan import FORCE_PLAN_KEY, Plan, static_plan
 from stepwell.engine.planner import Planner
 from stepwell.engine.registry import FunctionSpec, Registry
 from stepwell.engine.run_metadata import plan_op_metadata
 from stepwell.engine.shared_concurrency import SharedConcurrencyGate
+from stepwell.engine.step_writes import StepWrites
 from stepwell.engine.suspensions import Suspensions
 from stepwell.engine.trace import ExecutionClock
 from stepwell.ports.clock import Clock
@@ -48,7 +47,6 @@ from stepwell.ports.records import (
     QueueItem,
     RunRecord,
     SpanStatus,
-    StepRow,
     StepSpan,
     StoredEvent,
 )
@@ -72,6 +70,7 @@ class Executions:
         max_event_bytes: int,
         gate: ConcurrencyGate | SharedConcurrencyGate,
         max_concurrency: int,
+        checkpointing: bool = False,
     ) -> None:
         self._store = store
         self._planner = planner
@@ -85,6 +84,15 @@ class Executions:
         # Taken after the per-key gate: runs queued on a busy key hold no global slot.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._background: set[asyncio.Future[None]] = set()
+        self._steps = StepWrites(
+            store=store,
+            planner=planner,
+            clock=clock,
+            committer=committer,
+            max_event_bytes=max_event_bytes,
+            checkpointing=checkpointing,
+            keep=self._keep,
+        )
         self.on_room: Callable[[], None] | None = None
         """Told each time an execution gives its slot back (the dispatcher starts runs it
         held back for want of one)."""
@@ -170,89 +178,15 @@ class Executions:
         self._committer.telemetry.execution_started(spec.slug, run, item.attempt, queued, received)
 
         async def checkpoint(op: Op) -> Any:
-            return await self._checkpoint(state, op)
+            return await self._steps.checkpoint(state, op)
 
-        return await self._driver.execute(request, checkpoint)
+        outcome = await self._driver.execute(request, checkpoint)
+        await self._steps.settled(state)  # the end is committed after every step before it
+        return outcome
 
-    async def _checkpoint(self, state: ExecutionState, op: Op) -> Any:
-        """A step finished mid-execution: store it (with its span) before the run goes on."""
-        assert state.clock is not None
-        if op.op in (Opcode.DEFER_ADD, Opcode.DEFER_ABORT):
-            return await self._defer(state, op)
-        # One reading of the clock per step (this is the hot path): the step's end, and the
-        # time its commit plans with.
-        now = self._clock.now_ms()
-        run_id = state.run.run_id
-        attempt = state.item.attempt
-        failed = op.op is Opcode.STEP_FAILED
-        span = state.clock.span(
-            op,
-            run_id=run_id,
-            attempt=attempt,
-            status=SpanStatus.FAILED if failed else SpanStatus.COMPLETED,
-            now_ms=now,
-        )
-        reset = attempt_after_success(attempt)
-
-        async def build() -> Plan:
-            plan = Plan()
-            changes = plan.changes
-            if not state.started:
-                plan_started(plan, state, now)
-            # Our SDK's send_event carries its events for us to send; an HTTP SDK's
-            # sendEvent (e.g. TS checkpointing it) already sent them: just store its ids.
-            if op.opts.get("type") == "step.sendEvent" and "events" in op.opts:
-                # The events and the step's memo land in one transaction: exactly once.
-                stored = validate_batch(
-                    op.opts["events"], now_ms=now, max_bytes=self._max_event_bytes
-                )
-                await self._planner.plan_events(stored, plan, now)
-                op.data = [e.internal_id for e in stored]
-                op.encoded_data = None
-            elif op.opts.get("type") == "step.sendSignal" and "signal" in op.opts:
-                # Our SDK's send_signal: the delivery and the step's memo (the id of the run
-                # that got it, or None) commit together, so a replay never delivers it again.
-                signal = str(op.opts["signal"])
-                op.data = await self._planner.plan_signal(signal, op.opts.get("data"), plan, now)
-                op.encoded_data = None
-            if failed:
-                changes.steps.append(StepRow(run_id, op.id, wrap_error(op.error or {})))
-            else:
-                changes.steps.append(StepRow(run_id, op.id, wrap_data(op.data), _memo_json(op)))
-            if span is not None:
-                changes.spans.append(span)
-            await plan_op_metadata(self._store, plan, run_id, [op], attempt, now)
-            if attempt != reset:
-                # A step settled (its result or its final error is stored): the next step's
-                # failures count their attempts afresh (§5.8), also after a restart.
-                changes.items_rescheduled.append(replace(state.item, attempt=reset))
-            return plan
-
-        try:
-            await self._committer.commit(build)
-        except StoreConflict as exc:
-            raise RunCancelled(str(exc)) from exc
-        state.started = True
-        if attempt != reset:
-            state.item = replace(state.item, attempt=reset)
-        return op.data
-
-    async def _defer(self, state: ExecutionState, op: Op) -> Any:
-        """A lazy ``DeferAdd``/``DeferAbort``: recorded against the run (``engine.defers``)."""
-        recorded: list[Any] = [None]
-
-        async def build() -> Plan:
-            plan = Plan()
-            now = self._clock.now_ms()
-            recorded[0] = await plan_defer_op(self._store, state.run.run_id, op, plan, now)
-            return plan
-
-        try:
-            await self._committer.commit(build)
-        except StoreConflict as exc:
-            raise RunCancelled(str(exc)) from exc
-        state.started = True
-        return recorded[0]
+    def _keep(self, task: asyncio.Future[None]) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _start_soon(self, state: ExecutionState) -> None:
         """Show the run as Running without delaying its first step: a write of its own, made
@@ -272,9 +206,7 @@ class Executions:
                     static_plan(lambda plan: mark_started(plan, run, spec, self._clock.now_ms()))
                 )
 
-        task = asyncio.ensure_future(mark())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._keep(asyncio.ensure_future(mark()))
 
     async def _still_going(self, run_id: str, item: QueueItem) -> bool:
         """Whether the run has not ended; if it has, its item is dropped."""
@@ -385,8 +317,3 @@ class Executions:
                 lease_until=0,
             )
         )
-
-
-def _memo_json(op: Op) -> str | None:
-    """The stored memo of a result as JSON, from the op's own encoding when it has one."""
-    return None if op.encoded_data is None else wrap_data_json(op.encoded_data)

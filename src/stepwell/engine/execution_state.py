@@ -9,8 +9,9 @@ from stepwell.core.runs import RunStatus
 from stepwell.engine.plan import Plan
 from stepwell.engine.registry import FunctionSpec
 from stepwell.engine.run_timeouts import on_first_execution
+from stepwell.engine.step_buffer import StepBuffer
 from stepwell.engine.trace import ExecutionClock
-from stepwell.ports.records import QueueItem, RunRecord, RunUpdate
+from stepwell.ports.records import QueueItem, RunRecord, RunUpdate, StepRow, StepSpan
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class ExecutionState:
     clock: ExecutionClock | None = None
     retry: tuple[float, str | None, dict[str, Any] | None] | None = None
     """The retry its outcome scheduled: delay, failed step, error (for telemetry)."""
+    ahead: StepBuffer[tuple[StepRow, StepSpan | None]] | None = None
+    """Its steps on their way to the store (checkpointing on), made at its first such step."""
 
 
 def plan_started(plan: Plan, state: ExecutionState, now: int) -> None:

@@ -222,6 +222,7 @@ class App:
         retention: timedelta | float | str | None = None,
         metrics: bool = False,
         tune_gc: bool = True,
+        checkpointing: bool = False,
     ) -> Engine:
         """An engine running this app's functions in this process; use ``async with``.
 
@@ -237,6 +238,10 @@ class App:
         While it runs, the garbage collector's first threshold is raised from CPython's 700 to
         50,000 (about a third less CPU per run under load), unless the process set its own;
         ``tune_gc=False`` leaves it alone.
+        ``checkpointing=True`` lets a function go on as soon as a ``step.run`` returns, its
+        result committed in the background with the steps that finish meanwhile (one fsync
+        for many steps, as Inngest's checkpointing); a crash may then run again, once, the
+        few steps not yet committed. Off, each step is on disk before the next one starts.
         Failed runs are logged to the ``stepwell.runs`` logger; with ``OTEL_EXPORTER_OTLP_*``
         set, runs and steps are exported as OpenTelemetry traces.
         """
@@ -267,4 +272,5 @@ class App:
             event_check=self.event_types.check if self.event_types else None,
             telemetry=telemetry,
             tune_gc=tune_gc,
+            checkpointing=checkpointing,
         )

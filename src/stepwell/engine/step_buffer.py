@@ -1,0 +1,91 @@
+"""Checkpointing ahead: an execution's finished steps committed while the function goes on.
+
+By default an in-process ``step.run`` is committed before the function goes on, so a crash can
+run again at most the one step then under way. With checkpointing on (``App.embedded(...,
+checkpointing=True)``, as Inngest's SDKs checkpoint), the function goes on at once: the step's
+write joins the execution's ``StepBuffer``, which commits one batch at a time and takes into
+each batch every step that finished meanwhile. Fast steps then share a commit (and its fsync)
+and never wait for the disk between them.
+
+What depends on the stored steps waits for them first (``settle``): sending events or
+signals, metadata, deferred work, and the execution's end, whether it returns, fails, sleeps
+or waits. A crash loses only what was buffered and not yet committed (at most ``MAX_AHEAD``
+steps, or the steps of about one commit): the next execution runs those again, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+MAX_AHEAD = 64
+"""Finished steps not yet committed (buffered or in the batch on its way) past which the
+function waits for that batch before it goes on."""
+
+T = TypeVar("T")
+
+
+class StepBuffer(Generic[T]):
+    """One execution's steps on their way to the store, committed in order, a batch at a time."""
+
+    def __init__(
+        self,
+        commit: Callable[[list[T]], Awaitable[None]],
+        *,
+        track: Callable[[asyncio.Future[None]], None] | None = None,
+        limit: int = MAX_AHEAD,
+    ) -> None:
+        self._commit = commit
+        self._track = track  # told of each flush task, so that shutdown can wait for it
+        self._limit = limit
+        self._pending: list[T] = []
+        self._in_flight = 0  # steps in the batch being committed
+        self._flushing: asyncio.Future[None] | None = None
+        self._committed = asyncio.Event()  # set, and replaced, as each batch ends
+        self._failure: Exception | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered and no batch on its way."""
+        return self._flushing is None and not self._pending
+
+    async def add(self, entry: T) -> None:
+        """Buffer one finished step; raises what an earlier batch's commit raised."""
+        self._raise_failure()
+        self._pending.append(entry)
+        if self._flushing is None:
+            self._flushing = asyncio.ensure_future(self._flush())
+            if self._track is not None:
+                self._track(self._flushing)
+        elif len(self._pending) + self._in_flight >= self._limit:
+            await self._committed.wait()  # the next batch then takes what is buffered
+            self._raise_failure()
+
+    async def settle(self) -> None:
+        """Wait until every buffered step is committed; raises what a commit raised."""
+        while self._flushing is not None:
+            # Shielded: a caller that stops waiting (cancelled) leaves the batch committing.
+            await asyncio.shield(self._flushing)
+        self._raise_failure()
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self._in_flight = len(batch)
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._in_flight = 0
+                    ended, self._committed = self._committed, asyncio.Event()
+                    ended.set()
+        except Exception as exc:  # kept for the function's next step, or its end, to raise
+            self._failure = exc
+            self._pending.clear()
+        finally:
+            self._flushing = None
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
