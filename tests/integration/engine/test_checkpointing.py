@@ -156,3 +156,44 @@ async def test_a_slow_step_after_fast_ones_finds_them_stored(db_url: str) -> Non
         release.set()
         [run] = await engine.wait_for_runs(event_id, timeout=20)
     assert run.output == "done"
+
+
+async def test_a_plain_def_function_checkpoints_the_same_way(db_url: str) -> None:
+    app = stepwell.App("ck5")
+
+    @app.function("plain", trigger=stepwell.on_event("ck5/go"))
+    def plain(ctx: stepwell.SyncContext) -> int:
+        return sum(ctx.step.run(f"s{i}", lambda i=i: i) for i in range(30))
+
+    async with app.embedded(db_url, checkpointing=True) as engine:
+        [event_id] = await engine.send("ck5/go", {})
+        [run] = await engine.wait_for_runs(event_id, timeout=30)
+        memo = await engine.store.load_memo(run.run_id)
+    assert run.output == sum(range(30))
+    assert len(memo) == 30
+
+
+async def test_a_step_retried_after_buffered_ones_finds_them_stored(db_url: str) -> None:
+    app = stepwell.App("ck6")
+    calls: dict[str, int] = {}
+
+    def once(name: str, fail_first: bool = False) -> str:
+        calls[name] = calls.get(name, 0) + 1
+        if fail_first and calls[name] == 1:
+            raise RuntimeError("first try fails")
+        return name
+
+    @app.function("retry", trigger=stepwell.on_event("ck6/go"), retries=2)
+    async def retry(ctx: Context) -> list[str]:
+        before = [await ctx.step.run(f"a{i}", once, f"a{i}") for i in range(10)]
+        flaky = await ctx.step.run("flaky", once, "flaky", True)
+        after = [await ctx.step.run(f"b{i}", once, f"b{i}") for i in range(10)]
+        return [*before, flaky, *after]
+
+    async with app.embedded(db_url, checkpointing=True, retry_interval=0.01) as engine:
+        [event_id] = await engine.send("ck6/go", {})
+        [run] = await engine.wait_for_runs(event_id, timeout=30)
+    assert run.status is RunStatus.COMPLETED
+    assert len(run.output) == 21
+    assert calls.pop("flaky") == 2
+    assert set(calls.values()) == {1}  # no other step ran twice
