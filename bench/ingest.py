@@ -14,7 +14,9 @@ client much cheaper than the server; wrk is not installed here), with the server
 request. Every figure is the median of its rounds.
 
     .venv/bin/python bench/ingest.py [--quick] [--rounds N] [--postgres [ADMIN_URL]]
-        [--only send,sleep,http]
+        [--only send,sleep,http] [--checkpointing]
+
+``--checkpointing`` runs the embedded rounds with ``App.embedded(checkpointing=True)``.
 """
 
 from __future__ import annotations
@@ -69,11 +71,13 @@ def count_asleep(database: str) -> int:
         return int(row[0])
 
 
-async def embedded_round(database: str, scenario: str, events: int) -> dict[str, float]:
+async def embedded_round(
+    database: str, scenario: str, events: int, checkpointing: bool = False
+) -> dict[str, float]:
     import stepwell
 
     app = build_app()
-    async with app.embedded(database, max_concurrency=1000) as engine:
+    async with app.embedded(database, max_concurrency=1000, checkpointing=checkpointing) as engine:
         batches = [
             [stepwell.Event(name="bench/nap", data={"i": b * BATCH + i}) for i in range(BATCH)]
             for b in range(events // BATCH)
@@ -100,8 +104,8 @@ async def embedded_round(database: str, scenario: str, events: int) -> dict[str,
     return result
 
 
-def child_main(database: str, scenario: str, events: int) -> None:
-    print(json.dumps(asyncio.run(embedded_round(database, scenario, events))))
+def child_main(database: str, scenario: str, events: int, checkpointing: bool) -> None:
+    print(json.dumps(asyncio.run(embedded_round(database, scenario, events, checkpointing))))
 
 
 @contextlib.contextmanager
@@ -115,10 +119,13 @@ def fresh_database(tmp: Path, postgres: str | None, label: str) -> Iterator[str]
         yield url
 
 
-def run_child(database: str, scenario: str, events: int) -> dict[str, float]:
+def run_child(
+    database: str, scenario: str, events: int, checkpointing: bool = False
+) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    flags = ["--checkpointing"] if checkpointing else []
     done = subprocess.run(
-        [sys.executable, __file__, "--child", scenario, str(events), database],
+        [sys.executable, __file__, "--child", scenario, str(events), database, *flags],
         capture_output=True,
         text=True,
         timeout=900,
@@ -270,7 +277,7 @@ def http_rounds(tmp: Path, postgres: str | None, rounds: int, scale: int) -> Non
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child_main(sys.argv[4], sys.argv[2], int(sys.argv[3]))
+        child_main(sys.argv[4], sys.argv[2], int(sys.argv[3]), "--checkpointing" in sys.argv)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         origin, requests, per_request, concurrency = sys.argv[2:6]
@@ -280,6 +287,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="send,sleep,http")
+    parser.add_argument("--checkpointing", action="store_true", help="embedded: checkpointing=True")
     parser.add_argument(
         "--postgres", nargs="?", const="postgresql://postgres@127.0.0.1:5432/postgres"
     )
@@ -295,9 +303,11 @@ def main() -> None:
             rounds = []
             for r in range(args.rounds):
                 with fresh_database(tmp, args.postgres, f"{scenario}{r}") as database:
-                    rounds.append(run_child(database, scenario, events))
+                    rounds.append(run_child(database, scenario, events, args.checkpointing))
+            mode = ", checkpointing" if args.checkpointing else ""
             report(
-                f"{backend} engine.send {scenario} ({events:,} events, batches of {BATCH})", rounds
+                f"{backend} engine.send {scenario} ({events:,} events, batches of {BATCH}{mode})",
+                rounds,
             )
         if "http" in only:
             print(f"server: stepwell dev on {backend}", flush=True)

@@ -41,6 +41,7 @@ from stepwell.ports.driver import (
     Outcome,
     Released,
     RunCancelled,
+    Suspended,
 )
 from stepwell.ports.records import (
     ItemDone,
@@ -134,12 +135,14 @@ class Executions:
                 self.on_room()
 
         async def build_outcome() -> Plan:
-            return await self._apply(outcome, state)
+            plan = await self._apply(outcome, state)
+            self._steps.carried(plan, state)
+            return plan
 
         try:
             await self._committer.commit(build_outcome)
-        except StoreConflict:
-            log.debug("run %s ended while executing; its outcome is dropped", run.run_id)
+        except StoreConflict as exc:
+            log.debug("run %s ended while executing; its outcome is dropped (%s)", run.run_id, exc)
             return
         if state.retry is not None:
             delay, step, error = state.retry
@@ -181,7 +184,10 @@ class Executions:
             return await self._steps.checkpoint(state, op)
 
         outcome = await self._driver.execute(request, checkpoint)
-        await self._steps.settled(state)  # the end is committed after every step before it
+        # The end commits after every step before it. When the run goes on later (a sleep, a
+        # wait), buffered steps that no batch has taken ride on the end's write; an end that
+        # finishes the run, which refuses steps stored after it, waits for them instead.
+        await self._steps.closed(state, carry=isinstance(outcome, Suspended))
         return outcome
 
     def _keep(self, task: asyncio.Future[None]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stepwell.core.runs import RunStatus
@@ -31,6 +31,8 @@ class ExecutionState:
     """The retry its outcome scheduled: delay, failed step, error (for telemetry)."""
     ahead: StepBuffer[tuple[StepRow, StepSpan | None]] | None = None
     """Its steps on their way to the store (checkpointing on), made at its first such step."""
+    unsent: list[tuple[StepRow, StepSpan | None]] = field(default_factory=list)
+    """Buffered steps no batch took before the execution ended: they ride on its end's write."""
 
 
 def plan_started(plan: Plan, state: ExecutionState, now: int) -> None:

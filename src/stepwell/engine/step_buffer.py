@@ -8,9 +8,12 @@ each batch every step that finished meanwhile. Fast steps then share a commit (a
 and never wait for the disk between them.
 
 What depends on the stored steps waits for them first (``settle``): sending events or
-signals, metadata, deferred work, and the execution's end, whether it returns, fails, sleeps
-or waits. A crash loses only what was buffered and not yet committed (at most ``MAX_AHEAD``
-steps, or the steps of about one commit): the next execution runs those again, once.
+signals, metadata, deferred work, and the execution's end. An end after which the run goes
+on (a sleep, a wait) waits only for the batch on its way, and takes the steps no batch has
+taken into its own commit (``close``): one commit fewer.
+
+A crash loses only what was buffered and not yet committed (at most ``MAX_AHEAD`` steps, or
+the steps of about one commit): the next execution runs those again, once.
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ class StepBuffer(Generic[T]):
         self._limit = limit
         self._pending: list[T] = []
         self._in_flight = 0  # steps in the batch being committed
+        self._starting: asyncio.Handle | None = None  # the flush, due on the loop's next turn
         self._flushing: asyncio.Future[None] | None = None
-        self._committed = asyncio.Event()  # set, and replaced, as each batch ends
+        self._committed: asyncio.Event | None = None  # set as a batch ends, if one waits
         self._failure: Exception | None = None
+        self._closed = False
 
     @property
     def idle(self) -> bool:
@@ -54,32 +59,63 @@ class StepBuffer(Generic[T]):
         """Buffer one finished step; raises what an earlier batch's commit raised."""
         self._raise_failure()
         self._pending.append(entry)
-        if self._flushing is None:
-            self._flushing = asyncio.ensure_future(self._flush())
-            if self._track is not None:
-                self._track(self._flushing)
-        elif len(self._pending) + self._in_flight >= self._limit:
+        if self._flushing is None and self._starting is None:
+            # Not at once: a function that ends right after this step (to sleep, say)
+            # closes the buffer first, and its end's write takes the step (no task made).
+            self._starting = asyncio.get_running_loop().call_soon(self._start)
+        if len(self._pending) + self._in_flight >= self._limit:
+            self._start_now()  # a function that never yields to the loop waits here
+            if self._committed is None:
+                self._committed = asyncio.Event()
             await self._committed.wait()  # the next batch then takes what is buffered
             self._raise_failure()
 
     async def settle(self) -> None:
         """Wait until every buffered step is committed; raises what a commit raised."""
+        self._start_now()
         while self._flushing is not None:
             # Shielded: a caller that stops waiting (cancelled) leaves the batch committing.
             await asyncio.shield(self._flushing)
         self._raise_failure()
 
+    async def close(self) -> list[T]:
+        """Take no more batches: wait for the one on its way and hand back the steps none has
+        taken, for the caller's own commit; raises what a commit raised."""
+        self._closed = True
+        if self._starting is not None:  # no batch has begun: nothing to wait for
+            self._starting.cancel()
+            self._starting = None
+        while self._flushing is not None:
+            await asyncio.shield(self._flushing)
+        self._raise_failure()
+        rest, self._pending = self._pending, []
+        return rest
+
+    def _start_now(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+            self._start()
+
+    def _start(self) -> None:
+        self._starting = None
+        if self._closed or not self._pending or self._flushing is not None:
+            return
+        self._flushing = asyncio.ensure_future(self._flush())
+        if self._track is not None:
+            self._track(self._flushing)
+
     async def _flush(self) -> None:
         try:
-            while self._pending:
+            while self._pending and not self._closed:
                 batch, self._pending = self._pending, []
                 self._in_flight = len(batch)
                 try:
                     await self._commit(batch)
                 finally:
                     self._in_flight = 0
-                    ended, self._committed = self._committed, asyncio.Event()
-                    ended.set()
+                    if self._committed is not None:
+                        self._committed.set()
+                        self._committed = None
         except Exception as exc:  # kept for the function's next step, or its end, to raise
             self._failure = exc
             self._pending.clear()

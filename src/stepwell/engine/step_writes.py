@@ -162,6 +162,26 @@ class StepWrites:
         state.started = True
 
     @staticmethod
+    async def closed(state: ExecutionState, *, carry: bool) -> None:
+        """The execution has ended: its buffered steps committed, or with ``carry``, those no
+        batch has taken kept in ``state.unsent`` for the end's own commit (``carried``)."""
+        buffer, state.ahead = state.ahead, None  # state and buffer refer to each other
+        if buffer is None:
+            return
+        if carry:
+            state.unsent = await buffer.close()
+        else:
+            await buffer.settle()
+
+    @staticmethod
+    def carried(plan: Plan, state: ExecutionState) -> None:
+        """Into the end's plan: the steps ``closed`` kept for it."""
+        for row, span in state.unsent:
+            plan.changes.steps.append(row)
+            if span is not None:
+                plan.changes.spans.append(span)
+
+    @staticmethod
     async def settled(state: ExecutionState) -> None:
         """Every buffered step of the execution committed (raises ``RunCancelled`` if the run
         ended meanwhile)."""

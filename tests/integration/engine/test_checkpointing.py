@@ -197,3 +197,33 @@ async def test_a_step_retried_after_buffered_ones_finds_them_stored(db_url: str)
     assert len(run.output) == 21
     assert calls.pop("flaky") == 2
     assert set(calls.values()) == {1}  # no other step ran twice
+
+
+async def test_a_step_right_before_a_sleep_rides_on_the_sleeps_write(db_url: str) -> None:
+    app = stepwell.App("ck7")
+
+    @app.function("nap", trigger=stepwell.on_event("ck7/go"))
+    async def nap(ctx: Context) -> int:
+        value = await ctx.step.run("first", lambda: 1)
+        await ctx.step.sleep("nap", "10ms")
+        return value
+
+    commits: list[ChangeSet] = []
+    async with app.embedded(db_url, checkpointing=True) as engine:
+        real_commit = engine.store.commit
+
+        async def counting_commit(changes: ChangeSet) -> CommitResult:
+            commits.append(changes)
+            return await real_commit(changes)
+
+        engine.store.commit = counting_commit  # type: ignore[method-assign]
+        [event_id] = await engine.send("ck7/go", {})
+        [run] = await engine.wait_for_runs(event_id, timeout=30)
+    assert run.output == 1
+    # Accepting the event; then one write for the step, the Running mark and the sleep's
+    # timer; then the sleep's value with the next execution; then the end.
+    first, step_and_sleep = commits[0], commits[1]
+    assert first.events and not first.steps
+    assert len(step_and_sleep.steps) == 1 and len(step_and_sleep.items) == 1
+    assert [u.status.value for u in step_and_sleep.run_updates] == ["Running"]
+    assert len(commits) == 4
