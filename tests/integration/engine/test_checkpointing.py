@@ -223,7 +223,9 @@ async def test_a_step_right_before_a_sleep_rides_on_the_sleeps_write(db_url: str
     # Accepting the event; then one write for the step, the Running mark and the sleep's
     # timer; then the sleep's value with the next execution; then the end.
     first, step_and_sleep = commits[0], commits[1]
-    assert first.events and not first.steps
-    assert len(step_and_sleep.steps) == 1 and len(step_and_sleep.items) == 1
+    assert first.events
+    assert not first.steps
+    assert len(step_and_sleep.steps) == 1
+    assert len(step_and_sleep.items) == 1
     assert [u.status.value for u in step_and_sleep.run_updates] == ["Running"]
     assert len(commits) == 4
