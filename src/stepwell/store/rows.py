@@ -38,8 +38,13 @@ SPAN_COLUMNS = (
 )
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps`` with these options builds afresh on every call (it keeps no state
+between calls, so one serves every thread)."""
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def loads_opt(text: str | None) -> Any:
