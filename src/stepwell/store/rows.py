@@ -135,8 +135,8 @@ def span_params(span: StepSpan) -> tuple[Any, ...]:
         span.step_hash,
         span.attempt,
         span.name,
-        span.kind.value,
-        span.status.value,
+        span.kind._value_,  # not ``.value``: a Python-level property on enums
+        span.status._value_,
         span.started_at,
         span.ended_at,
         span.queued_ms,

@@ -16,6 +16,7 @@ from stepwell.ports.records import (
     Pause,
     PauseKind,
     QueueItem,
+    RunUpdate,
     StatePut,
 )
 from stepwell.ports.store import StoreConflict
@@ -28,7 +29,7 @@ def _item_params(item: QueueItem) -> tuple[Any, ...]:
     return (
         item.item_id,
         item.run_id,
-        item.kind.value,
+        item.kind._value_,  # not ``.value``: a Python-level property on enums
         item.due_at,
         item.attempt,
         item.step_hash,
@@ -107,7 +108,7 @@ def _insert_pauses(cur: sqlite3.Cursor, pauses: list[Pause]) -> None:
             pause.pause_id,
             pause.run_id,
             pause.step_hash,
-            pause.kind.value,
+            pause.kind._value_,
             pause.event_name,
             pause.expires_at,
             pause.expression,
@@ -186,18 +187,17 @@ def _insert_runs(cur: sqlite3.Cursor, changes: ChangeSet, result: CommitResult) 
         ],
     )
     cur.executemany(
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        # A new run has no output or error yet: NULL in the SQL, not bound.
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
         [
             (
                 run.run_id,
                 run.app_id,
                 run.function_id,
-                run.status.value,
+                run.status._value_,
                 run.created_at,
                 run.started_at,
                 run.ended_at,
-                None,
-                None,
                 run.correlation_id,
                 dumps(run.event_ids),
                 dumps(run.concurrency_keys) if run.concurrency_keys else None,
@@ -216,14 +216,43 @@ _CHUNK = 500
 
 
 @functools.cache
-def _update_run_sql(expected: int) -> str:
-    """A run's status update, for ``expected`` statuses it may be in (built once each)."""
+def _update_run_sql(expected: int, output: bool, error: bool, started: bool, ended: bool) -> str:
+    """A run's status update for ``expected`` statuses it may be in, built once for each
+    set of values given. A value not given keeps its column, as ``COALESCE`` with a NULL
+    would; leaving it out of the SQL spares binding a None (an adapter lookup each)."""
+    sets = ["status = ?"]
+    if output:
+        sets.append("output = ?")
+    if error:
+        sets.append("error = ?")
+    if started:
+        sets.append("started_at = COALESCE(started_at, ?)")
+    if ended:
+        sets.append("ended_at = ?")
     marks = ",".join("?" * expected)
-    return (
-        "UPDATE runs SET status = ?, output = COALESCE(?, output), "
-        "error = COALESCE(?, error), started_at = COALESCE(started_at, ?), "
-        f"ended_at = COALESCE(?, ended_at) WHERE run_id = ? AND status IN ({marks})"
+    return f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ? AND status IN ({marks})"
+
+
+def _run_update_params(update: RunUpdate) -> tuple[str, list[Any]]:
+    params: list[Any] = [update.status._value_]
+    if update.output is not None:
+        params.append(dumps(update.output))
+    if update.error is not None:
+        params.append(dumps(update.error))
+    if update.started_at is not None:
+        params.append(update.started_at)
+    if update.ended_at is not None:
+        params.append(update.ended_at)
+    params.append(update.run_id)
+    params += [s._value_ for s in update.expect]
+    sql = _update_run_sql(
+        len(update.expect),
+        update.output is not None,
+        update.error is not None,
+        update.started_at is not None,
+        update.ended_at is not None,
     )
+    return sql, params
 
 
 def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
@@ -235,18 +264,7 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
     if changes.runs:
         _insert_runs(cur, changes, result)
     for update in changes.run_updates:
-        changed = cur.execute(
-            _update_run_sql(len(update.expect)),
-            (
-                update.status.value,
-                None if update.output is None else dumps(update.output),
-                None if update.error is None else dumps(update.error),
-                update.started_at,
-                update.ended_at,
-                update.run_id,
-                *[s.value for s in update.expect],
-            ),
-        ).rowcount
+        changed = cur.execute(*_run_update_params(update)).rowcount
         if changed == 0:
             raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
     settling = spans.settling_spans(changes.spans) if changes.spans else {}
