@@ -122,7 +122,6 @@ class Planner:
         if admission is None:
             return None
         first = events[0]
-        wire = first.to_wire()
         correlation = None
         if first.event.name == names.FUNCTION_INVOKED:
             correlation = (first.event.data.get("_inngest") or {}).get("correlation_id")
@@ -160,6 +159,9 @@ class Planner:
         arm_start_timeout(plan, spec.flow, run_id, now_ms)
         if admission.replaces is not None:
             await cancel_run(self._store, admission.replaces, plan, now_ms)
+        if not spec.cancel_on:
+            return run_id
+        wire = first.to_wire()  # one copy of the event, shared by the run's cancel pauses
         for index, cancel in enumerate(spec.cancel_on):
             # Matching events that arrive after the run exists end it (§3.4.2 cancel).
             plan.changes.pauses.append(

@@ -358,7 +358,8 @@ async def run_in_process(
         request, checkpoint, asyncio.get_running_loop(), draining, gateway=perform_gateway
     )
     outcome = await _outcome(entrypoint, session)
-    diverged = await session.divergence.verdict()  # a step that suspended is judged here
+    div = session.divergence  # a step that suspended is judged here (at once if none is left)
+    diverged = await div.verdict() if div.unreached else div.judge()
     if diverged is not None and not isinstance(outcome, Released):
         return Errored(error_from_exception(diverged), retriable=False)
     return outcome

@@ -38,8 +38,13 @@ SPAN_COLUMNS = (
 )
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps`` with these options builds afresh on every call (it keeps no state
+between calls, so one serves every thread)."""
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def loads_opt(text: str | None) -> Any:
@@ -130,8 +135,8 @@ def span_params(span: StepSpan) -> tuple[Any, ...]:
         span.step_hash,
         span.attempt,
         span.name,
-        span.kind.value,
-        span.status.value,
+        span.kind._value_,  # not ``.value``: a Python-level property on enums
+        span.status._value_,
         span.started_at,
         span.ended_at,
         span.queued_ms,

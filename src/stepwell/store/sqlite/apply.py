@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -15,6 +16,7 @@ from stepwell.ports.records import (
     Pause,
     PauseKind,
     QueueItem,
+    RunUpdate,
     StatePut,
 )
 from stepwell.ports.store import StoreConflict
@@ -27,7 +29,7 @@ def _item_params(item: QueueItem) -> tuple[Any, ...]:
     return (
         item.item_id,
         item.run_id,
-        item.kind.value,
+        item.kind._value_,  # not ``.value``: a Python-level property on enums
         item.due_at,
         item.attempt,
         item.step_hash,
@@ -38,22 +40,22 @@ def _item_params(item: QueueItem) -> tuple[Any, ...]:
     )
 
 
-def _signal_waiter_check(conn: sqlite3.Connection, pause: Pause) -> None:
+def _signal_waiter_check(cur: sqlite3.Cursor, pause: Pause) -> None:
     """A signal pause that was not inserted: the same wait stored before is fine, but another
     run holding the signal (the unique index) is a lost race, not a wait to drop."""
-    if conn.execute("SELECT 1 FROM pauses WHERE pause_id = ?", (pause.pause_id,)).fetchone():
+    if cur.execute("SELECT 1 FROM pauses WHERE pause_id = ?", (pause.pause_id,)).fetchone():
         return
     raise StoreConflict(f"signal {pause.event_name!r} already has a waiter")
 
 
-def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
+def _put_state(cur: sqlite3.Cursor, state: StatePut) -> None:
     if state.expect_version is None:
-        changed = conn.execute(
+        changed = cur.execute(
             "INSERT OR IGNORE INTO flow_state (key, value, version) VALUES (?, ?, 0)",
             (state.key, dumps(state.value)),
         ).rowcount
     else:
-        changed = conn.execute(
+        changed = cur.execute(
             "UPDATE flow_state SET value = ?, version = version + 1 WHERE key = ? AND version = ?",
             (dumps(state.value), state.key, state.expect_version),
         ).rowcount
@@ -61,13 +63,13 @@ def _put_state(conn: sqlite3.Connection, state: StatePut) -> None:
         raise StoreConflict(f"flow state {state.key} changed meanwhile")
 
 
-def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
+def _put_item(cur: sqlite3.Cursor, put: ItemPut) -> None:
     """Compare-and-set on an item's generation (see ``ItemPut``)."""
     item = put.item
     if put.expect_generation is None:
         if put.delete:
             return
-        inserted = conn.execute(
+        inserted = cur.execute(
             f"INSERT OR IGNORE INTO queue ({ITEM_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             _item_params(item),
@@ -76,12 +78,12 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
             raise StoreConflict(f"item {item.item_id} was created meanwhile")
         return
     if put.delete:
-        changed = conn.execute(
+        changed = cur.execute(
             "DELETE FROM queue WHERE item_id = ? AND generation = ?",
             (item.item_id, put.expect_generation),
         ).rowcount
     else:
-        changed = conn.execute(
+        changed = cur.execute(
             "UPDATE queue SET due_at = ?, payload = ?, lease_owner = ?, lease_until = ?, "
             "generation = generation + 1 WHERE item_id = ? AND generation = ?",
             (
@@ -97,7 +99,7 @@ def _put_item(conn: sqlite3.Connection, put: ItemPut) -> None:
         raise StoreConflict(f"item {item.item_id} changed meanwhile")
 
 
-def _insert_pauses(conn: sqlite3.Connection, pauses: list[Pause]) -> None:
+def _insert_pauses(cur: sqlite3.Cursor, pauses: list[Pause]) -> None:
     """Pauses, set-based; a signal's is checked alone (another run may hold the signal)."""
     sql = f"INSERT OR IGNORE INTO pauses ({PAUSE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     rows = []
@@ -106,7 +108,7 @@ def _insert_pauses(conn: sqlite3.Connection, pauses: list[Pause]) -> None:
             pause.pause_id,
             pause.run_id,
             pause.step_hash,
-            pause.kind.value,
+            pause.kind._value_,
             pause.event_name,
             pause.expires_at,
             pause.expression,
@@ -115,9 +117,9 @@ def _insert_pauses(conn: sqlite3.Connection, pauses: list[Pause]) -> None:
         )
         if pause.kind is not PauseKind.SIGNAL:
             rows.append(params)
-        elif conn.execute(sql, params).rowcount == 0:
-            _signal_waiter_check(conn, pause)
-    conn.executemany(sql, rows)
+        elif cur.execute(sql, params).rowcount == 0:
+            _signal_waiter_check(cur, pause)
+    cur.executemany(sql, rows)
 
 
 # -- the one transaction of a change set ----------------------------------------------------------
@@ -125,8 +127,8 @@ def _insert_pauses(conn: sqlite3.Connection, pauses: list[Pause]) -> None:
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
-def _insert_events(conn: sqlite3.Connection, changes: ChangeSet) -> None:
-    conn.executemany(
+def _insert_events(cur: sqlite3.Cursor, changes: ChangeSet) -> None:
+    cur.executemany(
         "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         [
@@ -143,7 +145,7 @@ def _insert_events(conn: sqlite3.Connection, changes: ChangeSet) -> None:
     )
 
 
-def _held_keys(conn: sqlite3.Connection, runs: list[NewRun]) -> set[str]:
+def _held_keys(cur: sqlite3.Cursor, runs: list[NewRun]) -> set[str]:
     """Which of the runs' idempotency keys are held: stored and unexpired for the run
     asking, or asked for by an earlier run of the same change set. One read per 500 keys."""
     keys = list({new.idempotency_key for new in runs if new.idempotency_key is not None})
@@ -152,7 +154,7 @@ def _held_keys(conn: sqlite3.Connection, runs: list[NewRun]) -> set[str]:
         chunk = keys[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         stored.update(
-            conn.execute(
+            cur.execute(
                 f"SELECT key, expires_at FROM idempotency WHERE key IN ({marks})", chunk
             ).fetchall()
         )
@@ -169,12 +171,12 @@ def _held_keys(conn: sqlite3.Connection, runs: list[NewRun]) -> set[str]:
     return held
 
 
-def _insert_runs(conn: sqlite3.Connection, changes: ChangeSet, result: CommitResult) -> None:
+def _insert_runs(cur: sqlite3.Cursor, changes: ChangeSet, result: CommitResult) -> None:
     """The new runs, set-based: one read for their idempotency keys, one insert per table."""
-    skipped = _held_keys(conn, changes.runs)
+    skipped = _held_keys(cur, changes.runs)
     result.skipped_runs |= skipped
     created = [new for new in changes.runs if new.record.run_id not in skipped]
-    conn.executemany(
+    cur.executemany(
         "INSERT INTO idempotency (key, run_id, expires_at) VALUES (?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
         "expires_at = excluded.expires_at",
@@ -184,19 +186,18 @@ def _insert_runs(conn: sqlite3.Connection, changes: ChangeSet, result: CommitRes
             if new.idempotency_key is not None
         ],
     )
-    conn.executemany(
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    cur.executemany(
+        # A new run has no output or error yet: NULL in the SQL, not bound.
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
         [
             (
                 run.run_id,
                 run.app_id,
                 run.function_id,
-                run.status.value,
+                run.status._value_,
                 run.created_at,
                 run.started_at,
                 run.ended_at,
-                None,
-                None,
                 run.correlation_id,
                 dumps(run.event_ids),
                 dumps(run.concurrency_keys) if run.concurrency_keys else None,
@@ -204,7 +205,7 @@ def _insert_runs(conn: sqlite3.Connection, changes: ChangeSet, result: CommitRes
             for run in (new.record for new in created)
         ],
     )
-    conn.executemany(
+    cur.executemany(
         "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
         [(event_id, new.record.run_id) for new in created for event_id in new.record.event_ids],
     )
@@ -214,28 +215,56 @@ _CHUNK = 500
 """Keys per ``IN (...)`` list: well under SQLite's limit on bound parameters."""
 
 
+@functools.cache
+def _update_run_sql(expected: int, output: bool, error: bool, started: bool, ended: bool) -> str:
+    """A run's status update for ``expected`` statuses it may be in, built once for each
+    set of values given. A value not given keeps its column, as ``COALESCE`` with a NULL
+    would; leaving it out of the SQL spares binding a None (an adapter lookup each)."""
+    sets = ["status = ?"]
+    if output:
+        sets.append("output = ?")
+    if error:
+        sets.append("error = ?")
+    if started:
+        sets.append("started_at = COALESCE(started_at, ?)")
+    if ended:
+        sets.append("ended_at = ?")
+    marks = ",".join("?" * expected)
+    return f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ? AND status IN ({marks})"
+
+
+def _run_update_params(update: RunUpdate) -> tuple[str, list[Any]]:
+    params: list[Any] = [update.status._value_]
+    if update.output is not None:
+        params.append(dumps(update.output))
+    if update.error is not None:
+        params.append(dumps(update.error))
+    if update.started_at is not None:
+        params.append(update.started_at)
+    if update.ended_at is not None:
+        params.append(update.ended_at)
+    params.append(update.run_id)
+    params += [s._value_ for s in update.expect]
+    sql = _update_run_sql(
+        len(update.expect),
+        update.output is not None,
+        update.error is not None,
+        update.started_at is not None,
+        update.ended_at is not None,
+    )
+    return sql, params
+
+
 def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
+    # One cursor for every statement: ``Connection.execute`` makes a new one each time.
+    cur = conn.cursor()
     result = CommitResult()
     if changes.events:
-        _insert_events(conn, changes)
+        _insert_events(cur, changes)
     if changes.runs:
-        _insert_runs(conn, changes, result)
+        _insert_runs(cur, changes, result)
     for update in changes.run_updates:
-        marks = ",".join("?" * len(update.expect))
-        changed = conn.execute(
-            f"UPDATE runs SET status = ?, output = COALESCE(?, output), "
-            f"error = COALESCE(?, error), started_at = COALESCE(started_at, ?), "
-            f"ended_at = COALESCE(?, ended_at) WHERE run_id = ? AND status IN ({marks})",
-            (
-                update.status.value,
-                None if update.output is None else dumps(update.output),
-                None if update.error is None else dumps(update.error),
-                update.started_at,
-                update.ended_at,
-                update.run_id,
-                *[s.value for s in update.expect],
-            ),
-        ).rowcount
+        changed = cur.execute(*_run_update_params(update)).rowcount
         if changed == 0:
             raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
     settling = spans.settling_spans(changes.spans) if changes.spans else {}
@@ -244,37 +273,37 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         span = settling.get((step.run_id, step.step_hash)) if settling else None
         if span is not None:
             in_steps.add(id(span))
-        stored_rows = conn.execute(
+        stored_rows = cur.execute(
             spans.INSERT_STEP, spans.step_params(step, span, _ACTIVE)
         ).rowcount
         if stored_rows == 0:
             raise StoreConflict(f"step {step.step_hash} of run {step.run_id} not stored")
     for pause_id in changes.pauses_consumed:
-        if conn.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
+        if cur.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
             raise StoreConflict(f"pause {pause_id} was already consumed")
     if changes.pauses:
-        _insert_pauses(conn, changes.pauses)
+        _insert_pauses(cur, changes.pauses)
     for state in changes.states:
-        _put_state(conn, state)
+        _put_state(cur, state)
     for item_id in changes.items_removed:
-        conn.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
+        cur.execute("DELETE FROM queue WHERE item_id = ?", (item_id,))
     for put in changes.items_put:
-        _put_item(conn, put)
+        _put_item(cur, put)
     for run_id in changes.ended_runs:
-        conn.execute("DELETE FROM queue WHERE run_id = ?", (run_id,))
-        conn.execute("DELETE FROM pauses WHERE run_id = ?", (run_id,))
+        cur.execute("DELETE FROM queue WHERE run_id = ?", (run_id,))
+        cur.execute("DELETE FROM pauses WHERE run_id = ?", (run_id,))
     for done in changes.items_done:
-        deleted = conn.execute(
+        deleted = cur.execute(
             "DELETE FROM queue WHERE item_id = ? AND generation = ?",
             (done.item_id, done.generation),
         ).rowcount
         if (
             deleted == 0
-            and conn.execute("SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)).fetchone()
+            and cur.execute("SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)).fetchone()
         ):
             result.rearmed_items.add(done.item_id)
     for item in changes.items_rescheduled:
-        conn.execute(
+        cur.execute(
             "UPDATE queue SET due_at = ?, attempt = ?, lease_owner = ?, lease_until = ?, "
             "payload = ?, generation = generation + 1 WHERE item_id = ?",
             (
@@ -288,7 +317,7 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         )
     if changes.items:
         skipped = result.skipped_runs
-        conn.executemany(
+        cur.executemany(
             f"INSERT INTO queue ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
             "generation = queue.generation + 1",
@@ -296,5 +325,5 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         )
     if changes.spans:
         # The rest in the change set's order: a key written twice ends as its last write.
-        spans.write_spans(conn, [s for s in changes.spans if id(s) not in in_steps])
+        spans.write_spans(cur, [s for s in changes.spans if id(s) not in in_steps])
     return result

@@ -62,11 +62,11 @@ def step_params(step: StepRow, span: StepSpan | None, active: tuple[str, str]) -
     return (step.run_id, step.step_hash, value, *traced, step.run_id, *active)
 
 
-def write_spans(conn: sqlite3.Connection, spans: list[StepSpan]) -> None:
+def write_spans(cur: sqlite3.Cursor, spans: list[StepSpan]) -> None:
     """Spans not stored with a step in this change set: into the step's row if it holds
     that attempt already, else into ``spans``."""
     for span in spans:
         params = span_params(span)  # run_id, step_hash, attempt, then the shown values
-        changed = conn.execute(_UPDATE_STEP_SPAN, (*params[3:], *params[:3])).rowcount
+        changed = cur.execute(_UPDATE_STEP_SPAN, (*params[3:], *params[:3])).rowcount
         if changed == 0:
-            conn.execute(_UPSERT_SPAN, params)
+            cur.execute(_UPSERT_SPAN, params)
