@@ -204,6 +204,18 @@ def _flat_and_plain(value: dict[Any, Any]) -> bool:
     return True
 
 
+def dumps_loaded(value: Any) -> bytes:
+    """UTF-8 JSON of a value ``loads`` returned (only JSON's own types, every string valid
+    Unicode, every number in range): nothing left to refuse, so nothing is checked. Raises
+    ``JsonValueError`` only for a value that did not come from ``loads`` after all."""
+    try:
+        if _orjson is not None:
+            return _orjson.dumps(value)
+        return _ENCODER.encode(value).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # orjson's error is a TypeError
+        raise JsonValueError(f"not JSON as loads returns it: {exc}") from None
+
+
 def dumps_text(text: str) -> str:
     """``dumps`` of a string, refusing a lone surrogate in it."""
     if not text.isascii():
