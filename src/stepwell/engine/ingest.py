@@ -96,34 +96,68 @@ _WIRE_LESS_BODY = len('{"name":,"data":,"id":,"ts":,"user":,"v":}') - len('{"dat
 _NULL_V = len(',"v":null')  # the wire form leaves out a v of null
 
 
+_NAME_SIZES: dict[str, int] = {}
+"""Bytes of the JSON of event names that passed every check but the internal prefix's: a
+batch repeats a few names, checked and measured here once. Emptied when it grows large."""
+_MAX_NAMES = 4096
+
+
 def _accept_loaded(
-    index: int,
-    raw: Any,
+    events: Sequence[Any],
     now_ms: int,
     max_bytes: int,
     allow_internal: bool,
-    internal_id: str,
-) -> StoredEvent:
-    """One event as ``json_values.loads`` read it: what the strict encoding refuses cannot
-    be in it, so its body is encoded in one go and the size of its wire form derived from
-    the body's (``_accept`` for anything else, and for the wording of a refusal)."""
-    if type(raw) is not dict:
-        return _accept(index, raw, now_ms, max_bytes, allow_internal, internal_id)
-    name, data, event_id, ts, user, v = _mapping_fields(index, raw)
-    _check(index, name, data, event_id, ts, user, v, allow_internal)
-    try:
-        body = dumps_loaded({"data": data, "user": user, "v": v})
-        size = len(body) + len(dumps_loaded(name)) + len(dumps_loaded(event_id))
-    except JsonValueError as exc:
-        raise _not_json(index, exc) from None
-    size += len(int.__repr__(ts)) + _WIRE_LESS_BODY - (_NULL_V if v is None else 0)
-    _check_size(index, size, max_bytes)
-    if not allow_internal and "_inngest" in data:
-        data = {k: value for k, value in data.items() if k != "_inngest"}
-        body = dumps_loaded({"data": data, "user": user, "v": v})
-    return StoredEvent(
-        internal_id, Event(name, data, event_id, ts or now_ms, user, v), now_ms, body.decode()
-    )
+    ids: Sequence[str],
+) -> list[StoredEvent]:
+    """Events as ``json_values.loads`` read them: what the strict encoding refuses cannot be
+    in them, so a body is encoded in one go and the size of its wire form derived from the
+    body's. An event this does not accept as it stands goes through ``_accept``, which
+    accepts it or words its refusal."""
+    stored: list[StoredEvent] = []
+    append = stored.append
+    encode, sizes, fields = dumps_loaded, _NAME_SIZES, _FIELDS
+    for i, raw in enumerate(events):
+        internal_id = ids[i] or new_ulid()
+        if type(raw) is dict and fields.issuperset(raw):
+            get: Callable[[str], Any] = raw.get
+            name, data, user, v = get("name"), get("data"), get("user"), get("v")
+            event_id, ts = get("id") or "", get("ts") or 0
+            if data is None:
+                data = {}
+            if user is None:
+                user = {}
+            name_size = sizes.get(name) if type(name) is str else None
+            if name_size is None and type(name) is str and _name_problem(name) is None:
+                if len(sizes) >= _MAX_NAMES:
+                    sizes.clear()
+                name_size = sizes[name] = len(encode(name))
+            if (
+                name_size is not None
+                and type(data) is dict
+                and type(user) is dict
+                and type(event_id) is str
+                and (v is None or type(v) is str)
+                and type(ts) is int  # a bool is not exactly an int
+                and (not ts or MIN_TS_MS <= ts <= MAX_TS_MS)
+                and (allow_internal or not is_internal_name(name))
+            ):
+                try:
+                    body = encode({"data": data, "user": user, "v": v})
+                    id_size = len(encode(event_id)) if event_id else 2
+                except (TypeError, ValueError):  # not as loads makes values: _accept says
+                    pass
+                else:
+                    size = len(body) + name_size + id_size + len(int.__repr__(ts))
+                    size += _WIRE_LESS_BODY - (_NULL_V if v is None else 0)
+                    if size <= max_bytes:
+                        if not allow_internal and "_inngest" in data:
+                            data = {k: value for k, value in data.items() if k != "_inngest"}
+                            body = encode({"data": data, "user": user, "v": v})
+                        event = Event(name, data, event_id, ts or now_ms, user, v)
+                        append(StoredEvent(internal_id, event, now_ms, body.decode()))
+                        continue
+        append(_accept(i, raw, now_ms, max_bytes, allow_internal, internal_id))
+    return stored
 
 
 def _mapping_fields(index: int, raw: Mapping[str, Any]) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -156,12 +190,9 @@ def _check(
     allow_internal: bool,
 ) -> None:
     """Refuse an event's fields, the first that is wrong named (size and encoding apart)."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidEventError(index, "name must be a non-empty string")
-    if not name.isprintable():
-        raise InvalidEventError(index, "name must not hold control characters")
-    if len(name) > MAX_EVENT_NAME_LENGTH:
-        raise InvalidEventError(index, f"name is longer than {MAX_EVENT_NAME_LENGTH} characters")
+    problem = _name_problem(name)
+    if problem is not None:
+        raise InvalidEventError(index, problem)
     if not allow_internal and is_internal_name(name):
         raise InvalidEventError(
             index, f"name {name!r} is reserved for internal use (prefix 'inngest/')"
@@ -176,6 +207,17 @@ def _check(
         raise InvalidEventError(index, "v must be a string")
     if ts and not MIN_TS_MS <= ts <= MAX_TS_MS:
         raise InvalidEventError(index, "ts must lie between 1980-01-01 and 2100-01-01")
+
+
+def _name_problem(name: Any) -> str | None:
+    """What is wrong with an event's name (the internal prefix apart), or None."""
+    if not isinstance(name, str) or not name.strip():
+        return "name must be a non-empty string"
+    if not name.isprintable():
+        return "name must not hold control characters"
+    if len(name) > MAX_EVENT_NAME_LENGTH:
+        return f"name is longer than {MAX_EVENT_NAME_LENGTH} characters"
+    return None
 
 
 def _not_json(index: int, exc: JsonValueError) -> InvalidEventError:
@@ -207,11 +249,13 @@ def validate_batch(
         raise InvalidEventError(0, "no events to send")
     if ids is None:
         ids = new_ulids(len(events))
-    accept = _accept_loaded if loaded else _accept
-    stored = [
-        accept(i, raw, now_ms, max_bytes, allow_internal, ids[i] or new_ulid())
-        for i, raw in enumerate(events)
-    ]
+    if loaded:
+        stored = _accept_loaded(events, now_ms, max_bytes, allow_internal, ids)
+    else:
+        stored = [
+            _accept(i, raw, now_ms, max_bytes, allow_internal, ids[i] or new_ulid())
+            for i, raw in enumerate(events)
+        ]
     if check_data is not None:
         for i, accepted in enumerate(stored):
             problem = check_data(accepted.event.name, accepted.event.data)
