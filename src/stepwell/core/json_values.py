@@ -85,17 +85,23 @@ def _settled(value: Any, max_depth: int) -> bool:
         return abs(value) < _AMBIGUOUS
     if type(value) is not dict and type(value) is not list:
         return True
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    # Level by level: the depth is the walk's, not carried in a tuple per container.
+    level: list[Any] = [value]
+    depth = 1
+    while level:
         if depth > max_depth:
             return False
-        for child in item.values() if type(item) is dict else item:
-            kind = type(child)
-            if kind is dict or kind is list:
-                stack.append((child, depth + 1))
-            elif kind is float and abs(child) >= _AMBIGUOUS:
-                return False
+        deeper: list[Any] = []
+        append = deeper.append
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    append(child)
+                elif kind is float and abs(child) >= _AMBIGUOUS:
+                    return False
+        level = deeper
+        depth += 1
     return True
 
 

@@ -97,7 +97,7 @@ _NULL_V = len(',"v":null')  # the wire form leaves out a v of null
 
 
 _NAME_SIZES: dict[str, int] = {}
-"""Bytes of the JSON of event names that passed every check but the internal prefix's: a
+"""Bytes of the JSON of event names that passed every check, internal prefix included: a
 batch repeats a few names, checked and measured here once. Emptied when it grows large."""
 _MAX_NAMES = 4096
 
@@ -127,19 +127,23 @@ def _accept_loaded(
             if user is None:
                 user = {}
             name_size = sizes.get(name) if type(name) is str else None
-            if name_size is None and type(name) is str and _name_problem(name) is None:
+            if (
+                name_size is None
+                and type(name) is str
+                and _name_problem(name) is None
+                and not is_internal_name(name)
+            ):
                 if len(sizes) >= _MAX_NAMES:
                     sizes.clear()
                 name_size = sizes[name] = len(encode(name))
             if (
-                name_size is not None
+                name_size is not None  # an internal name, even allowed, is left to _accept
                 and type(data) is dict
                 and type(user) is dict
                 and type(event_id) is str
                 and (v is None or type(v) is str)
                 and type(ts) is int  # a bool is not exactly an int
                 and (not ts or MIN_TS_MS <= ts <= MAX_TS_MS)
-                and (allow_internal or not is_internal_name(name))
             ):
                 try:
                     body = encode({"data": data, "user": user, "v": v})
