@@ -52,6 +52,32 @@ _RANDOM_BITS = 80
 _lock = threading.Lock()
 _last = 0
 
+# Random bits for many ids from one os.urandom: it releases the GIL for its system call, and
+# under load the event loop then waits up to a switch interval (5 ms) to take the GIL back
+# from the SQLite writer's thread; that wait was most of an id's cost.
+_POOL_BYTES = 10 * 256
+_pool = b""
+_pool_at = 0
+
+
+def _random_bits() -> int:
+    """80 random bits (under ``_lock``)."""
+    global _pool, _pool_at
+    at = _pool_at
+    if at >= len(_pool):
+        _pool, at = os.urandom(_POOL_BYTES), 0
+    _pool_at = at + 10
+    return int.from_bytes(_pool[at : at + 10], "big")
+
+
+def _forget_pool() -> None:
+    """A forked child draws its own bits: its parent's pool, shared, would repeat ids."""
+    global _pool, _pool_at
+    _pool, _pool_at = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
 
 def new_ulid() -> str:
     global _last
@@ -60,9 +86,39 @@ def new_ulid() -> str:
         if millis <= _last >> _RANDOM_BITS:
             value = _last + 1  # same millisecond, or the clock went back: keep increasing
         else:  # randomness only where it is used: the first id of each millisecond
-            value = (millis << _RANDOM_BITS) | int.from_bytes(os.urandom(10), "big")
+            value = (millis << _RANDOM_BITS) | _random_bits()
         _last = value
     return _encode(value)
+
+
+def new_ulids(count: int) -> list[str]:
+    """``count`` ids, as many calls of ``new_ulid`` would make them, for a batch of events:
+    one clock read and one lock, and the ids are consecutive, so all but their last three
+    characters are shared until the low 15 bits wrap (encoded once per wrap)."""
+    global _last
+    if count <= 0:
+        return []
+    millis = time.time_ns() // 1_000_000
+    with _lock:
+        if millis <= _last >> _RANDOM_BITS:
+            first = _last + 1
+        else:
+            first = (millis << _RANDOM_BITS) | _random_bits()
+        _last = first + count - 1
+    prefix = _encode(first)[:-3]  # builds the table on the first call
+    t = _TRIPLES
+    low = first & 0x7FFF
+    if low + count <= 0x8000:  # no wrap: nearly always, for batches of thousands or fewer
+        return [prefix + last for last in t[low : low + count]]
+    ids: list[str] = []
+    append = ids.append
+    high = first >> 15
+    for value in range(first, first + count):
+        if value >> 15 != high:
+            high = value >> 15
+            prefix = _encode(value)[:-3]
+        append(prefix + t[value & 0x7FFF])
+    return ids
 
 
 def ulid_from_seed(millis: int, entropy: bytes, index: int) -> str:

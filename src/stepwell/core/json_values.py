@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 try:  # the server extra brings it: bulk event intake parses fastest with it
@@ -84,17 +85,23 @@ def _settled(value: Any, max_depth: int) -> bool:
         return abs(value) < _AMBIGUOUS
     if type(value) is not dict and type(value) is not list:
         return True
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    # Level by level: the depth is the walk's, not carried in a tuple per container.
+    level: list[Any] = [value]
+    depth = 1
+    while level:
         if depth > max_depth:
             return False
-        for child in item.values() if type(item) is dict else item:
-            kind = type(child)
-            if kind is dict or kind is list:
-                stack.append((child, depth + 1))
-            elif kind is float and abs(child) >= _AMBIGUOUS:
-                return False
+        deeper: list[Any] = []
+        append = deeper.append
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    append(child)
+                elif kind is float and abs(child) >= _AMBIGUOUS:
+                    return False
+        level = deeper
+        depth += 1
     return True
 
 
@@ -202,6 +209,17 @@ def _flat_and_plain(value: dict[Any, Any]) -> bool:
         elif kind not in _SCALARS:
             return False
     return True
+
+
+def _encode_loaded(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+dumps_loaded: Callable[[Any], bytes] = _encode_loaded if _orjson is None else _orjson.dumps
+"""UTF-8 JSON of a value ``loads`` returned (only JSON's own types, every string valid
+Unicode, every number in range): nothing left to refuse, so nothing is checked (orjson's own
+function, called per event). Raises ``TypeError`` or ``ValueError`` for a value that did not
+come from ``loads`` after all."""
 
 
 def dumps_text(text: str) -> str:

@@ -215,6 +215,7 @@ class Engine:
         *,
         id: str | None = None,  # the field is called id on the wire too
         internal_ids: list[str] | None = None,
+        loaded: bool = False,
     ) -> list[str]:
         """Store events durably, start what they trigger, and return their internal ids.
 
@@ -222,7 +223,8 @@ class Engine:
         events, or typed ``EventData`` (an instance, or its class with ``data``), checked
         against its declared type. ``internal_ids`` fixes our ids (derived from an SDK's id
         seed, so retried sends get the same ones). Refuses the whole batch with
-        ``InvalidEventError`` if any event is invalid.
+        ``InvalidEventError`` if any event is invalid. ``loaded``: the events are as
+        ``json_values.loads`` returned them (the event API's body), so cheaper to encode.
         """
         if isinstance(event, type):  # an EventData class: its name
             event = str(getattr(event, "event_name", "") or "")
@@ -237,6 +239,7 @@ class Engine:
             max_bytes=self._max_event_bytes,
             ids=internal_ids,
             check_data=self._event_check,
+            loaded=loaded,
         )
         await self.ingest(stored)
         return [e.internal_id for e in stored]

@@ -180,7 +180,7 @@ class EventIntake:
                 return _accepted(ids)
             return _refusal(400, SEED_REUSED)
         try:
-            sent = await self._runtime.engine.send(batch, internal_ids=ids)
+            sent = await self._runtime.engine.send(batch, internal_ids=ids, loaded=True)
         except InvalidEventError as exc:
             return _refusal(400, str(exc))
         except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -9,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ulid import ULID
 
-from stepwell.core.ids import new_ulid, ulid_from_bytes, ulid_from_seed
+from stepwell.core import ids as ids_module
+from stepwell.core.ids import new_ulid, new_ulids, ulid_from_bytes, ulid_from_seed
 
 _CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -70,3 +72,34 @@ def test_ids_keep_increasing_across_threads() -> None:
     assert len(set(every)) == len(every)
     for batch in batches:
         assert batch == sorted(batch)
+
+
+@given(st.integers(1, 3_000), st.integers(0, 2**15 - 1))
+def test_a_batch_of_ids_is_consecutive_ulids(count: int, low: int) -> None:
+    # From a chosen low 15 bits, so batches cross the point where the shared prefix changes:
+    # the last id made is set a minute ahead (put back after, for the ids of other tests).
+    saved = ids_module._last
+    ids_module._last = (((time.time_ns() // 1_000_000 + 60_000) << 80) | low) - 1
+    try:
+        values = new_ulids(count)
+        following = new_ulid()
+    finally:
+        ids_module._last = saved
+    first = ULID.from_str(values[0])
+    assert [str(ULID.from_int(int(first) + i)) for i in range(count)] == values
+    assert following > values[-1]
+
+
+def test_a_forked_child_draws_its_own_random_bits() -> None:
+    new_ulid()  # the parent's pool of random bits is filled
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: whether it would draw afresh
+        os.write(write_end, b"1" if ids_module._pool == b"" else b"0")
+        os._exit(0)
+    os.close(write_end)
+    try:
+        assert os.read(read_end, 1) == b"1"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)

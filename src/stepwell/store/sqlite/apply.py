@@ -127,22 +127,35 @@ def _insert_pauses(cur: sqlite3.Cursor, pauses: list[Pause]) -> None:
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
+_MAX_EVENT_ROWS = 128
+"""Rows per INSERT of events: 768 parameters, under the oldest SQLite limit (999)."""
+_INSERT_EVENTS = {
+    rows: "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    for rows in (1 << power for power in range(_MAX_EVENT_ROWS.bit_length()))
+}
+
+
 def _insert_events(cur: sqlite3.Cursor, changes: ChangeSet) -> None:
-    cur.executemany(
-        "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (
-                stored.internal_id,
-                stored.event.name,
-                stored.event.id,
-                stored.event.ts,
-                stored.received_at,
-                stored.body_json(),
-            )
-            for stored in changes.events
-        ],
-    )
+    # One statement per power of two of rows (100 events: 64, 32 and 4), so few statements
+    # to prepare and cache, rather than executemany's step per row: every step releases the
+    # GIL, and taking it back from a busy event loop's thread can take a switch interval.
+    values: list[Any] = []
+    for stored in changes.events:
+        event = stored.event
+        values += (
+            stored.internal_id,
+            event.name,
+            event.id,
+            event.ts,
+            stored.received_at,
+            stored.body_json(),
+        )
+    left, at = len(changes.events), 0
+    while left:
+        rows = min(_MAX_EVENT_ROWS, 1 << (left.bit_length() - 1))
+        cur.execute(_INSERT_EVENTS[rows], values[at : at + 6 * rows])
+        left, at = left - rows, at + 6 * rows
 
 
 def _held_keys(cur: sqlite3.Cursor, runs: list[NewRun]) -> set[str]:
