@@ -22,6 +22,7 @@ from stepwell.ports.records import (
 from stepwell.ports.store import StoreConflict
 from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps
 from stepwell.store.sqlite import spans
+from stepwell.store.sqlite.multirow import insert_rows
 
 
 def _item_params(item: QueueItem) -> tuple[Any, ...]:
@@ -127,19 +128,7 @@ def _insert_pauses(cur: sqlite3.Cursor, pauses: list[Pause]) -> None:
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 
-_MAX_EVENT_ROWS = 128
-"""Rows per INSERT of events: 768 parameters, under the oldest SQLite limit (999)."""
-_INSERT_EVENTS = {
-    rows: "INSERT INTO events (internal_id, name, user_id, ts, received_at, body) VALUES "
-    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
-    for rows in (1 << power for power in range(_MAX_EVENT_ROWS.bit_length()))
-}
-
-
 def _insert_events(cur: sqlite3.Cursor, changes: ChangeSet) -> None:
-    # One statement per power of two of rows (100 events: 64, 32 and 4), so few statements
-    # to prepare and cache, rather than executemany's step per row: every step releases the
-    # GIL, and taking it back from a busy event loop's thread can take a switch interval.
     values: list[Any] = []
     for stored in changes.events:
         event = stored.event
@@ -151,11 +140,12 @@ def _insert_events(cur: sqlite3.Cursor, changes: ChangeSet) -> None:
             stored.received_at,
             stored.body_json(),
         )
-    left, at = len(changes.events), 0
-    while left:
-        rows = min(_MAX_EVENT_ROWS, 1 << (left.bit_length() - 1))
-        cur.execute(_INSERT_EVENTS[rows], values[at : at + 6 * rows])
-        left, at = left - rows, at + 6 * rows
+    insert_rows(
+        cur,
+        "INSERT INTO events (internal_id, name, user_id, ts, received_at, body)",
+        "(?, ?, ?, ?, ?, ?)",
+        values,
+    )
 
 
 def _held_keys(cur: sqlite3.Cursor, runs: list[NewRun]) -> set[str]:
@@ -199,29 +189,32 @@ def _insert_runs(cur: sqlite3.Cursor, changes: ChangeSet, result: CommitResult) 
             if new.idempotency_key is not None
         ],
     )
-    cur.executemany(
-        # A new run has no output or error yet: NULL in the SQL, not bound.
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
-        [
-            (
-                run.run_id,
-                run.app_id,
-                run.function_id,
-                run.status._value_,
-                run.created_at,
-                run.started_at,
-                run.ended_at,
-                run.correlation_id,
-                dumps(run.event_ids),
-                dumps(run.concurrency_keys) if run.concurrency_keys else None,
-            )
-            for run in (new.record for new in created)
-        ],
+    values: list[Any] = []
+    links: list[Any] = []
+    for new in created:
+        run = new.record
+        values += (
+            run.run_id,
+            run.app_id,
+            run.function_id,
+            run.status._value_,
+            run.created_at,
+            run.started_at,
+            run.ended_at,
+            run.correlation_id,
+            dumps(run.event_ids),
+            dumps(run.concurrency_keys) if run.concurrency_keys else None,
+        )
+        for event_id in run.event_ids:
+            links += (event_id, run.run_id)
+    # A new run has no output or error yet: NULL in the SQL, not bound.
+    insert_rows(
+        cur,
+        f"INSERT INTO runs ({RUN_COLUMNS})",
+        "(?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
+        values,
     )
-    cur.executemany(
-        "INSERT OR IGNORE INTO run_events (event_id, run_id) VALUES (?, ?)",
-        [(event_id, new.record.run_id) for new in created for event_id in new.record.event_ids],
-    )
+    insert_rows(cur, "INSERT OR IGNORE INTO run_events (event_id, run_id)", "(?, ?)", links)
 
 
 _CHUNK = 500
@@ -330,11 +323,17 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         )
     if changes.items:
         skipped = result.skipped_runs
-        cur.executemany(
-            f"INSERT INTO queue ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
-            "ON CONFLICT (item_id) DO UPDATE SET due_at = MIN(queue.due_at, excluded.due_at), "
-            "generation = queue.generation + 1",
-            [_item_params(item) for item in changes.items if item.run_id not in skipped],
+        values: list[Any] = []
+        for item in changes.items:
+            if item.run_id not in skipped:
+                values += _item_params(item)
+        insert_rows(
+            cur,
+            f"INSERT INTO queue ({ITEM_COLUMNS})",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            values,
+            tail=" ON CONFLICT (item_id) DO UPDATE SET "
+            "due_at = MIN(queue.due_at, excluded.due_at), generation = queue.generation + 1",
         )
     if changes.spans:
         # The rest in the change set's order: a key written twice ends as its last write.
