@@ -10,7 +10,7 @@ end) waits for the buffered ones first (``settled``), so they land in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -122,14 +122,18 @@ class StepWrites:
                 changes.items_rescheduled.append(replace(state.item, attempt=reset))
             return plan
 
+        await self._commit(state, build)
+        if attempt != reset:
+            state.item = replace(state.item, attempt=reset)
+        return op.data
+
+    async def _commit(self, state: ExecutionState, build: Callable[[], Awaitable[Plan]]) -> None:
+        """A write of the execution's; the run ended meanwhile: ``RunCancelled``."""
         try:
             await self._committer.commit(build)
         except StoreConflict as exc:
             raise RunCancelled(str(exc)) from exc
         state.started = True
-        if attempt != reset:
-            state.item = replace(state.item, attempt=reset)
-        return op.data
 
     def _may_buffer(self, state: ExecutionState, op: Op) -> bool:
         """Whether the step's write may follow it (checkpointing on): a plain result of an
@@ -149,17 +153,10 @@ class StepWrites:
             plan = Plan()
             if not state.started:
                 plan_started(plan, state, self._clock.now_ms())
-            for row, span in steps:
-                plan.changes.steps.append(row)
-                if span is not None:
-                    plan.changes.spans.append(span)
+            _put_steps(plan, steps)
             return plan
 
-        try:
-            await self._committer.commit(build)
-        except StoreConflict as exc:
-            raise RunCancelled(str(exc)) from exc
-        state.started = True
+        await self._commit(state, build)
 
     @staticmethod
     async def closed(state: ExecutionState, *, carry: bool) -> None:
@@ -176,10 +173,7 @@ class StepWrites:
     @staticmethod
     def carried(plan: Plan, state: ExecutionState) -> None:
         """Into the end's plan: the steps ``closed`` kept for it."""
-        for row, span in state.unsent:
-            plan.changes.steps.append(row)
-            if span is not None:
-                plan.changes.spans.append(span)
+        _put_steps(plan, state.unsent)
 
     @staticmethod
     async def settled(state: ExecutionState) -> None:
@@ -198,12 +192,15 @@ class StepWrites:
             recorded[0] = await plan_defer_op(self._store, state.run.run_id, op, plan, now)
             return plan
 
-        try:
-            await self._committer.commit(build)
-        except StoreConflict as exc:
-            raise RunCancelled(str(exc)) from exc
-        state.started = True
+        await self._commit(state, build)
         return recorded[0]
+
+
+def _put_steps(plan: Plan, steps: list[BufferedStep]) -> None:
+    for row, span in steps:
+        plan.changes.steps.append(row)
+        if span is not None:
+            plan.changes.spans.append(span)
 
 
 def memo_json(op: Op) -> str | None:

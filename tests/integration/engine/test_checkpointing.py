@@ -14,7 +14,7 @@ import stepwell
 from stepwell import Context
 from stepwell.core.runs import RunStatus
 from stepwell.engine.step_buffer import MAX_AHEAD
-from stepwell.ports.records import ChangeSet, CommitResult
+from tests.integration.engine.commits import record_commits
 from tests.waiting import eventually
 
 
@@ -29,15 +29,8 @@ async def test_steps_share_commits_and_the_end_follows_them(db_url: str) -> None
             total += await ctx.step.run(f"s{i}", lambda i=i: i)
         return total
 
-    commits: list[ChangeSet] = []
     async with app.embedded(db_url, checkpointing=True) as engine:
-        real_commit = engine.store.commit
-
-        async def counting_commit(changes: ChangeSet) -> CommitResult:
-            commits.append(changes)
-            return await real_commit(changes)
-
-        engine.store.commit = counting_commit  # type: ignore[method-assign]
+        commits = record_commits(engine)
         [event_id] = await engine.send("ck1/go", {})
         [run] = await engine.wait_for_runs(event_id, timeout=30)
         memo = await engine.store.load_memo(run.run_id)
@@ -208,15 +201,8 @@ async def test_a_step_right_before_a_sleep_rides_on_the_sleeps_write(db_url: str
         await ctx.step.sleep("nap", "10ms")
         return value
 
-    commits: list[ChangeSet] = []
     async with app.embedded(db_url, checkpointing=True) as engine:
-        real_commit = engine.store.commit
-
-        async def counting_commit(changes: ChangeSet) -> CommitResult:
-            commits.append(changes)
-            return await real_commit(changes)
-
-        engine.store.commit = counting_commit  # type: ignore[method-assign]
+        commits = record_commits(engine)
         [event_id] = await engine.send("ck7/go", {})
         [run] = await engine.wait_for_runs(event_id, timeout=30)
     assert run.output == 1

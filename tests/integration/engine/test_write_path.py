@@ -10,7 +10,7 @@ import stepwell
 from stepwell import Context
 from stepwell.core.runs import RunStatus
 from stepwell.engine import gc_tuning
-from stepwell.ports.records import ChangeSet, CommitResult
+from tests.integration.engine.commits import record_commits
 from tests.waiting import eventually
 
 
@@ -28,15 +28,8 @@ async def test_each_step_costs_one_commit_and_nothing_is_replayed(db_url: str) -
             total += await ctx.step.run(f"s{i}", lambda i=i: i)
         return total
 
-    commits: list[ChangeSet] = []
     async with app.embedded(db_url) as engine:
-        real_commit = engine.store.commit
-
-        async def counting_commit(changes: ChangeSet) -> CommitResult:
-            commits.append(changes)
-            return await real_commit(changes)
-
-        engine.store.commit = counting_commit  # type: ignore[method-assign]
+        commits = record_commits(engine)
         [event_id] = await engine.send("wp/go", {})
         [run] = await engine.wait_for_runs(event_id, timeout=20)
 

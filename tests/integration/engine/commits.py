@@ -1,0 +1,20 @@
+"""Seeing what an engine commits: its store's commit, wrapped to keep each change set."""
+
+from __future__ import annotations
+
+from stepwell.engine.engine import Engine
+from stepwell.ports.records import ChangeSet, CommitResult
+
+
+def record_commits(engine: Engine) -> list[ChangeSet]:
+    """Every change set the engine's store commits from now on, in order (each is still
+    committed as it would be)."""
+    commits: list[ChangeSet] = []
+    real_commit = engine.store.commit
+
+    async def recording_commit(changes: ChangeSet) -> CommitResult:
+        commits.append(changes)
+        return await real_commit(changes)
+
+    engine.store.commit = recording_commit  # type: ignore[method-assign]
+    return commits
