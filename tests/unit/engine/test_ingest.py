@@ -50,7 +50,7 @@ def _outcome(events: list[Any], loaded: bool, max_bytes: int) -> Any:
     return [(s.internal_id, s.event, s.received_at, s.body) for s in stored]
 
 
-@settings(max_examples=1500)
+@settings(max_examples=400)
 @given(st.lists(_events, min_size=1, max_size=3), st.integers(40, 200))
 def test_loaded_events_are_accepted_and_refused_as_any_others(
     events: list[Any], max_bytes: int
