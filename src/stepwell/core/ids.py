@@ -79,32 +79,30 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def new_ulid() -> str:
+def _reserve(count: int) -> int:
+    """The first of ``count`` consecutive id values after every one made so far."""
     global _last
     millis = time.time_ns() // 1_000_000
     with _lock:
         if millis <= _last >> _RANDOM_BITS:
-            value = _last + 1  # same millisecond, or the clock went back: keep increasing
+            first = _last + 1  # same millisecond, or the clock went back: keep increasing
         else:  # randomness only where it is used: the first id of each millisecond
-            value = (millis << _RANDOM_BITS) | _random_bits()
-        _last = value
-    return _encode(value)
+            first = (millis << _RANDOM_BITS) | _random_bits()
+        _last = first + count - 1
+    return first
+
+
+def new_ulid() -> str:
+    return _encode(_reserve(1))
 
 
 def new_ulids(count: int) -> list[str]:
     """``count`` ids, as many calls of ``new_ulid`` would make them, for a batch of events:
     one clock read and one lock, and the ids are consecutive, so all but their last three
     characters are shared until the low 15 bits wrap (encoded once per wrap)."""
-    global _last
     if count <= 0:
         return []
-    millis = time.time_ns() // 1_000_000
-    with _lock:
-        if millis <= _last >> _RANDOM_BITS:
-            first = _last + 1
-        else:
-            first = (millis << _RANDOM_BITS) | _random_bits()
-        _last = first + count - 1
+    first = _reserve(count)
     prefix = _encode(first)[:-3]  # builds the table on the first call
     t = _TRIPLES
     low = first & 0x7FFF

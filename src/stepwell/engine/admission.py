@@ -83,14 +83,7 @@ async def decide(
 ) -> Admission | None:
     """Run ``run_id``'s admission, or None when it must not be created."""
     flow = spec.flow
-    if not (
-        flow.concurrency
-        or flow.rate_limit is not None
-        or flow.idempotency
-        or flow.singleton is not None
-        or flow.throttles
-        or flow.priority
-    ):
+    if not (flow.admits or flow.concurrency):
         # Most functions set no flow control: nothing to evaluate, read or write.
         return Admission(start_at=now_ms)
     wire = events[0].to_wire()

@@ -13,6 +13,9 @@ from stepwell.engine.step_buffer import StepBuffer
 from stepwell.engine.trace import ExecutionClock
 from stepwell.ports.records import QueueItem, RunRecord, RunUpdate, StepRow, StepSpan
 
+BufferedStep = tuple[StepRow, StepSpan | None]
+"""A finished step's write, waiting in its execution's ``StepBuffer``: its memo and span."""
+
 
 @dataclass(slots=True)
 class ExecutionState:
@@ -29,9 +32,9 @@ class ExecutionState:
     clock: ExecutionClock | None = None
     retry: tuple[float, str | None, dict[str, Any] | None] | None = None
     """The retry its outcome scheduled: delay, failed step, error (for telemetry)."""
-    ahead: StepBuffer[tuple[StepRow, StepSpan | None]] | None = None
+    ahead: StepBuffer[BufferedStep] | None = None
     """Its steps on their way to the store (checkpointing on), made at its first such step."""
-    unsent: list[tuple[StepRow, StepSpan | None]] = field(default_factory=list)
+    unsent: list[BufferedStep] = field(default_factory=list)
     """Buffered steps no batch took before the execution ended: they ride on its end's write."""
 
 

@@ -77,8 +77,8 @@ def _accept(
         raise _not_json(index, exc) from None
     _check_size(index, utf8_size(wire_json), max_bytes)
     given = data
-    if not allow_internal and "_inngest" in data:
-        data = {k: value for k, value in data.items() if k != "_inngest"}
+    data = _stored_data(data, allow_internal)
+    if data is not given:
         data_json = dumps(data)
     accepted = (
         event  # as it came: nothing to fill in or take out (no copy made)
@@ -154,14 +154,23 @@ def _accept_loaded(
                     size = len(body) + name_size + id_size + len(int.__repr__(ts))
                     size += _WIRE_LESS_BODY - (_NULL_V if v is None else 0)
                     if size <= max_bytes:
-                        if not allow_internal and "_inngest" in data:
-                            data = {k: value for k, value in data.items() if k != "_inngest"}
+                        given = data
+                        data = _stored_data(data, allow_internal)
+                        if data is not given:
                             body = encode({"data": data, "user": user, "v": v})
                         event = Event(name, data, event_id, ts or now_ms, user, v)
                         append(StoredEvent(internal_id, event, now_ms, body.decode()))
                         continue
         append(_accept(i, raw, now_ms, max_bytes, allow_internal, internal_id))
     return stored
+
+
+def _stored_data(data: dict[str, Any], allow_internal: bool) -> dict[str, Any]:
+    """An event's data as stored: without the reserved ``_inngest`` key, unless the sender
+    may send internal events (the same dict when there is nothing to take out)."""
+    if allow_internal or "_inngest" not in data:
+        return data
+    return {k: value for k, value in data.items() if k != "_inngest"}
 
 
 def _mapping_fields(index: int, raw: Mapping[str, Any]) -> tuple[Any, Any, Any, Any, Any, Any]:

@@ -73,10 +73,7 @@ class StepBuffer(Generic[T]):
     async def settle(self) -> None:
         """Wait until every buffered step is committed; raises what a commit raised."""
         self._start_now()
-        while self._flushing is not None:
-            # Shielded: a caller that stops waiting (cancelled) leaves the batch committing.
-            await asyncio.shield(self._flushing)
-        self._raise_failure()
+        await self._flushed()
 
     async def close(self) -> list[T]:
         """Take no more batches: wait for the one on its way and hand back the steps none has
@@ -85,11 +82,16 @@ class StepBuffer(Generic[T]):
         if self._starting is not None:  # no batch has begun: nothing to wait for
             self._starting.cancel()
             self._starting = None
-        while self._flushing is not None:
-            await asyncio.shield(self._flushing)
-        self._raise_failure()
+        await self._flushed()
         rest, self._pending = self._pending, []
         return rest
+
+    async def _flushed(self) -> None:
+        """Until no batch is on its way; raises what a commit raised."""
+        while self._flushing is not None:
+            # Shielded: a caller that stops waiting (cancelled) leaves the batch committing.
+            await asyncio.shield(self._flushing)
+        self._raise_failure()
 
     def _start_now(self) -> None:
         if self._starting is not None:

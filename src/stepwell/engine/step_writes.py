@@ -18,7 +18,7 @@ from stepwell.core.attempts import attempt_after_success
 from stepwell.core.memo import wrap_data, wrap_data_json, wrap_error
 from stepwell.engine.committer import Committer
 from stepwell.engine.defers import plan_defer_op
-from stepwell.engine.execution_state import ExecutionState, plan_started
+from stepwell.engine.execution_state import BufferedStep, ExecutionState, plan_started
 from stepwell.engine.ingest import validate_batch
 from stepwell.engine.plan import Plan
 from stepwell.engine.planner import Planner
@@ -26,11 +26,10 @@ from stepwell.engine.run_metadata import plan_op_metadata
 from stepwell.engine.step_buffer import StepBuffer
 from stepwell.ports.clock import Clock
 from stepwell.ports.driver import RunCancelled
-from stepwell.ports.records import SpanStatus, StepRow, StepSpan
+from stepwell.ports.records import SpanStatus, StepRow
 from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.protocol.ops import Op, Opcode
 
-BufferedStep = tuple[StepRow, StepSpan | None]
 _ENGINE_WORK = frozenset({"step.sendEvent", "step.sendSignal"})
 """Steps whose checkpoint does the engine's work (and returns its answer): never buffered."""
 
@@ -83,8 +82,7 @@ class StepWrites:
                 )
             if not state.started:
                 state.start_planned = True  # the first batch carries the Running mark
-            row = StepRow(run_id, op.id, wrap_data(op.data), memo_json(op))
-            await state.ahead.add((row, span))
+            await state.ahead.add((_result_row(run_id, op), span))
             return op.data
         await self.settled(state)
 
@@ -112,7 +110,7 @@ class StepWrites:
             if failed:
                 changes.steps.append(StepRow(run_id, op.id, wrap_error(op.error or {})))
             else:
-                changes.steps.append(StepRow(run_id, op.id, wrap_data(op.data), memo_json(op)))
+                changes.steps.append(_result_row(run_id, op))
             if span is not None:
                 changes.spans.append(span)
             await plan_op_metadata(self._store, plan, run_id, [op], attempt, now)
@@ -203,6 +201,7 @@ def _put_steps(plan: Plan, steps: list[BufferedStep]) -> None:
             plan.changes.spans.append(span)
 
 
-def memo_json(op: Op) -> str | None:
-    """The stored memo of a result as JSON, from the op's own encoding when it has one."""
-    return None if op.encoded_data is None else wrap_data_json(op.encoded_data)
+def _result_row(run_id: str, op: Op) -> StepRow:
+    """A step's result as its memo row, as JSON from the op's own encoding when it has one."""
+    encoded = None if op.encoded_data is None else wrap_data_json(op.encoded_data)
+    return StepRow(run_id, op.id, wrap_data(op.data), encoded)

@@ -79,11 +79,9 @@ class Function(Generic[R]):
     async def entrypoint(self, session: StepSession) -> Any:
         """The function's result, encoded to JSON by its declared return type, then handed
         through the middleware."""
-        if not self.middleware:  # no hooks to await around the call
-            session.middleware = self.middleware
-            session.divergence.strict = self.strict_determinism
-            return await self._call(session)
         await session.enter(self.middleware, self.strict_determinism)
+        if not self.middleware:  # no hooks to await around the call
+            return await self._call(session)
         await self.middleware.before_execution(session.run_id)
         try:
             result = await self._call(session)

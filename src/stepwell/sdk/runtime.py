@@ -358,8 +358,7 @@ async def run_in_process(
         request, checkpoint, asyncio.get_running_loop(), draining, gateway=perform_gateway
     )
     outcome = await _outcome(entrypoint, session)
-    div = session.divergence  # a step that suspended is judged here (at once if none is left)
-    diverged = await div.verdict() if div.unreached else div.judge()
+    diverged = await session.divergence.verdict()  # a step that suspended is judged here
     if diverged is not None and not isinstance(outcome, Released):
         return Errored(error_from_exception(diverged), retriable=False)
     return outcome
