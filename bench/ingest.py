@@ -14,9 +14,10 @@ client much cheaper than the server; wrk is not installed here), with the server
 request. Every figure is the median of its rounds.
 
     .venv/bin/python bench/ingest.py [--quick] [--rounds N] [--postgres [ADMIN_URL]]
-        [--only send,sleep,http] [--checkpointing]
+        [--only send,sleep,http] [--no-checkpointing]
 
-``--checkpointing`` runs the embedded rounds with ``App.embedded(checkpointing=True)``.
+``--no-checkpointing`` runs the embedded rounds with ``App.embedded(checkpointing=False)``
+(checkpointing is on by default).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def count_asleep(database: str) -> int:
 
 
 async def embedded_round(
-    database: str, scenario: str, events: int, checkpointing: bool = False
+    database: str, scenario: str, events: int, checkpointing: bool = True
 ) -> dict[str, float]:
     import stepwell
 
@@ -120,10 +121,10 @@ def fresh_database(tmp: Path, postgres: str | None, label: str) -> Iterator[str]
 
 
 def run_child(
-    database: str, scenario: str, events: int, checkpointing: bool = False
+    database: str, scenario: str, events: int, checkpointing: bool = True
 ) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    flags = ["--checkpointing"] if checkpointing else []
+    flags = [] if checkpointing else ["--no-checkpointing"]
     done = subprocess.run(
         [sys.executable, __file__, "--child", scenario, str(events), database, *flags],
         capture_output=True,
@@ -277,7 +278,7 @@ def http_rounds(tmp: Path, postgres: str | None, rounds: int, scale: int) -> Non
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child_main(sys.argv[4], sys.argv[2], int(sys.argv[3]), "--checkpointing" in sys.argv)
+        child_main(sys.argv[4], sys.argv[2], int(sys.argv[3]), "--no-checkpointing" not in sys.argv)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         origin, requests, per_request, concurrency = sys.argv[2:6]
@@ -287,7 +288,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="send,sleep,http")
-    parser.add_argument("--checkpointing", action="store_true", help="embedded: checkpointing=True")
+    parser.add_argument(
+        "--no-checkpointing", action="store_true", help="embedded: checkpointing=False"
+    )
     parser.add_argument(
         "--postgres", nargs="?", const="postgresql://postgres@127.0.0.1:5432/postgres"
     )
@@ -303,8 +306,8 @@ def main() -> None:
             rounds = []
             for r in range(args.rounds):
                 with fresh_database(tmp, args.postgres, f"{scenario}{r}") as database:
-                    rounds.append(run_child(database, scenario, events, args.checkpointing))
-            mode = ", checkpointing" if args.checkpointing else ""
+                    rounds.append(run_child(database, scenario, events, not args.no_checkpointing))
+            mode = ", no checkpointing" if args.no_checkpointing else ""
             report(
                 f"{backend} engine.send {scenario} ({events:,} events, batches of {BATCH}{mode})",
                 rounds,

@@ -17,6 +17,7 @@ from stepwell.engine.flow_config import read_cancel_on, read_flow
 from stepwell.engine.registry import CronTrigger, EventTrigger, FunctionSpec, Registry
 from stepwell.ports.clock import Clock
 from stepwell.protocol.durations import to_ms
+from stepwell.sdk.checkpointing import checkpointing_on
 from stepwell.sdk.events import EventTypes
 from stepwell.sdk.flow_types import (
     Batch,
@@ -222,7 +223,7 @@ class App:
         retention: timedelta | float | str | None = None,
         metrics: bool = False,
         tune_gc: bool = True,
-        checkpointing: bool = False,
+        checkpointing: bool | None = None,
     ) -> Engine:
         """An engine running this app's functions in this process; use ``async with``.
 
@@ -238,10 +239,11 @@ class App:
         While it runs, the garbage collector's first threshold is raised from CPython's 700 to
         50,000 (about a third less CPU per run under load), unless the process set its own;
         ``tune_gc=False`` leaves it alone.
-        ``checkpointing=True`` lets a function go on as soon as a ``step.run`` returns, its
-        result committed in the background with the steps that finish meanwhile (one fsync
-        for many steps, as Inngest's checkpointing); a crash may then run again, once, the
-        few steps not yet committed. Off, each step is on disk before the next one starts.
+        Checkpointing is on unless ``checkpointing=False`` (or ``$STEPWELL_CHECKPOINT=0``): a
+        function goes on as soon as a ``step.run`` returns, its result committed in the
+        background with the steps that finish meanwhile (one fsync for many steps, as over
+        HTTP and as Inngest's checkpointing); a crash may then run again, once, the few steps
+        not yet committed. Off, each step is on disk before the next one starts.
         Failed runs are logged to the ``stepwell.runs`` logger; with ``OTEL_EXPORTER_OTLP_*``
         set, runs and steps are exported as OpenTelemetry traces.
         """
@@ -272,5 +274,5 @@ class App:
             event_check=self.event_types.check if self.event_types else None,
             telemetry=telemetry,
             tune_gc=tune_gc,
-            checkpointing=checkpointing,
+            checkpointing=checkpointing_on(checkpointing, os.environ),
         )

@@ -15,6 +15,7 @@ from tests.waiting import eventually
 
 
 async def test_each_step_costs_one_commit_and_nothing_is_replayed(db_url: str) -> None:
+    """Without checkpointing (with it, tests/integration/engine/test_checkpointing.py)."""
     app = stepwell.App("wp")
     entries = 0
     steps = 50
@@ -28,7 +29,7 @@ async def test_each_step_costs_one_commit_and_nothing_is_replayed(db_url: str) -
             total += await ctx.step.run(f"s{i}", lambda i=i: i)
         return total
 
-    async with app.embedded(db_url) as engine:
+    async with app.embedded(db_url, checkpointing=False) as engine:
         commits = record_commits(engine)
         [event_id] = await engine.send("wp/go", {})
         [run] = await engine.wait_for_runs(event_id, timeout=20)

@@ -14,13 +14,13 @@ from enum import StrEnum
 from typing import TypedDict, Unpack
 from urllib.parse import urlparse
 
+from stepwell.sdk.checkpointing import checkpointing_on
+
 DEV_SERVER_ORIGIN = "http://127.0.0.1:8288/"
 CLOUD_API_ORIGIN = "https://api.inngest.com/"
 CLOUD_EVENT_ORIGIN = "https://inn.gs/"
 DEFAULT_SERVE_PATH = "/api/inngest"
 DEV_EVENT_KEY = "NO_EVENT_KEY_SET"  # any key is accepted by a dev server
-CHECKPOINT_ENV = "STEPWELL_CHECKPOINT"
-"""``0``/``false``/``off`` turns checkpointing off for apps that do not say (``ServeOptions``)."""
 _BRANCH_VARS = ("INNGEST_ENV", "RAILWAY_GIT_BRANCH", "RENDER_GIT_BRANCH", "VERCEL_GIT_COMMIT_REF")
 
 
@@ -132,7 +132,7 @@ class ServeConfig:
             serve_path=given.serve_path or env.get("INNGEST_SERVE_PATH") or None,
             # Cloud mode lets unsigned sync PUTs through unless told not to (PY default).
             allow_unsigned_sync=dev or not _is_false(env.get("INNGEST_ENABLE_UNAUTHED_SYNC")),
-            checkpoint=_checkpoint(given.checkpoint, env),
+            checkpoint=checkpointing_on(given.checkpoint, env),
         )
 
     def event_key_for_sending(self) -> str:
@@ -150,12 +150,6 @@ def _mode_from(env: Mapping[str, str]) -> Mode:
     if value is None or value.strip().lower() in ("", "false", "0"):
         return Mode.CLOUD
     return Mode.DEV
-
-
-def _checkpoint(given: bool | None, env: Mapping[str, str]) -> bool:
-    if given is not None:
-        return given
-    return (env.get(CHECKPOINT_ENV) or "").strip().lower() not in ("0", "false", "off", "no")
 
 
 def _is_false(value: str | None) -> bool:
