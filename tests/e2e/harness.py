@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import http.server
 import json
@@ -928,9 +929,15 @@ def ts_app_up_to_date() -> bool:
 
 
 def install_ts_app(timeout: float = 240.0) -> None:
-    """``npm ci`` the TS app from its lockfile, unless node_modules already matches it."""
-    if ts_app_up_to_date():
-        return
+    """``npm ci`` the TS app from its lockfile, unless node_modules already matches it. A
+    lock file keeps the suite's worker processes (pytest-xdist) from installing at once."""
+    with open(TS_APP_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not ts_app_up_to_date():
+            _npm_ci(timeout)
+
+
+def _npm_ci(timeout: float) -> None:
     npm = shutil.which("npm")
     assert npm is not None, "npm is not on PATH"
     done = subprocess.run(

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from stepwell.engine.crossings import Crossings
 from stepwell.engine.defers import plan_deferred_starts
 from stepwell.engine.plan import FreshRun, Plan, PlanBuilder
 from stepwell.ports.clock import Clock
-from stepwell.ports.records import QueueItem, StoredEvent
+from stepwell.ports.records import Pause, QueueItem, StoredEvent
 from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.ports.telemetry import NO_TELEMETRY, Telemetry
 
@@ -32,6 +33,10 @@ class Handoff(Protocol):
 
 class EventPlanner(Protocol):
     async def plan_events(self, stored: list[StoredEvent], plan: Plan, now_ms: int) -> None: ...
+
+    async def resume_crossed(
+        self, pairs: list[tuple[StoredEvent, Pause]], plan: Plan, now_ms: int
+    ) -> None: ...
 
 
 class Committer:
@@ -51,6 +56,7 @@ class Committer:
         self._clock = clock
         self._handoff = handoff
         self._runs_ended = asyncio.Event()
+        self._crossings = Crossings()
 
     @property
     def runs_ended(self) -> asyncio.Event:
@@ -61,6 +67,7 @@ class Committer:
         """Build, commit and act on a plan; re-plan from fresh state on a lost race. Raises
         ``StoreConflict`` if it keeps losing, and whatever the builder raises."""
         for attempt in range(CONFLICT_RETRIES):
+            mark = self._crossings.mark()
             plan = await build()
             if plan.ended_runs:
                 # What the ending runs deferred starts with their end, in this commit.
@@ -77,7 +84,28 @@ class Committer:
                 continue
             self.telemetry.committed(plan.changes, plan.endings, result.skipped_runs)
             self._hand_on(plan, result.skipped_runs)
+            await self._match_crossed(plan, mark)
             return
+
+    async def _match_crossed(self, plan: Plan, mark: int) -> None:
+        """Resume what this plan's events and another's waits planned at once could not see
+        of each other (``engine.crossings``); then log what it stored."""
+        crossings = self._crossings
+        pairs = crossings.pauses_missed(plan.changes, mark)
+        late = crossings.events_missed(plan.looked_back, mark)
+        crossings.record(plan.changes)
+        if not pairs and not late:
+            return
+        if late:
+            found = {e.internal_id: e for e in await self._store.get_events([i for i, _ in late])}
+            pairs += [(found[i], pause) for i, pause in late if i in found]
+
+        async def resume() -> Plan:
+            crossed = Plan()
+            await self._planner.resume_crossed(pairs, crossed, self._clock.now_ms())
+            return crossed
+
+        await self.commit(resume)
 
     def _hand_on(self, plan: Plan, skipped_runs: set[str]) -> None:
         changes = plan.changes

@@ -10,7 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from stepwell.engine.keys import execute_item_id
-from stepwell.ports.records import ChangeSet, ItemKind, QueueItem, RunRecord, StoredEvent
+from stepwell.ports.records import (
+    ChangeSet,
+    ItemKind,
+    Pause,
+    QueueItem,
+    RunRecord,
+    StoredEvent,
+)
 from stepwell.ports.telemetry import RunEnding
 
 
@@ -26,6 +33,9 @@ class Plan:
     ended_runs: list[str] = field(default_factory=list)
     endings: list[RunEnding] = field(default_factory=list)
     """The runs this plan ends, as telemetry reports them once it is committed."""
+    looked_back: list[Pause] = field(default_factory=list)
+    """Event pauses made after a ``lookback`` read found nothing: an event committed since
+    that read is matched once this plan is committed (``engine.crossings``)."""
     fresh: dict[str, FreshRun] = field(default_factory=dict)
     """By execute item id: runs this plan creates, as created (what their first execution
     would otherwise read back)."""

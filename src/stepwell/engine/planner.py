@@ -77,6 +77,28 @@ class Planner:
                     await self.start_run(spec, [event], plan, now_ms)
             await self._resume_pauses(event, wire, plan, now_ms, consumed, pauses)
 
+    async def resume_crossed(
+        self, pairs: list[tuple[StoredEvent, Pause]], plan: Plan, now_ms: int
+    ) -> None:
+        """Resume the pauses an event crossed (``engine.crossings``): each still stored and
+        matching, with the first of its events that matches."""
+        reads = _PauseReads(self._store)
+        consumed: set[str] = set()
+        for event, crossed in pairs:
+            if crossed.pause_id in consumed:
+                continue
+            stored = await reads.find(crossed.event_name)
+            pause = next((p for p in stored if p.pause_id == crossed.pause_id), None)
+            if pause is None or pause.expires_at <= now_ms:
+                continue  # consumed or timed out meanwhile
+            wire = event.to_wire()
+            if pause.expression and not evaluate_bool(
+                pause.expression, {"event": pause.trigger_event, "async": wire}
+            ):
+                continue
+            consumed.add(pause.pause_id)
+            await self._resume(pause, wire, plan, now_ms)
+
     async def _quiet(self, name: str, reads: _PauseReads) -> bool:
         """Whether an event of this name starts nothing, resumes nothing and cancels nothing
         (asked once per name and send)."""

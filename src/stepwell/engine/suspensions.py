@@ -86,21 +86,19 @@ class Suspensions:
                 self._ended_at_once(plan, span, now)
                 return
             expires = now + timeout_ms(op.opts.get("timeout"), default_ms=0)
-            self._pause(
-                plan,
-                span,
-                Pause(
-                    pause_id=pause_id(PauseKind.EVENT, run.run_id, op.id),
-                    run_id=run.run_id,
-                    step_hash=op.id,
-                    kind=PauseKind.EVENT,
-                    event_name=str(op.opts.get("event") or op.name),
-                    expires_at=expires,
-                    expression=op.opts.get("if") or None,
-                    trigger_event=events[0] if events else {},
-                ),
-                force_plan,
+            pause = Pause(
+                pause_id=pause_id(PauseKind.EVENT, run.run_id, op.id),
+                run_id=run.run_id,
+                step_hash=op.id,
+                kind=PauseKind.EVENT,
+                event_name=str(op.opts.get("event") or op.name),
+                expires_at=expires,
+                expression=op.opts.get("if") or None,
+                trigger_event=events[0] if events else {},
             )
+            self._pause(plan, span, pause, force_plan)
+            if op.opts.get("lookback"):
+                plan.looked_back.append(pause)
         elif op.op is Opcode.INVOKE_FUNCTION:
             await self._invoke(op, plan, run, now, span, force_plan)
         elif op.op is Opcode.WAIT_FOR_SIGNAL:
