@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from stepwell.engine.crossings import Crossings
+from stepwell.engine.crossings import Crossings, Waiting
 from stepwell.engine.defers import plan_deferred_starts
 from stepwell.engine.plan import FreshRun, Plan, PlanBuilder
 from stepwell.ports.clock import Clock
-from stepwell.ports.records import Pause, QueueItem, StoredEvent
+from stepwell.ports.records import QueueItem, StoredEvent
 from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.ports.telemetry import NO_TELEMETRY, Telemetry
 
@@ -35,7 +35,7 @@ class EventPlanner(Protocol):
     async def plan_events(self, stored: list[StoredEvent], plan: Plan, now_ms: int) -> None: ...
 
     async def resume_crossed(
-        self, pairs: list[tuple[StoredEvent, Pause]], plan: Plan, now_ms: int
+        self, pairs: list[tuple[StoredEvent, Waiting]], plan: Plan, now_ms: int
     ) -> None: ...
 
 

@@ -18,10 +18,19 @@ commits may miss a crossing, as before).
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
 from stepwell.ports.records import ChangeSet, Pause, PauseKind, StoredEvent
 
 LOG_LIMIT = 4096
+
+
+class Waiting(NamedTuple):
+    """A pause as the log keeps it: its id and the event name it waits for (not the
+    trigger event it holds, which may be large); the planner reads it back."""
+
+    pause_id: str
+    event_name: str
 
 
 class Crossings:
@@ -29,7 +38,7 @@ class Crossings:
         self._commits = 0
         # Events as (commit, name, internal id): small, whatever the events hold.
         self._events: deque[tuple[int, str, str]] = deque(maxlen=limit)
-        self._pauses: deque[tuple[int, Pause]] = deque(maxlen=limit)
+        self._pauses: deque[tuple[int, Waiting]] = deque(maxlen=limit)
 
     def mark(self) -> int:
         """Where the log stands as a plan starts reading."""
@@ -42,12 +51,12 @@ class Crossings:
         self._events.extend((count, e.event.name, e.internal_id) for e in changes.events)
         for pause in changes.pauses:
             if pause.kind is PauseKind.EVENT:
-                self._pauses.append((count, pause))
+                self._pauses.append((count, Waiting(pause.pause_id, pause.event_name)))
 
-    def pauses_missed(self, changes: ChangeSet, mark: int) -> list[tuple[StoredEvent, Pause]]:
+    def pauses_missed(self, changes: ChangeSet, mark: int) -> list[tuple[StoredEvent, Waiting]]:
         """Its events, each with the pauses of its name that were committed while the plan of
         ``changes`` (read at ``mark``, committed just now, not yet recorded) was made."""
-        pairs: list[tuple[StoredEvent, Pause]] = []
+        pairs: list[tuple[StoredEvent, Waiting]] = []
         if not changes.events or not self._pauses or self._pauses[-1][0] <= mark:
             return pairs
         names = {e.event.name for e in changes.events}
@@ -58,13 +67,13 @@ class Crossings:
                 pairs += [(e, pause) for e in changes.events if e.event.name == pause.event_name]
         return pairs
 
-    def events_missed(self, looked_back: list[Pause], mark: int) -> list[tuple[str, Pause]]:
+    def events_missed(self, looked_back: list[Pause], mark: int) -> list[tuple[str, Waiting]]:
         """The internal ids of the events committed after the lookback reads of a plan (read
         at ``mark``), each with the pause of its name that plan made."""
-        pairs: list[tuple[str, Pause]] = []
+        pairs: list[tuple[str, Waiting]] = []
         if not looked_back or not self._events or self._events[-1][0] <= mark:
             return pairs
-        waiting = {p.event_name: p for p in looked_back}
+        waiting = {p.event_name: Waiting(p.pause_id, p.event_name) for p in looked_back}
         for count, name, internal_id in reversed(self._events):
             if count <= mark:
                 break

@@ -14,6 +14,7 @@ from stepwell.core.limits import IDEMPOTENCY_PERIOD_MS
 from stepwell.core.memo import wrap_data, wrap_error
 from stepwell.core.runs import RunStatus
 from stepwell.engine.admission import decide
+from stepwell.engine.crossings import Waiting
 from stepwell.engine.endings import cancel_run
 from stepwell.engine.flow import FlowGate, StartRun
 from stepwell.engine.keys import (
@@ -78,7 +79,7 @@ class Planner:
             await self._resume_pauses(event, wire, plan, now_ms, consumed, pauses)
 
     async def resume_crossed(
-        self, pairs: list[tuple[StoredEvent, Pause]], plan: Plan, now_ms: int
+        self, pairs: list[tuple[StoredEvent, Waiting]], plan: Plan, now_ms: int
     ) -> None:
         """Resume the pauses an event crossed (``engine.crossings``): each still stored and
         matching, with the first of its events that matches."""

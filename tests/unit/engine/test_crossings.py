@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stepwell.engine.crossings import Crossings
+from stepwell.engine.crossings import Crossings, Waiting
 from stepwell.ports.records import ChangeSet, Pause, PauseKind, StoredEvent
 from stepwell.protocol.events import Event
 
@@ -23,7 +23,7 @@ def test_an_event_planned_while_a_pause_of_its_name_committed_is_paired_with_it(
     mark = log.mark()  # the event's plan reads here
     log.record(ChangeSet(pauses=[_pause("p1"), _pause("p2", name="other/name")]))
     event = _event("e1")
-    assert log.pauses_missed(ChangeSet(events=[event]), mark) == [(event, _pause("p1"))]
+    assert log.pauses_missed(ChangeSet(events=[event]), mark) == [(event, Waiting("p1", "a/b"))]
     # A plan that read after that commit saw the pause itself.
     assert log.pauses_missed(ChangeSet(events=[event]), log.mark()) == []
 
@@ -42,7 +42,8 @@ def test_a_lookback_pause_gets_the_events_committed_after_its_read_earliest_firs
     log.record(ChangeSet(events=[_event("e1"), _event("x", name="other/name")]))
     log.record(ChangeSet(events=[_event("e2")]))
     pause = _pause("p")
-    assert log.events_missed([pause], mark) == [("e1", pause), ("e2", pause)]
+    waiting = Waiting("p", "a/b")
+    assert log.events_missed([pause], mark) == [("e1", waiting), ("e2", waiting)]
     assert log.events_missed([], mark) == []
 
 
