@@ -5,7 +5,9 @@ alternating between the two in the same session:
 
 * over HTTP: ``stepwell dev`` (SQLite) calling an app on uvicorn (bench/apps/stepwell_app.py),
   the run's end seen by polling ``GET /v1/events/{id}/runs`` every 2 ms;
-* embedded: the same function in ``app.embedded`` on SQLite, in a fresh process per round.
+* embedded: the same function in ``app.embedded`` on SQLite, in a fresh process per round,
+  as it runs by default (checkpointing) and with ``checkpointing=False`` (each step committed
+  before the next starts, as embedded mode did by default before 2026-12-02's third session).
 
     .venv/bin/python -m bench.http_vs_embedded [--rounds N]
 """
@@ -41,10 +43,10 @@ def over_http_round(origin: str, client: httpx.Client) -> float:
         time.sleep(0.002)
 
 
-async def embedded_child(database: str) -> float:
+async def embedded_child(database: str, checkpointing: bool) -> float:
     from bench.apps.stepwell_app import app_def
 
-    async with app_def.embedded(database) as engine:
+    async with app_def.embedded(database, checkpointing=checkpointing) as engine:
         started = time.perf_counter()
         [event_id] = await engine.send("bench/sw-steps500", {})
         [run] = await engine.wait_for_runs(event_id, timeout=120)
@@ -52,9 +54,11 @@ async def embedded_child(database: str) -> float:
         return LONG_STEPS / (time.perf_counter() - started)
 
 
-def embedded_round(tmp: Path, index: int) -> float:
+def embedded_round(tmp: Path, index: int, checkpointing: bool = True) -> float:
+    database = f"sqlite:///{tmp}/e{index}{'' if checkpointing else '-strict'}.db"
+    flags = [] if checkpointing else ["--no-checkpointing"]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.http_vs_embedded", "--child", f"sqlite:///{tmp}/e{index}.db"],
+        [sys.executable, "-m", "bench.http_vs_embedded", "--child", database, *flags],
         capture_output=True,
         text=True,
         timeout=300,
@@ -69,13 +73,15 @@ def embedded_round(tmp: Path, index: int) -> float:
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        print(json.dumps(asyncio.run(embedded_child(sys.argv[2]))))
+        checkpointing = "--no-checkpointing" not in sys.argv
+        print(json.dumps(asyncio.run(embedded_child(sys.argv[2], checkpointing))))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     http_rates: list[float] = []
     embedded_rates: list[float] = []
+    strict_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="stepwell-hve-") as name:
         tmp = Path(name)
         stack = inngest_stack(
@@ -87,11 +93,17 @@ def main() -> None:
             for index in range(args.rounds):
                 http_rates.append(over_http_round(origin, client))
                 embedded_rates.append(embedded_round(tmp, index))
+                strict_rates.append(embedded_round(tmp, index, checkpointing=False))
     over_http, embedded = statistics.median(http_rates), statistics.median(embedded_rates)
+    strict = statistics.median(strict_rates)
     print(f"one run of {LONG_STEPS} steps, medians of {args.rounds} alternating rounds:")
     print(f"  over HTTP (our SDK, checkpointing): {over_http:,.0f} steps/s  {_each(http_rates)}")
-    print(f"  embedded (SQLite):                  {embedded:,.0f} steps/s  {_each(embedded_rates)}")
-    print(f"  over HTTP / embedded = {over_http / embedded:.2f}")
+    print(f"  embedded (SQLite, checkpointing):   {embedded:,.0f} steps/s  {_each(embedded_rates)}")
+    print(f"  embedded, checkpointing=False:      {strict:,.0f} steps/s  {_each(strict_rates)}")
+    print(
+        f"  over HTTP / embedded = {over_http / embedded:.2f}; / checkpointing=False = "
+        f"{over_http / strict:.2f}"
+    )
 
 
 def _each(rates: list[float]) -> str:
