@@ -149,13 +149,11 @@ class HttpDriver:
         if run is None or (request_id is not None and request_id not in run.calls):
             return False
         await run.record_lazy(ops)
-        # All at once: the store's writer commits them together (one fsync for the batch,
-        # where one after another each step waited for a commit of its own).
         new: dict[str, Op] = {}
         for op in ops:  # each step once, the first report of it
             if op.op in (Opcode.STEP_RUN, Opcode.STEP) and op.id not in run.request.memo:
                 new.setdefault(op.id, op)
-        await asyncio.gather(*(run.store(op) for op in new.values()))
+        await asyncio.gather(*(run.store(op) for op in new.values()))  # one commit for all
         return True
 
     # -- the execution loop -----------------------------------------------------------------------
