@@ -10,6 +10,7 @@ others may claim wake the poller no later than they are due.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Protocol
 
 from stepwell.engine.crossings import Crossings, Waiting
@@ -21,6 +22,8 @@ from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.ports.telemetry import NO_TELEMETRY, Telemetry
 
 CONFLICT_RETRIES = 5
+
+log = logging.getLogger("stepwell.engine")
 
 
 class Handoff(Protocol):
@@ -84,7 +87,10 @@ class Committer:
                 continue
             self.telemetry.committed(plan.changes, plan.endings, result.skipped_runs)
             self._hand_on(plan, result.skipped_runs)
-            await self._match_crossed(plan, mark)
+            try:
+                await self._match_crossed(plan, mark)
+            except Exception:  # this commit stands: its caller must not see it as failed
+                log.exception("resuming a wait that crossed an event failed")
             return
 
     async def _match_crossed(self, plan: Plan, mark: int) -> None:
