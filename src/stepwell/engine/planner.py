@@ -93,9 +93,7 @@ class Planner:
             if pause is None or pause.expires_at <= now_ms:
                 continue  # consumed or timed out meanwhile
             wire = event.to_wire()
-            if pause.expression and not evaluate_bool(
-                pause.expression, {"event": pause.trigger_event, "async": wire}
-            ):
+            if not _matches(pause, wire):
                 continue
             consumed.add(pause.pause_id)
             await self._resume(pause, wire, plan, now_ms)
@@ -222,9 +220,7 @@ class Planner:
                 error = data.get("error")
                 value = wrap_error(error) if error else wrap_data(data.get("result"))
             else:
-                if pause.expression and not evaluate_bool(
-                    pause.expression, {"event": pause.trigger_event, "async": wire}
-                ):
+                if not _matches(pause, wire):
                     continue
                 value = wire
             consumed.add(pause.pause_id)
@@ -245,9 +241,7 @@ class Planner:
                 continue  # an earlier event of this send already ended its run
             if pause.run_id in plan.ended_runs or pause.expires_at <= now_ms:
                 continue
-            if pause.expression and not evaluate_bool(
-                pause.expression, {"event": pause.trigger_event, "async": wire}
-            ):
+            if not _matches(pause, wire):
                 continue
             consumed.add(pause.pause_id)
             plan.changes.pauses_consumed.append(pause.pause_id)
@@ -326,6 +320,14 @@ class Planner:
             plan.changes.spans.append(span)
         forced = bool((payload or {}).get(FORCE_PLAN_KEY))  # a wait beside parallel work
         self._lease.run_on(plan, pause.run_id, now_ms, force_plan=forced)
+
+
+def _matches(pause: Pause, wire: dict[str, Any]) -> bool:
+    """Whether an event (its wire form) meets a pause's ``if`` expression, if it has one: the
+    run's trigger event is ``event``, the incoming one ``async``."""
+    return not pause.expression or evaluate_bool(
+        pause.expression, {"event": pause.trigger_event, "async": wire}
+    )
 
 
 class _PauseReads:
