@@ -79,14 +79,24 @@ class Committer:
                 await self._planner.plan_events(plan.follow_events, plan, self._clock.now_ms())
             if not plan.changes:
                 return
+            early = plan.early_starts()
+            queued = self._store.commit_in_order(plan.changes) if early else None
             try:
-                result = await self._store.commit(plan.changes)
+                if queued is None:
+                    early = []
+                    result = await self._store.commit(plan.changes)
+                else:
+                    # The runs it creates start during the commit's fsync (event to first
+                    # step); their writes queue behind it (``Plan.early_starts``).
+                    for item in early:
+                        self._handoff.submit(item, plan.fresh_run(item))
+                    result = await queued
             except StoreConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
                 continue
             self.telemetry.committed(plan.changes, plan.endings, result.skipped_runs)
-            self._hand_on(plan, result.skipped_runs)
+            self._hand_on(plan, result.skipped_runs, started=early)
             try:
                 await self._match_crossed(plan, mark)
             except Exception:  # this commit stands: its caller must not see it as failed
@@ -113,14 +123,14 @@ class Committer:
 
         await self.commit(resume)
 
-    def _hand_on(self, plan: Plan, skipped_runs: set[str]) -> None:
+    def _hand_on(self, plan: Plan, skipped_runs: set[str], started: list[QueueItem]) -> None:
         changes = plan.changes
         puts = [put.item for put in changes.items_put if not put.delete]
         for item in (*changes.items, *changes.items_rescheduled, *puts):
             if item.lease_owner is None:
                 self._handoff.wake_at(item.due_at)
         for item in plan.to_dispatch:
-            if item.run_id not in skipped_runs:
+            if item.run_id not in skipped_runs and item not in started:
                 self._handoff.submit(item, plan.fresh_run(item))
         if plan.ended_runs:
             ended, self._runs_ended = self._runs_ended, asyncio.Event()

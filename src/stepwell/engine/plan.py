@@ -14,11 +14,16 @@ from stepwell.ports.records import (
     ChangeSet,
     ItemKind,
     Pause,
+    PauseKind,
     QueueItem,
     RunRecord,
     StoredEvent,
 )
 from stepwell.ports.telemetry import RunEnding
+
+EARLY_START_MAX_RUNS = 8
+"""The most runs a plan may create and still start them while it commits: a send's latency
+case. Measured: 1,000-run sends lost half their events/s when their runs started early."""
 
 
 @dataclass(slots=True)
@@ -47,6 +52,38 @@ class Plan:
         if fresh is None or any(s.run_id == item.run_id for s in self.changes.steps):
             return None
         return fresh
+
+    def early_starts(self) -> list[QueueItem]:
+        """Execute items of runs this plan creates that may start while its commit is being
+        made, on a store that lands it before every later write (``commit_in_order``).
+
+        Only for a small plan (a big one's commit holds the writer thread, and the GIL, long
+        enough that runs started beside it cost more than they gain), and only when nothing
+        in the plan can lose a race: it inserts and updates nothing that
+        was read (so it is never planned again with other run ids), and none of its runs can
+        be skipped (no idempotency key). Each such run's own writes then land after it; if
+        its commit fails all the same (a disk error), the run's first write is refused, as
+        for a run cancelled meanwhile. Its first step may have run by then, as a step whose
+        write was lost in a crash runs again.
+        """
+        changes = self.changes
+        if (
+            not self.fresh
+            or len(self.fresh) > EARLY_START_MAX_RUNS
+            or changes.run_updates
+            or changes.steps
+            or changes.pauses_consumed
+            or changes.states
+            or changes.items_removed
+            or changes.items_put
+            or changes.ended_runs
+            or changes.items_done
+            or changes.items_rescheduled
+            or any(new.idempotency_key is not None for new in changes.runs)
+            or any(pause.kind is PauseKind.SIGNAL for pause in changes.pauses)
+        ):
+            return []
+        return [item for item in self.to_dispatch if item.item_id in self.fresh]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ presentation reads). ``Store`` combines them all: what an adapter implements.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from stepwell.ports.history import History, RecordReads
@@ -46,6 +46,12 @@ class EngineStore(RecordReads, Protocol):
         (earlier due time kept, generation bumped); every span is upserted by
         ``(run_id, step_hash, attempt)``.
         """
+        ...
+
+    def commit_in_order(self, changes: ChangeSet) -> Awaitable[CommitResult] | None:
+        """``commit`` for an ``urgent`` change set, queued at once, if this store then lands it
+        before every change set committed after this call: what to await. None if it cannot
+        promise that (PostgreSQL commits over many connections); call ``commit`` instead."""
         ...
 
     async def find_pauses(

@@ -9,7 +9,7 @@ and one consistent read of the queue: how much work is due now and when the next
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from stepwell.ports.records import ChangeSet, CommitResult
@@ -40,9 +40,25 @@ class WatchedStore(SqliteStore):
         try:
             return await super().commit(changes)
         finally:
-            self.commits += 1
-            if self._committed is not None:
-                self._committed.set()
+            self._counted()
+
+    def commit_in_order(self, changes: ChangeSet) -> Awaitable[CommitResult] | None:
+        queued = super().commit_in_order(changes)
+        if queued is None:
+            return None
+
+        async def counted() -> CommitResult:
+            try:
+                return await queued
+            finally:
+                self._counted()
+
+        return counted()
+
+    def _counted(self) -> None:
+        self.commits += 1
+        if self._committed is not None:
+            self._committed.set()
 
     async def next_commit(self, timeout_s: float) -> None:
         """Return after the next commit, or after ``timeout_s`` at most."""

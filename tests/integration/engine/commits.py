@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from stepwell.engine.engine import Engine
 from stepwell.ports.records import ChangeSet, CommitResult
 
@@ -16,5 +18,14 @@ def record_commits(engine: Engine) -> list[ChangeSet]:
         commits.append(changes)
         return await real_commit(changes)
 
+    real_in_order = engine.store.commit_in_order
+
+    def recording_in_order(changes: ChangeSet) -> Awaitable[CommitResult] | None:
+        queued = real_in_order(changes)
+        if queued is not None:  # a send whose runs start during its commit
+            commits.append(changes)
+        return queued
+
     engine.store.commit = recording_commit  # type: ignore[method-assign]
+    engine.store.commit_in_order = recording_in_order  # type: ignore[method-assign]
     return commits

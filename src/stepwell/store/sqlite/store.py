@@ -14,7 +14,7 @@ import functools
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +152,22 @@ class SqliteStore(SqlReads):
     # -- writes ------------------------------------------------------------------------------
 
     async def commit(self, changes: ChangeSet) -> CommitResult:
+        return await self._queue(changes)
+
+    def commit_in_order(self, changes: ChangeSet) -> Awaitable[CommitResult] | None:
+        # One writer thread: an urgent job leads the next transaction, ahead of every job
+        # queued after it (and urgent ones keep their order among themselves).
+        return self._queue(changes) if changes.urgent else None
+
+    def _queue(self, changes: ChangeSet) -> asyncio.Future[CommitResult]:
         job = functools.partial(apply_change_set, changes=changes)
-        future = self._writer.submit(job, urgent=changes.urgent)
+        future: asyncio.Future[CommitResult] = self._writer.submit(job, urgent=changes.urgent)
         if changes.pauses:
             # Counted once the transaction has ended (the future is resolved after COMMIT),
             # even if our caller stops waiting: an answer read before it is then stale.
             future.add_done_callback(self._pauses_changed)
             future = asyncio.shield(future)
-        result: CommitResult = await future
-        return result
+        return future
 
     def _pauses_changed(self, _: object) -> None:
         self._pauses_stored += 1
