@@ -354,7 +354,7 @@ class HttpDriver:
     ) -> SdkResponse:
         """Make one call with ``body`` and read its answer: the transport, which the Connect
         driver replaces (everything else about an execution is the same for both)."""
-        raw = jcs.canonicalize(body) if self._canonical else json_values.dumps(body).encode()
+        raw = jcs.canonicalize(body) if self._canonical else json_values.dumps_wire(body)
         headers = {
             "Content-Type": "application/json",
             "X-Run-ID": request.run_id,

@@ -78,3 +78,12 @@ def test_dumps_writes_strings_and_values_as_json_dumps_does() -> None:
     for bad in [float("nan"), "\ud800", {"a": "x\udc00"}]:
         with pytest.raises(JsonValueError):
             dumps(bad)
+
+
+@settings(max_examples=300)
+@given(json_trees | st.integers(min_value=-(2**80), max_value=2**80))
+def test_a_call_body_reads_back_as_it_was_written(value: Any) -> None:
+    """``dumps_wire`` (orjson; ``dumps`` for an integer past 64 bits) writes what ``dumps``
+    does, read back."""
+    body = {"event": value, "steps": {"h": value}, "ctx": {"attempt": 0, "stack": [value]}}
+    assert json.loads(json_values.dumps_wire(body)) == json.loads(dumps(body))
