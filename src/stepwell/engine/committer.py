@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Protocol
 
 from stepwell.engine.crossings import Crossings, Waiting
 from stepwell.engine.defers import plan_deferred_starts
 from stepwell.engine.plan import FreshRun, Plan, PlanBuilder
 from stepwell.ports.clock import Clock
-from stepwell.ports.records import QueueItem, StoredEvent
+from stepwell.ports.records import CommitResult, QueueItem, StoredEvent
 from stepwell.ports.store import EngineStore, StoreConflict
 from stepwell.ports.telemetry import NO_TELEMETRY, Telemetry
 
@@ -86,11 +88,7 @@ class Committer:
                     early = []
                     result = await self._store.commit(plan.changes)
                 else:
-                    # The runs it creates start during the commit's fsync (event to first
-                    # step); their writes queue behind it (``Plan.early_starts``).
-                    for item in early:
-                        self._handoff.submit(item, plan.fresh_run(item))
-                    result = await queued
+                    result = await self._commit_readying(plan, early, queued)
             except StoreConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
@@ -102,6 +100,24 @@ class Committer:
             except Exception:  # this commit stands: its caller must not see it as failed
                 log.exception("resuming a wait that crossed an event failed")
             return
+
+    async def _commit_readying(
+        self, plan: Plan, early: list[QueueItem], queued: Awaitable[CommitResult]
+    ) -> CommitResult:
+        """Await ``queued`` while the runs it creates get ready to execute (during its fsync:
+        event to first step); each calls its function once told the commit landed."""
+        landed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        for item in early:
+            fresh = plan.fresh_run(item)
+            assert fresh is not None  # early_starts takes plans that store no steps
+            self._handoff.submit(item, replace(fresh, landed=landed))
+        try:
+            result = await queued
+        except BaseException:
+            landed.set_result(False)
+            raise
+        landed.set_result(True)
+        return result
 
     async def _match_crossed(self, plan: Plan, mark: int) -> None:
         """Resume what this plan's events and another's waits planned at once could not see

@@ -109,6 +109,8 @@ class Executions:
         run: RunRecord,
         spec: FunctionSpec,
         fresh_events: list[StoredEvent] | None = None,
+        *,
+        landed: asyncio.Future[bool] | None = None,
     ) -> None:
         """Execute the run once; ``fresh_events``: its events, for a run this process has just
         created (no step stored yet, so neither they nor its memo are read back)."""
@@ -127,7 +129,9 @@ class Executions:
             async with self._gate.hold(run.concurrency_keys, rank) as waited, self._slots:
                 if waited and not await self._still_going(run.run_id, item):
                     return  # ended while it waited (cancelled, timeouts.start): no call
-                outcome = await self._call(state, stored_events, fresh=fresh and not waited)
+                outcome = await self._call(
+                    state, stored_events, fresh=fresh and not waited, landed=landed
+                )
                 # Its slot is held until its end is stored: executions waiting for the
                 # writer count against max_concurrency too, so they cannot pile up in memory.
                 await self._end(outcome, state)
@@ -155,10 +159,16 @@ class Executions:
             telemetry.retrying(state.spec.slug, run_id, state.item.attempt, step, error, delay)
 
     async def _call(
-        self, state: ExecutionState, stored_events: list[StoredEvent], *, fresh: bool
+        self,
+        state: ExecutionState,
+        stored_events: list[StoredEvent],
+        *,
+        fresh: bool,
+        landed: asyncio.Future[bool] | None = None,
     ) -> Outcome:
         """Call the driver, the memo read once the run may execute (waiters hold no reads);
-        a ``fresh`` run (just created here, not kept waiting) has none to read."""
+        a ``fresh`` run (just created here, not kept waiting) has none to read. ``landed``:
+        the run is being stored; nothing is called unless it was."""
         item, run, spec, events = state.item, state.run, state.spec, state.events
         request = ExecutionRequest(
             run_id=run.run_id,
@@ -175,6 +185,8 @@ class Executions:
             else {},
             force_plan=bool((item.payload or {}).get(FORCE_PLAN_KEY)),
         )
+        if landed is not None and not await landed:
+            raise RunCancelled("its run was not stored: the send that made it failed")
         received = -1  # when its event came, if the run starts now
         if not state.started:
             # Running once it executes: a run waiting for a slot is still queued.

@@ -68,7 +68,9 @@ class Executor:
         if fresh is not None and handed.kind is ItemKind.EXECUTE:
             spec = await self._find_function(fresh.run.function_id)
             if spec is not None:
-                await self._executions.execute(handed, fresh.run, spec, fresh.events)
+                await self._executions.execute(
+                    handed, fresh.run, spec, fresh.events, landed=fresh.landed
+                )
                 return
         item = await self._store.get_item(handed.item_id)
         if item is None:

@@ -6,6 +6,7 @@ plans its follow-up events in, and hands what it leased to this process to the d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from stepwell.ports.records import (
 from stepwell.ports.telemetry import RunEnding
 
 EARLY_START_MAX_RUNS = 8
-"""The most runs a plan may create and still start them while it commits: a send's latency
+"""The most runs a plan may create and still ready them while it commits: a send's latency
 case. Measured: 1,000-run sends lost half their events/s when their runs started early."""
 
 
@@ -54,17 +55,16 @@ class Plan:
         return fresh
 
     def early_starts(self) -> list[QueueItem]:
-        """Execute items of runs this plan creates that may start while its commit is being
-        made, on a store that lands it before every later write (``commit_in_order``).
+        """Execute items of runs this plan creates whose executions may get ready while its
+        commit is being made, on a store that lands it before every later write
+        (``commit_in_order``); the function is called once the commit has landed.
 
         Only for a small plan (a big one's commit holds the writer thread, and the GIL, long
-        enough that runs started beside it cost more than they gain), and only when nothing
+        enough that runs readied beside it cost more than they gain), and only when nothing
         in the plan can lose a race: it inserts and updates nothing that
         was read (so it is never planned again with other run ids), and none of its runs can
-        be skipped (no idempotency key). Each such run's own writes then land after it; if
-        its commit fails all the same (a disk error), the run's first write is refused, as
-        for a run cancelled meanwhile. Its first step may have run by then, as a step whose
-        write was lost in a crash runs again.
+        be skipped (no idempotency key): the run it readies is the run it stores. If its
+        commit fails all the same (a disk error), the executions end without calling anything.
         """
         changes = self.changes
         if (
@@ -96,6 +96,9 @@ class FreshRun:
 
     run: RunRecord
     events: list[StoredEvent]
+    landed: asyncio.Future[bool] | None = None
+    """For a run started while its plan commits (``Plan.early_starts``): whether that commit
+    landed. Its execution gets ready meanwhile; its code runs only once the run is stored."""
 
 
 PlanBuilder = Callable[[], Awaitable[Plan]]
