@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from stepwell.core.ids import new_ulid, ulid_from_seed
+from stepwell.core.ids import new_ulid, new_ulids, ulid_from_seed
 from stepwell.engine.ingest import InvalidEventError
 from stepwell.ports.records import StoredEvent
 from stepwell.protocol import events as names
@@ -182,8 +182,11 @@ class EventIntake:
                 return _accepted(ids)
             return _refusal(400, SEED_REUSED)
         engine = self._runtime.engine
+        # Made here, so the answer is written without going back over the events (the
+        # writer thread has touched them since: their memory is the other core's by then).
+        given = ids if ids is not None else new_ulids(len(batch))
         try:
-            stored = engine.validate(batch, ids, loaded=True)
+            stored = engine.validate(batch, given, loaded=True)
         except InvalidEventError as exc:
             return _refusal(400, str(exc))
         try:
@@ -197,7 +200,7 @@ class EventIntake:
             if ids is not None and len(await history.get_events(ids)) == len(ids):
                 return _accepted(ids)  # a concurrent retry won
             raise
-        return _accepted([event.internal_id for event in stored])
+        return _accepted(given)
 
 
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
