@@ -233,16 +233,18 @@ class Engine:
         else:  # a list is told apart first: a Protocol's isinstance costs microseconds
             one = not isinstance(event, list) and isinstance(event, Event | Mapping | SendsAsEvent)
             batch = [event] if one else list(event)  # type: ignore[arg-type, list-item]
-        stored = validate_batch(
-            batch,
-            now_ms=self._clock.now_ms(),
-            max_bytes=self._max_event_bytes,
-            ids=internal_ids,
-            check_data=self._event_check,
-            loaded=loaded,
-        )
+        stored = self.validate(batch, internal_ids, loaded=loaded)
         await self.ingest(stored)
         return [e.internal_id for e in stored]
+
+    def validate(
+        self, batch: Sequence[EventInput], ids: list[str] | None = None, *, loaded: bool = False
+    ) -> list[StoredEvent]:
+        """``send``'s checks alone: the events as ``ingest`` would store them."""
+        now, limit = self._clock.now_ms(), self._max_event_bytes
+        return validate_batch(
+            batch, now_ms=now, max_bytes=limit, ids=ids, check_data=self._event_check, loaded=loaded
+        )
 
     async def invoke(
         self,

@@ -27,6 +27,7 @@ from stepwell.server import (
     sync_api,
 )
 from stepwell.server.auth import SigningKeyGuard
+from stepwell.server.direct_route import DirectRoute
 from stepwell.server.http import RequestRefused, error
 from stepwell.server.runtime import ServerRuntime
 
@@ -67,6 +68,16 @@ class ServerKindHeader:
         self._events = events
         self.routes = list(routes)
         """Every route served, as the router holds them (tests walk them)."""
+        self.direct_route = (
+            None
+            if events is None
+            else DirectRoute(
+                events.answer,
+                [*events_api.JSON_HEADERS, *self._headers],
+                [*events_api.PLAIN_HEADERS, *self._headers],
+            )
+        )
+        """The same answers, for the HTTP protocol to give itself (``server.direct_route``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -49,6 +49,7 @@ from stepwell.protocol.connect_wire import (
 )
 from stepwell.protocol.registration import REGISTRATION_VERSION, RegistrationError
 from stepwell.server.connect_api import GATEWAY_PATH, token_problem
+from stepwell.server.direct_route import DirectRoute
 from stepwell.server.runtime import ServerRuntime
 
 log = logging.getLogger("stepwell.server.connect")
@@ -259,6 +260,9 @@ class PortSplit:
         self._api = api
         self._gateway = gateway
         self._port = gateway_port
+        route: DirectRoute | None = getattr(api, "direct_route", None)
+        self.direct_route = None if route is None else route.on_all_ports_but(gateway_port)
+        """The API's, except on the gateway's port (``server.direct_route``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server")

@@ -14,13 +14,20 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from stepwell.server.direct_route import DirectCycle, DirectRoute, direct_key
+
+
+class Config(uvicorn.Config):
+    direct_route: DirectRoute | None = None
+    """``POST /e/{key}``, answered by the protocol itself (``server.direct_route``)."""
+
 
 def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
     """How the server runs ``app`` (``stepwell dev``/``start``, and the tests' servers)."""
     # Access lines are never printed at level warning; access_log=False also skips the call.
-    return uvicorn.Config(
-        app, log_level="warning", lifespan="on", http=HttpProtocol, access_log=False
-    )
+    config = Config(app, log_level="warning", lifespan="on", http=HttpProtocol, access_log=False)
+    config.direct_route = getattr(app, "direct_route", None)
+    return config
 
 
 class CoalescedWrites:
@@ -59,6 +66,36 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
+        route: DirectRoute | None = getattr(self.config, "direct_route", None)
+        if route is not None and self.server is not None and self.server[1] == route.not_on_port:
+            route = None
+        self._direct = route
+
+    def on_headers_complete(self) -> None:
+        route = self._direct
+        key = None if route is None else direct_key(self)
+        if route is None or key is None:
+            super().on_headers_complete()
+            return
+        # As uvicorn starts or queues a cycle of its own (pipelined requests wait their turn).
+        existing = self.cycle
+        cycle = DirectCycle(
+            route,
+            key,
+            self.headers,
+            self.transport,
+            self.flow,
+            self.server_state.default_headers,
+            self.parser.should_keep_alive(),
+            self.on_response_complete,
+            self.logger,
+        )
+        self.cycle = cycle  # type: ignore[assignment]
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, self.app)  # type: ignore[arg-type]
+        else:
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, self.app))  # type: ignore[arg-type]
 
     def handle_websocket_upgrade(self) -> None:
         transport = self.transport

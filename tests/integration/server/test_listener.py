@@ -75,3 +75,38 @@ async def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
         assert statuses == [(b"200", True), (b"200", False), (b"200", True)]
     finally:
         writer.close()
+
+
+async def _exchange(server: Server, request: bytes) -> bytes:
+    url = server.client.base_url
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10.0)  # Connection: close: up to the FIN
+    finally:
+        writer.close()
+
+
+def _chunked(body: bytes) -> bytes:
+    return b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+def _without_date_and_ids(answer: bytes) -> bytes:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"date:")]
+    shape = json.loads(body)
+    shape["ids"] = len(shape["ids"])
+    return b"\r\n".join(lines) + b"\r\n\r\n" + json.dumps(shape).encode()
+
+
+async def test_direct_answers_are_uvicorns_byte_for_byte(server: Server) -> None:
+    """``POST /e/{key}`` with a whole body is answered by the protocol itself
+    (``server.direct_route``); a chunked one still goes through uvicorn and the ASGI app.
+    Both give the same answer, head and body, for an accepted send and for refusals."""
+    head = b"POST /e/key HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    for body in (b'{"name": "a/b"}', b'[{"name": "a/b"}, {"name": "c/d"}]', b"[1]", b"{nope"):
+        direct = await _exchange(server, head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        routed = await _exchange(server, head + _chunked(body))
+        assert _without_date_and_ids(direct) == _without_date_and_ids(routed), body
+        assert b"x-inngest-server-kind: dev\r\n" in direct
