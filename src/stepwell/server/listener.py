@@ -22,11 +22,17 @@ class Config(uvicorn.Config):
     """``POST /e/{key}``, answered by the protocol itself (``server.direct_route``)."""
 
 
+DIRECT_ROUTE_UVICORN = ("0.54.",)
+"""uvicorn releases whose protocol internals ``server.direct_route`` was written and tested
+against (requirements.lock); under any other, every request goes through uvicorn."""
+
+
 def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
     """How the server runs ``app`` (``stepwell dev``/``start``, and the tests' servers)."""
     # Access lines are never printed at level warning; access_log=False also skips the call.
     config = Config(app, log_level="warning", lifespan="on", http=HttpProtocol, access_log=False)
-    config.direct_route = getattr(app, "direct_route", None)
+    if uvicorn.__version__.startswith(DIRECT_ROUTE_UVICORN):
+        config.direct_route = getattr(app, "direct_route", None)
     return config
 
 

@@ -110,3 +110,19 @@ async def test_direct_answers_are_uvicorns_byte_for_byte(server: Server) -> None
         routed = await _exchange(server, head + _chunked(body))
         assert _without_date_and_ids(direct) == _without_date_and_ids(routed), body
         assert b"x-inngest-server-kind: dev\r\n" in direct
+
+
+def test_the_direct_route_is_on_with_the_locked_uvicorn() -> None:
+    """The byte-for-byte test above compares two paths only if the direct one is taken: it
+    is, with the uvicorn release requirements.lock pins, and off under any other."""
+    import uvicorn
+
+    from stepwell.server.listener import DIRECT_ROUTE_UVICORN, uvicorn_config
+
+    class WithRoute:
+        direct_route = object()
+
+    config = uvicorn_config(WithRoute())  # type: ignore[arg-type]
+    expected = uvicorn.__version__.startswith(DIRECT_ROUTE_UVICORN)
+    assert expected, f"uvicorn {uvicorn.__version__}: check server/direct_route.py against it"
+    assert config.direct_route is WithRoute.direct_route  # type: ignore[attr-defined]
