@@ -103,11 +103,7 @@ class HttpDriver:
         if run is None or (request_id is not None and request_id not in run.calls):
             return False
         await run.record_lazy(ops)
-        new: dict[str, Op] = {}
-        for op in ops:  # each step once, the first report of it
-            if op.op in (Opcode.STEP_RUN, Opcode.STEP) and op.id not in run.request.memo:
-                new.setdefault(op.id, op)
-        await run.store_many(list(new.values()))  # one commit for all, then acknowledged
+        await run.store_many(await run.unstored(ops))  # one commit for all, then acknowledged
         return True
 
     # -- the execution loop -----------------------------------------------------------------------
@@ -146,7 +142,8 @@ class HttpDriver:
                 run.version = response.version
             completed = next((op for op in ops if op.op is Opcode.RUN_COMPLETE), None)
             if completed is not None:
-                await run.store_many([op for op in ops if op.op in (Opcode.STEP_RUN, Opcode.STEP)])
+                # Each step once: one the SDK checkpointed may be answered too (it saw no ack).
+                await run.store_many(await run.unstored(ops))
                 return _checked(Completed(completed.data))
             waits = await self._handle_ops(run, ops, response)
             if run.outcome is not None:
@@ -172,7 +169,11 @@ class HttpDriver:
         waits = [op for op in ops if op.op in ASYNC_OPS]
         waits.sort(key=lambda op: op.op is not Opcode.WAIT_FOR_EVENT)  # waits first (§5.6)
         planned: list[Op] = []
-        for op in ops:
+        # Results answered together (those an SDK checkpointed and saw no ack for come first)
+        # are stored together, in one write; each step once.
+        lead = _leading_results(ops, run)
+        await run.store_many(lead)
+        for op in ops[len(lead) :]:
             if op.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
                 # A race moves on at its first result while the other branches' calls run on;
                 # the SDK may then run such a step inline. Its own call stores it: wait for
@@ -341,6 +342,21 @@ class HttpDriver:
         else:
             span = trace_ids.step_span_id(run_id, step_id, int(body["ctx"].get("attempt", 0)))
         return trace_ids.traceparent(trace_ids.trace_id(run_id), span, sampled=self.traces_sampled)
+
+
+def _leading_results(ops: list[Op], run: RunView) -> list[Op]:
+    """The results ``ops`` start with, none stored yet nor a step whose call still runs."""
+    lead: dict[str, Op] = {}
+    for op in ops:
+        if (
+            op.op not in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED)
+            or op.id in run.in_flight
+            or op.id in run.request.memo
+            or op.id in lead
+        ):
+            break
+        lead[op.id] = op
+    return list(lead.values())
 
 
 def _checked(outcome: Outcome) -> Outcome:

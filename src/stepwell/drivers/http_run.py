@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
 
 from stepwell.core.attempts import attempt_after_success
@@ -39,6 +40,21 @@ class RunView:
 
     async def record_lazy(self, ops: list[Op]) -> None:
         await record_lazy(ops, self.checkpoint, self.request.defers, self.lazy_lock)
+
+    async def unstored(self, ops: list[Op]) -> list[Op]:
+        """The step results among ``ops`` not stored yet, each once. A step whose own call
+        still runs (a race's slower branch, run inline meanwhile) is stored by that call:
+        it is waited for, never stored twice (the second write would conflict)."""
+        new: dict[str, Op] = {}
+        for op in ops:  # each step once, the first report of it
+            if op.op in (Opcode.STEP_RUN, Opcode.STEP):
+                in_flight = self.in_flight.get(op.id)
+                if in_flight is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(in_flight)
+                if op.id not in self.request.memo:
+                    new.setdefault(op.id, op)
+        return list(new.values())
 
     async def store(self, op: Op) -> None:
         await self.store_many([op])
