@@ -12,7 +12,7 @@ import httpx
 import stepwell
 from stepwell import Context
 from stepwell.protocol.step_ids import hash_step_id
-from stepwell.sdk.serve.checkpointer import FLUSH_AFTER_S, FLUSH_STEPS
+from stepwell.sdk.serve.checkpointer import FLUSH_AFTER_S
 from tests.integration.sdk.serving import FakeInngest, call_body, serving
 
 
@@ -58,20 +58,6 @@ async def test_fast_steps_share_one_checkpoint(fake_api: tuple[FakeInngest, str]
         assert len(batches) == 1, batches
     assert len(batches) <= 3, batches
     assert [i for batch in batches for i in batch] == [hash_step_id(f"s{i}") for i in range(20)]
-
-
-async def test_many_fast_steps_go_in_batches_while_the_function_runs(
-    fake_api: tuple[FakeInngest, str],
-) -> None:
-    """Past FLUSH_STEPS waiting results a batch goes at once, without waiting FLUSH_AFTER_S."""
-    fake, api_url = fake_api
-    count = FLUSH_STEPS * 4
-    response = await _call(api_url, count, 0.0)
-    assert response.status_code == 200, response.text
-    assert response.json() == list(range(count))
-    batches = _posted(fake)
-    assert len(batches) >= 2, [len(batch) for batch in batches]
-    assert [i for batch in batches for i in batch] == [hash_step_id(f"s{i}") for i in range(count)]
 
 
 async def test_a_slow_step_does_not_hold_back_the_one_before(

@@ -8,11 +8,9 @@ up to ``FLUSH_AFTER_S`` for the ones that follow it, and each request carries ev
 that finished meanwhile, so fast steps travel in batches. Without that wait each fast step
 went alone once the app was busy: with 20 calls at once the requests' own cost (about 0.7 ms
 of the app's CPU each) slowed the steps, which then sent one request each, and the app stayed
-saturated (bench/PROFILE.md, "Why the 20-run figures swung"). Once ``FLUSH_STEPS`` results
-wait, they go at once: with fast steps one batch is on its way while the function runs on. The
-call ends where the server must act (a sleep, a wait, parallel steps, the function's result);
-before it answers, every result still waiting is sent at once, and every batch has been
-acknowledged or given up on.
+saturated (bench/PROFILE.md, "Why the 20-run figures swung"). The call ends where the server
+must act (a sleep, a wait, parallel steps, the function's result); before it answers, every
+result still waiting is sent at once, and every batch has been acknowledged or given up on.
 
 What the server did not acknowledge is never lost: it is answered in the call's response, as
 it would have been without checkpointing (``drain`` returns it), and the server stores each
@@ -48,10 +46,7 @@ TIMEOUT_S = 10.0
 FLUSH_AFTER_S = 0.02
 """How long a finished step may wait for later ones before it is sent: a crash loses at most
 this much finished work beyond the batch on its way, and a call makes at most ~50 requests a
-second unless its steps are fast enough to fill ``FLUSH_STEPS``."""
-FLUSH_STEPS = 64
-"""As many results waiting as this go at once, without waiting ``FLUSH_AFTER_S``: a batch is
-then on its way while the next ones run, and what is left when the call answers stays small."""
+second however fast its steps are."""
 MAX_BACKLOG = 256
 """Steps not yet acknowledged past which a new result waits for the batch on its way."""
 MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -116,7 +111,7 @@ class Checkpointer:
         self._pending.append(op)
         if self._task is None:
             self._task = asyncio.ensure_future(self._flush())
-        if len(self._pending) >= FLUSH_STEPS:
+        if len(self._pending) >= MAX_BACKLOG:
             self._now.set()
         # Run ahead of the server only while it keeps up: not past a full backlog, nor while
         # it is failing (a step run then would likely have to run again).
@@ -178,7 +173,7 @@ class Checkpointer:
         if delay > 0 and not self._now.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._now.wait(), delay)
-        if not self._draining and len(self._pending) < FLUSH_STEPS:
+        if not self._draining and len(self._pending) < MAX_BACKLOG:
             self._now.clear()
 
     def _take_batch(self) -> list[Op]:
