@@ -13,21 +13,21 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import jcs
 
 from stepwell.core import json_values, trace_ids
-from stepwell.core.attempts import attempt_after_success, is_final_attempt, may_retry
+from stepwell.core.attempts import is_final_attempt, may_retry
 from stepwell.core.errors import error_payload
-from stepwell.core.limits import checked_step_output, step_output_problem
-from stepwell.core.memo import wrap_data, wrap_error
+from stepwell.core.limits import step_output_problem
 from stepwell.drivers.gateway import perform_ai_request, perform_fetch
 from stepwell.drivers.http_body import StateTooLarge, call_body
-from stepwell.drivers.http_lazy import LAZY_OPS, record_lazy, run_end
+from stepwell.drivers.http_lazy import LAZY_OPS, run_end
 from stepwell.drivers.http_response import SdkResponse, classify_response
+from stepwell.drivers.http_run import RunView
 from stepwell.drivers.http_transport import AppTransport, TransportError, with_step_query
 from stepwell.ports.driver import (
     Checkpoint,
@@ -51,52 +51,6 @@ Signer = Callable[[bytes], str | None]
 """Returns the ``X-Inngest-Signature`` value for a body, or None when not signing."""
 
 
-@dataclass(slots=True)
-class _Run:
-    """One execution's view of the run, kept current as results are stored."""
-
-    request: ExecutionRequest
-    checkpoint: Checkpoint
-    attempt: int
-    version: int = -1
-    step_errors: list[Op] = field(default_factory=list)
-    retry_after_s: float | None = None
-    background: set[asyncio.Task[None]] = field(default_factory=set)
-    # Targeted calls still running, by step id: a race moves on at the first result, and the
-    # discovery after it plans the slower steps again; those are waited on, not called again.
-    in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    # A final answer (the function returned, or failed for good) given to a targeted call.
-    outcome: Outcome | None = None
-    # The size of the run's events as JSON (the first one is sent twice), measured once.
-    events_bytes: int | None = None
-    lazy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # The request ids of this execution's calls in progress: a checkpoint naming another
-    # call (one of a server that was restarted since, say) is stale.
-    calls: set[str] = field(default_factory=set)
-
-    async def record_lazy(self, ops: list[Op]) -> None:
-        await record_lazy(ops, self.checkpoint, self.request.defers, self.lazy_lock)
-
-    async def store(self, op: Op) -> None:
-        if op.op is not Opcode.STEP_FAILED:
-            encoded, problem = checked_step_output(op.name or op.id, op.data)
-            op.encoded_data = encoded  # checked once here, stored as it is
-            if problem is not None:
-                # Refused like an in-process step's result: a step error the code may catch,
-                # not a stored blob that breaks every later read of the run.
-                error = error_payload("StepOutputError", problem)
-                op = replace(op, op=Opcode.STEP_FAILED, data=None, error=error, encoded_data=None)
-        data = await self.checkpoint(op)
-        if op.op is Opcode.STEP_FAILED:
-            # ``or {}`` as the engine stores it, so this view matches the next execution's.
-            self.request.memo[op.id] = wrap_error(op.error or {})
-        else:
-            self.request.memo[op.id] = wrap_data(data)
-        # The step is settled (a result, or a failure the code may catch): the next failure
-        # counts its attempts afresh (§5.8).
-        self.attempt = attempt_after_success(self.attempt)
-
-
 class HttpDriver:
     def __init__(
         self,
@@ -117,7 +71,7 @@ class HttpDriver:
         )
         self._transport = AppTransport(request_timeout_s=request_timeout_s)
         self._draining = False
-        self._active: dict[str, _Run] = {}
+        self._active: dict[str, RunView] = {}
         self.on_response: Callable[[int | None], None] = lambda status: None
         """Told the status of every answer (None: none came); telemetry counts them."""
         self.traces_sampled = False
@@ -149,18 +103,14 @@ class HttpDriver:
         if run is None or (request_id is not None and request_id not in run.calls):
             return False
         await run.record_lazy(ops)
-        new: dict[str, Op] = {}
-        for op in ops:  # each step once, the first report of it
-            if op.op in (Opcode.STEP_RUN, Opcode.STEP) and op.id not in run.request.memo:
-                new.setdefault(op.id, op)
-        await asyncio.gather(*(run.store(op) for op in new.values()))  # one commit for all
+        await run.store_many(await run.unstored(ops))  # one commit for all, then acknowledged
         return True
 
     # -- the execution loop -----------------------------------------------------------------------
 
     async def execute(self, request: ExecutionRequest, checkpoint: Checkpoint) -> Outcome:
         assert request.url is not None, "the HTTP driver needs the function's URL"
-        run = _Run(request=request, checkpoint=checkpoint, attempt=request.attempt)
+        run = RunView(request=request, checkpoint=checkpoint, attempt=request.attempt)
         self._active[request.run_id] = run
         try:
             return await self._loop(run)
@@ -170,7 +120,7 @@ class HttpDriver:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await task
 
-    async def _loop(self, run: _Run) -> Outcome:
+    async def _loop(self, run: RunView) -> Outcome:
         force_plan = run.request.force_plan
         for _ in range(MAX_CALLS_PER_EXECUTION):
             if self._draining:
@@ -192,9 +142,8 @@ class HttpDriver:
                 run.version = response.version
             completed = next((op for op in ops if op.op is Opcode.RUN_COMPLETE), None)
             if completed is not None:
-                for op in ops:
-                    if op.op in (Opcode.STEP_RUN, Opcode.STEP):
-                        await run.store(op)
+                # Each step once: one the SDK checkpointed may be answered too (it saw no ack).
+                await run.store_many(await run.unstored(ops))
                 return _checked(Completed(completed.data))
             waits = await self._handle_ops(run, ops, response)
             if run.outcome is not None:
@@ -215,12 +164,16 @@ class HttpDriver:
             force_plan = len(ops) > 1 and run.version < 2
         return Errored(error_payload("Error", "too many calls in one execution"), retriable=True)
 
-    async def _handle_ops(self, run: _Run, ops: list[Op], response: SdkResponse) -> list[Op]:
+    async def _handle_ops(self, run: RunView, ops: list[Op], response: SdkResponse) -> list[Op]:
         """Store what can be stored now; return the ops the engine must wait on."""
         waits = [op for op in ops if op.op in ASYNC_OPS]
         waits.sort(key=lambda op: op.op is not Opcode.WAIT_FOR_EVENT)  # waits first (§5.6)
         planned: list[Op] = []
-        for op in ops:
+        # Results answered together (those an SDK checkpointed and saw no ack for come first)
+        # are stored together, in one write; each step once.
+        lead = _leading_results(ops, run)
+        await run.store_many(lead)
+        for op in ops[len(lead) :]:
             if op.op in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED):
                 # A race moves on at its first result while the other branches' calls run on;
                 # the SDK may then run such a step inline. Its own call stores it: wait for
@@ -241,7 +194,7 @@ class HttpDriver:
             await self._run_planned(run, planned)
         return waits
 
-    async def _step_error(self, run: _Run, op: Op, response: SdkResponse) -> None:
+    async def _step_error(self, run: RunView, op: Op, response: SdkResponse) -> None:
         """A retriable step error, unless the SDK says no or this was the last attempt."""
         if not may_retry(run.attempt, run.request.max_attempts, retriable=not response.no_retry):
             await run.store(replace(op, op=Opcode.STEP_FAILED, data=None))
@@ -250,7 +203,7 @@ class HttpDriver:
         if response.retry_after_s is not None:
             run.retry_after_s = response.retry_after_s
 
-    async def _run_planned(self, run: _Run, planned: list[Op]) -> None:
+    async def _run_planned(self, run: RunView, planned: list[Op]) -> None:
         """Run each planned step with its own targeted call, concurrently (§5.7).
 
         A step whose call is still running (planned again after a race moved on) gets no second
@@ -311,7 +264,7 @@ class HttpDriver:
         else:
             await asyncio.gather(*tasks)
 
-    async def _gateway(self, run: _Run, op: Op) -> None:
+    async def _gateway(self, run: RunView, op: Op) -> None:
         last = is_final_attempt(run.attempt, run.request.max_attempts)
         if op.op is Opcode.GATEWAY:
             memo = await perform_fetch(self._client, op.opts)
@@ -328,7 +281,7 @@ class HttpDriver:
 
     # -- one call ------------------------------------------------------------------------
 
-    async def _call(self, run: _Run, *, step_id: str, force_plan: bool) -> SdkResponse:
+    async def _call(self, run: RunView, *, step_id: str, force_plan: bool) -> SdkResponse:
         try:
             body, run.events_bytes = call_body(
                 run.request,
@@ -389,6 +342,21 @@ class HttpDriver:
         else:
             span = trace_ids.step_span_id(run_id, step_id, int(body["ctx"].get("attempt", 0)))
         return trace_ids.traceparent(trace_ids.trace_id(run_id), span, sampled=self.traces_sampled)
+
+
+def _leading_results(ops: list[Op], run: RunView) -> list[Op]:
+    """The results ``ops`` start with, none stored yet nor a step whose call still runs."""
+    lead: dict[str, Op] = {}
+    for op in ops:
+        if (
+            op.op not in (Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED)
+            or op.id in run.in_flight
+            or op.id in run.request.memo
+            or op.id in lead
+        ):
+            break
+        lead[op.id] = op
+    return list(lead.values())
 
 
 def _checked(outcome: Outcome) -> Outcome:

@@ -197,10 +197,7 @@ class Executions:
         state.clock = ExecutionClock(now, queued_ms=queued)
         self._committer.telemetry.execution_started(spec.slug, run, item.attempt, queued, received)
 
-        async def checkpoint(op: Op) -> Any:
-            return await self._steps.checkpoint(state, op)
-
-        outcome = await self._driver.execute(request, checkpoint)
+        outcome = await self._driver.execute(request, self._steps.bound(state))
         # The end commits after every step before it. When the run goes on later (a sleep, a
         # wait), buffered steps that no batch has taken ride on the end's write; an end that
         # finishes the run, which refuses steps stored after it, waits for them instead.

@@ -70,8 +70,22 @@ class Released:
 
 Outcome = Completed | Errored | Suspended | Released
 
-Checkpoint = Callable[[Op], Awaitable[Any]]
-"""Durably store a finished step (``StepRun`` or ``StepFailed``) while the execution goes on."""
+
+class Checkpoint(Protocol):
+    """Durably store finished steps (``StepRun`` or ``StepFailed``) while the execution goes on."""
+
+    async def __call__(self, op: Op) -> Any:
+        """One step (or a lazy ``DeferAdd``/``DeferAbort``): its stored value."""
+        ...
+
+    async def many(self, ops: list[Op]) -> list[Any]:
+        """Steps reported together (an SDK's checkpoint request), stored as one write: each
+        one's stored value, once all of them are durable; if the write is refused, none is."""
+        ...
+
+
+StepCheckpoint = Callable[[Op], Awaitable[Any]]
+"""One finished step stored: what an SDK's step runtime calls (a ``Checkpoint`` is one)."""
 
 Draining = Callable[[], bool]
 """True once the engine is shutting down: an execution stops before its next new step."""

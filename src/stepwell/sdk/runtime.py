@@ -41,6 +41,7 @@ from stepwell.ports.driver import (
     Outcome,
     Released,
     RunCancelled,
+    StepCheckpoint,
     Suspended,
 )
 from stepwell.protocol.ops import Op, Opcode
@@ -105,7 +106,7 @@ class StepSession:
     def __init__(
         self,
         request: ExecutionRequest,
-        checkpoint: Checkpoint,
+        checkpoint: StepCheckpoint,
         loop: asyncio.AbstractEventLoop,
         draining: Draining = lambda: False,
         gate: Gate | None = None,
