@@ -394,10 +394,14 @@ async def test_a_run_state_over_32_mib_fails_the_run_without_calling_the_app(
             url=f"{sdk.url}?fnId=state-big&stepId=step",
         )
 
-        async def checkpoint(op: Any) -> Any:
-            raise AssertionError("nothing may be stored")
+        class NothingStored:
+            async def __call__(self, op: Any) -> Any:
+                raise AssertionError("nothing may be stored")
 
-        outcome = await server.runtime.http_driver.execute(request, checkpoint)
+            async def many(self, ops: list[Any]) -> list[Any]:
+                raise AssertionError("nothing may be stored")
+
+        outcome = await server.runtime.http_driver.execute(request, NothingStored())
         assert isinstance(outcome, Errored)
         assert not outcome.retriable
         assert outcome.error["name"] == "StateTooLargeError"

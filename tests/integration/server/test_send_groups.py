@@ -76,7 +76,7 @@ def _refuse_name_in_store(db_url: str, name: str) -> None:
 
 async def test_a_send_the_store_fails_fails_alone(server: Server, db_url: str) -> None:
     _refuse_name_in_store(db_url, "group/doomed")
-    bodies: list[object] = [{"name": "group/fine"}] * 10 + [{"name": "group/doomed"}]
+    bodies: list[object] = [*([{"name": "group/fine"}] * 10), {"name": "group/doomed"}]
     answers = await _send_all(server, bodies)
     assert [a.status_code for a in answers] == [200] * 10 + [500]
     stored = await server.runtime.engine.history.list_events(name="group/fine", limit=100)
