@@ -61,6 +61,8 @@ class RunView:
 
     async def store_many(self, ops: list[Op]) -> None:
         """Steps reported together, in one write; each counts as settled once it is stored."""
+        if not ops:
+            return  # most answers lead with no result: no write to ask the engine for
         ops = [_result_checked(op) for op in ops]
         for op, data in zip(ops, await self.checkpoint.many(ops), strict=True):
             if op.op is Opcode.STEP_FAILED:
@@ -68,10 +70,9 @@ class RunView:
                 self.request.memo[op.id] = wrap_error(op.error or {})
             else:
                 self.request.memo[op.id] = wrap_data(data)
-        if ops:
-            # A step is settled (a result, or a failure the code may catch): the next failure
-            # counts its attempts afresh (§5.8).
-            self.attempt = attempt_after_success(self.attempt)
+        # A step is settled (a result, or a failure the code may catch): the next failure
+        # counts its attempts afresh (§5.8).
+        self.attempt = attempt_after_success(self.attempt)
 
 
 def _result_checked(op: Op) -> Op:
