@@ -117,6 +117,9 @@ class Committer:
             landed.set_result(False)
             raise
         landed.set_result(True)
+        # One turn for the runs told so: they reach their function before this send's
+        # caller goes on (often to read what it sent, on this same loop).
+        await asyncio.sleep(0)
         return result
 
     async def _match_crossed(self, plan: Plan, mark: int) -> None:
