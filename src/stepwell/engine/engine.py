@@ -270,15 +270,18 @@ class Engine:
             allow_internal=True,
             ids=internal_ids,
         )
-        await self.ingest(stored)
+        await self.ingest(stored, internal_names=True)
         return [e.internal_id for e in stored]
 
-    async def ingest(self, stored: list[StoredEvent]) -> None:
-        """Accept validated events: store them and everything they cause in one commit."""
+    async def ingest(self, stored: list[StoredEvent], *, internal_names: bool = False) -> None:
+        """Store validated events and all they cause in one commit. ``internal_names``: they
+        may have reserved names (the engine's own events; ``validate`` refuses those)."""
         self._require_started()
 
         async def fill(plan: Plan) -> None:
             plan.changes.urgent = True  # the sender waits: ahead of background writes
+            if not internal_names:  # planned first, so they lead plan.changes.events
+                plan.changes.user_events = len(stored)
             await self._planner.plan_events(stored, plan, self._clock.now_ms())
 
         await self._committer.commit(planned(fill))

@@ -252,6 +252,9 @@ class ChangeSet:
     """A caller is waiting to be told these changes are durable (events being accepted): a
     store may apply them ahead of background writes queued before them. Every change set
     checks what it expects in its own transaction, so any order of concurrent ones is valid."""
+    user_events: int = 0
+    """How many of the first ``events`` passed ``validate`` (which refuses the reserved
+    ``inngest/`` names), so that telemetry need not read their names to count them."""
 
     def __bool__(self) -> bool:
         # Every list, written out (this runs on every commit); a unit test fails if a list

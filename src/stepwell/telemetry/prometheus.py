@@ -137,7 +137,11 @@ class PrometheusTelemetry:
         self, changes: ChangeSet, endings: Sequence[RunEnding], skipped_runs: set[str]
     ) -> None:
         if changes.events:
-            internal = sum(1 for e in changes.events if e.event.name.startswith("inngest/"))
+            # Events a sender's ``validate`` passed hold no internal name: only the rest is read.
+            events = changes.events
+            if changes.user_events:
+                events = events[changes.user_events :]
+            internal = sum(1 for e in events if e.event.name.startswith("inngest/"))
             if internal:
                 self._internal.inc(internal)
             if internal < len(changes.events):

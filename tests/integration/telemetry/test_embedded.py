@@ -175,3 +175,24 @@ async def test_gauges_show_sleeping_and_waiting_runs_and_held_slots(tmp_path: Pa
         assert found[slots] == 1
         assert found[("stepwell_concurrency_keys", ())] == 1
         release.set()
+
+
+async def test_events_are_counted_external_or_internal_by_where_they_came_from(
+    tmp_path: Path,
+) -> None:
+    app = stepwell.App("kinds")
+    before = _samples((await stepwell.metrics.exposition())[0].decode())
+    async with app.embedded(f"sqlite:///{tmp_path / 'db.sqlite'}", metrics=True) as engine:
+        await engine.send([stepwell.Event("kinds/a", {"i": i}) for i in range(3)])
+        # The engine's own events take the other path, and are read name by name.
+        await engine.send_internal(
+            [stepwell.Event("inngest/scheduled.timer", {}), stepwell.Event("kinds/b", {})]
+        )
+        after = _samples((await stepwell.metrics.exposition(engine))[0].decode())
+
+    def grew(source: str) -> float:
+        key = ("stepwell_events_received_total", (("source", source),))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("external") == 4
+    assert grew("internal") == 1

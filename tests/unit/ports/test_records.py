@@ -9,7 +9,7 @@ from stepwell.ports.records import ChangeSet
 
 def test_a_change_set_is_empty_until_any_of_its_lists_holds_something() -> None:
     assert not ChangeSet()
-    lists = [f.name for f in fields(ChangeSet) if f.name != "urgent"]
+    lists = [f.name for f in fields(ChangeSet) if f.name not in ("urgent", "user_events")]
     assert len(lists) == 14
     for name in lists:
         changes = ChangeSet()
@@ -19,3 +19,4 @@ def test_a_change_set_is_empty_until_any_of_its_lists_holds_something() -> None:
 
 def test_urgency_alone_writes_nothing() -> None:
     assert not ChangeSet(urgent=True)
+    assert not ChangeSet(user_events=3)  # a count of what the events hold, not a change
