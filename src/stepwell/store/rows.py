@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+try:  # a dependency of the package; json alone is complete without it
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None  # type: ignore[assignment]
+
 from stepwell.core.runs import RunStatus
 from stepwell.ports.records import (
     ItemKind,
@@ -44,6 +49,19 @@ between calls, so one serves every thread)."""
 
 
 def dumps(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def dumps_engine(value: Any) -> str:
+    """``dumps`` of a value the engine built (payloads, spans, ids) or took in through strict
+    validation, so no NaN is in it, the one value orjson writes otherwise (as null): orjson
+    where it takes the value, ~5x faster on the writer's thread, which holds the GIL while it
+    encodes; ``dumps`` for the rest (keys that are not strings, integers past 64 bits)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value).decode()
+        except TypeError:  # orjson.JSONEncodeError is one
+            pass
     return _ENCODER.encode(value)
 
 
@@ -140,8 +158,8 @@ def span_params(span: StepSpan) -> tuple[Any, ...]:
         span.started_at,
         span.ended_at,
         span.queued_ms,
-        None if span.error is None else dumps(span.error),
-        None if span.detail is None else dumps(span.detail),
+        None if span.error is None else dumps_engine(span.error),
+        None if span.detail is None else dumps_engine(span.detail),
     )
 
 

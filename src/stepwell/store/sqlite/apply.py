@@ -20,7 +20,7 @@ from stepwell.ports.records import (
     StatePut,
 )
 from stepwell.ports.store import StoreConflict
-from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps
+from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps, dumps_engine
 from stepwell.store.sqlite import spans
 from stepwell.store.sqlite.multirow import insert_rows
 
@@ -37,7 +37,7 @@ def _item_params(item: QueueItem) -> tuple[Any, ...]:
         item.pause_id,
         item.lease_owner,
         item.lease_until,
-        None if item.payload is None else dumps(item.payload),
+        None if item.payload is None else dumps_engine(item.payload),
     )
 
 
@@ -89,7 +89,7 @@ def _put_item(cur: sqlite3.Cursor, put: ItemPut) -> None:
             "generation = generation + 1 WHERE item_id = ? AND generation = ?",
             (
                 item.due_at,
-                None if item.payload is None else dumps(item.payload),
+                None if item.payload is None else dumps_engine(item.payload),
                 item.lease_owner,
                 item.lease_until,
                 item.item_id,
@@ -202,8 +202,8 @@ def _insert_runs(cur: sqlite3.Cursor, changes: ChangeSet, result: CommitResult) 
             run.started_at,
             run.ended_at,
             run.correlation_id,
-            dumps(run.event_ids),
-            dumps(run.concurrency_keys) if run.concurrency_keys else None,
+            dumps_engine(run.event_ids),
+            dumps_engine(run.concurrency_keys) if run.concurrency_keys else None,
         )
         for event_id in run.event_ids:
             links += (event_id, run.run_id)
@@ -317,7 +317,7 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
                 item.attempt,
                 item.lease_owner,
                 item.lease_until,
-                None if item.payload is None else dumps(item.payload),
+                None if item.payload is None else dumps_engine(item.payload),
                 item.item_id,
             ),
         )
