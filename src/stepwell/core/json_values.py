@@ -64,7 +64,9 @@ def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         except _orjson.JSONDecodeError:
             pass
         else:
-            if _settled(value, max_depth):
+            if (type(raw) is bytes and _plainly_settled(raw, max_depth)) or _settled(
+                value, max_depth
+            ):
                 return value
     return _careful_loads(raw, max_depth=max_depth)
 
@@ -76,6 +78,41 @@ _AMBIGUOUS = 9.2e18
 def parse_trusted(text: str) -> Any:
     """JSON this process wrote itself (with ``dumps``): nothing to check, only to read."""
     return json.loads(text) if _orjson is None else _orjson.loads(text)
+
+
+# Bytes tables for ``_plainly_settled``: digits, and e or E, kept as "0" and "e" (the rest a
+# space); and every byte but quotes and brackets, to be deleted.
+_NUMBER_SHAPES = bytes.maketrans(
+    bytes(range(256)),
+    bytes(48 if 48 <= b <= 57 else 101 if b in b"eE" else 32 for b in range(256)),
+)
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
+_LONG_NUMBER = b"0" * 19
+
+
+def _plainly_settled(raw: bytes, max_depth: int) -> bool:
+    """``_settled``'s answer read off the bytes orjson accepted, in passes of C over them
+    instead of a walk over every container (the walk was ~9 % of the event intake's work
+    for arrays of events). False leaves it to the walk; True only when the walk agrees."""
+    if b"\\" in raw:
+        return False  # an escaped quote: strings are not told apart from the bytes alone
+    shapes = raw.translate(_NUMBER_SHAPES)
+    # A float of _AMBIGUOUS or more is written with 19 digits in a row or with an exponent.
+    if _LONG_NUMBER in shapes or b"0e" in shapes:
+        return False
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:
+        return True
+    # Quotes and brackets alone; a string holding no bracket is then two quotes in a row,
+    # and every quote goes only if every string is such one: the brackets left are outside.
+    brackets = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:
+        return False
+    # Each pass takes away at most one level of the innermost empty "{}" (or "[]").
+    for _ in range(max_depth // 2):
+        brackets = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if not brackets:
+            return True
+    return False
 
 
 def _settled(value: Any, max_depth: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,3 +88,38 @@ def test_a_call_body_reads_back_as_it_was_written(value: Any) -> None:
     does, read back."""
     body = {"event": value, "steps": {"h": value}, "ctx": {"attempt": 0, "stack": [value]}}
     assert json.loads(json_values.dumps_wire(body)) == json.loads(dumps(body))
+
+
+# Strings full of what the byte-level check looks at, and numbers around the ambiguous edge.
+structural_text = st.text(alphabet='{}[]"\\e0123456789 ab', max_size=8)
+edge_numbers = st.floats(min_value=9.0e18, max_value=9.4e18) | st.integers(
+    min_value=2**63 - 2, max_value=2**64 - 1
+)
+tricky_trees = st.recursive(
+    json_scalars | structural_text | edge_numbers,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(structural_text, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@given(tricky_trees, st.integers(min_value=1, max_value=12))
+@settings(max_examples=400)
+def test_the_byte_level_check_passes_only_what_the_walk_passes(value: Any, depth: int) -> None:
+    raw = json.dumps(value, ensure_ascii=False).encode()
+    if json_values._plainly_settled(raw, depth):
+        assert json_values._settled(orjson.loads(raw), depth)
+
+
+@pytest.mark.parametrize("levels", [1, 63, 64, 65, 127, 128, 129, 200])
+def test_the_byte_level_check_knows_how_deep_a_document_is(levels: int) -> None:
+    raw = ('[{"a":' * levels + "1" + "}]" * levels).encode()  # 2 * levels deep
+    shallow = 2 * levels <= json_values.MAX_DEPTH
+    assert json_values._plainly_settled(raw, json_values.MAX_DEPTH) == shallow
+    if shallow:
+        assert loads(raw) == json.loads(raw)
+    else:
+        with pytest.raises(JsonValueError, match="nested deeper"):
+            loads(raw)
+    # A bracket inside a string at each level: left to the walk, which reads it alike.
+    raw = ('[{"k":"]","a":' * levels + "1" + "}]" * levels).encode()
+    assert json_values._plainly_settled(raw, json_values.MAX_DEPTH) is False or shallow
