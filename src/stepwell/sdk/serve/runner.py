@@ -72,22 +72,26 @@ class HttpCall:
         self._ops: list[Op] = []
         self._held: list[tuple[Op, asyncio.Future[None]]] = []
         self._skipped: list[str] = []
-        self._news = asyncio.Event()
+        self._wake: asyncio.Future[None] | None = None  # the decider's, while it waits
         self._marks = 0
         self._ran_inline = False
         self._closed = False
         self._unacknowledged: list[Op] = []
 
     async def run(self) -> CallResult:
+        loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(self._fn.entrypoint(self._session))
+        task.add_done_callback(lambda _: self._wake_decider())
         try:
             while not task.done():
-                news = asyncio.ensure_future(self._news.wait())
-                try:
-                    await asyncio.wait({task, news}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    news.cancel()
-                self._news.clear()
+                # Only a step held at the gate or the function's end needs a decision: a
+                # finished step does not wake this loop (one future per decision, no Task).
+                if not self._held:
+                    self._wake = loop.create_future()
+                    try:
+                        await self._wake
+                    finally:
+                        self._wake = None
                 await self._quiesce()
                 self._decide()
             # Sibling branches of a gather outlive their parent: let them reach their steps.
@@ -132,6 +136,7 @@ class HttpCall:
             return
         held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._held.append((planned, held))
+        self._wake_decider()
         await held  # resolved by _decide: returns to run, raises Interrupt to stay planned
 
     async def _checkpoint(self, op: Op) -> Any:
@@ -167,8 +172,13 @@ class HttpCall:
     # -- deciding ---------------------------------------------------------------------------------
 
     def _mark(self) -> None:
+        """Count news: the decider waits until a few loop turns bring none."""
         self._marks += 1
-        self._news.set()
+
+    def _wake_decider(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     async def _quiesce(self) -> None:
         """Let every ready task run until a few loop turns bring nothing new."""
