@@ -60,6 +60,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int] | None = None
+    """The client's address and port: requests on one kept-alive connection share it."""
 
 
 @dataclass
@@ -85,6 +87,7 @@ class FakeInngest:
                 dict(request.query_params),
                 dict(request.headers),
                 json.loads(raw) if raw else None,
+                (request.client.host, request.client.port) if request.client else None,
             )
             self.requests.append(entry)
             return entry
@@ -108,7 +111,9 @@ class FakeInngest:
             return JSONResponse(self.run_state[kind])
 
         async def checkpoint(request: Request) -> Response:
-            await record(request)
+            entry = await record(request)
+            if entry.headers.get("authorization", "").removeprefix("Bearer ") in self.refuse_keys:
+                return JSONResponse({"error": "Authentication failed"}, status_code=401)
             return JSONResponse({"status": 200})
 
         return Starlette(

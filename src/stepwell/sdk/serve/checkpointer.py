@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -32,10 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from stepwell.core import json_values
 from stepwell.protocol.ops import Op
-from stepwell.sdk.serve.client import ApiClient, ApiError
+from stepwell.sdk.serve.client import ApiClient, ApiError, CheckpointHttp
 
 log = logging.getLogger("stepwell.serve")
 
@@ -89,7 +87,7 @@ class Checkpointer:
         self._sending: list[Op] = []  # the batch on its way
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
+        self._http: CheckpointHttp | None = None
         self._owns_http = False  # a client of this call's own, closed with it
         self._healthy = True
         self._retrying = False  # the batch on its way failed once: hold new steps meanwhile
@@ -198,7 +196,7 @@ class Checkpointer:
             "steps": [op.to_wire() for op in ops],
             "ts": int(time.time() * 1000),
         }
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json_values.dumps_wire(body)  # the steps' data were checked as they ended
 
     async def _deliver(self, body: bytes) -> bool:
         """Post one batch, trying again while the server cannot be reached or fails; False
