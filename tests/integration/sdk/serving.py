@@ -74,6 +74,8 @@ class FakeInngest:
     refuse_keys: set[str] = field(default_factory=set)
     """Bearer tokens to answer 401 (to test the fallback signing key)."""
     run_state: dict[str, Any] = field(default_factory=dict)
+    hold_checkpoints: asyncio.Event | None = None
+    """While set to an unset event, checkpoint requests are recorded but not yet answered."""
 
     def of(self, path_start: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith(path_start)]
@@ -112,6 +114,8 @@ class FakeInngest:
 
         async def checkpoint(request: Request) -> Response:
             entry = await record(request)
+            if self.hold_checkpoints is not None:
+                await self.hold_checkpoints.wait()
             if entry.headers.get("authorization", "").removeprefix("Bearer ") in self.refuse_keys:
                 return JSONResponse({"error": "Authentication failed"}, status_code=401)
             return JSONResponse({"status": 200})

@@ -10,14 +10,17 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 import stepwell
 from stepwell import Context
 from stepwell.protocol import signing
 from stepwell.protocol.step_ids import hash_step_id
-from stepwell.sdk.serve.checkpointer import FLUSH_AFTER_S
+from stepwell.sdk.serve import checkpointer
+from stepwell.sdk.serve.checkpointer import FLUSH_AFTER_S, MAX_BACKLOG
 from stepwell.sdk.serve.messages import SDK_NAME
 from tests.integration.sdk.serving import FakeInngest, call_body, serving
+from tests.waiting import eventually
 
 
 def stepping_app(count: int, step_seconds: float, ended: list[float]) -> stepwell.App:
@@ -135,3 +138,27 @@ async def test_a_refused_signing_key_checkpoints_with_the_fallback(
     ] * (len(posts) // 2)
     accepted = [s["id"] for p in posts[1::2] for s in p.body["steps"]]
     assert accepted == [hash_step_id(f"s{i}") for i in range(3)]
+
+
+async def test_a_full_backlog_goes_out_and_the_function_goes_on(
+    fake_api: tuple[FakeInngest, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MAX_BACKLOG`` finished steps are sent at once, and the function runs on while that
+    batch is unanswered: only a second full backlog behind it would wait."""
+    monkeypatch.setattr(checkpointer, "FLUSH_AFTER_S", 30.0)  # batches go by count only
+    fake, api_url = fake_api
+    fake.hold_checkpoints = asyncio.Event()
+    count = MAX_BACKLOG + 40
+    ran: list[float] = []
+    call = asyncio.ensure_future(_call(api_url, count, 0.0, ran))
+    try:
+        await eventually(lambda: len(ran) == count, what="every step, the first batch unanswered")
+        assert len(fake.of("/v1/checkpoint/")) == 1
+    finally:
+        fake.hold_checkpoints.set()
+    response = await call
+    assert response.status_code == 200, response.text
+    assert response.json() == list(range(count))
+    batches = _posted(fake)
+    assert [len(batch) for batch in batches] == [MAX_BACKLOG, 40]
+    assert [i for batch in batches for i in batch] == [hash_step_id(f"s{i}") for i in range(count)]
