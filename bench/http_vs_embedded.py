@@ -27,17 +27,23 @@ from pathlib import Path
 import httpx
 
 from bench.apps.stepwell_app import LONG_STEPS
-from bench.over_http import ROOT, inngest_stack
+from bench.over_http import ROOT, Peer, cpu_seconds, inngest_stack
 
 
-def over_http_round(origin: str, client: httpx.Client) -> float:
+def over_http_round(peer: Peer, client: httpx.Client) -> tuple[float, float, float]:
+    """Steps/s of one run, and the app's and the server's CPU per step (us)."""
+    origin = peer.origin
+    app0, server0 = cpu_seconds(peer.app_pid), cpu_seconds(peer.server_pid)
     [event_id] = client.post(f"{origin}/e/key", json={"name": "bench/sw-steps500"}).json()["ids"]
     started = time.perf_counter()
     deadline = time.monotonic() + 120
     while True:
         runs = client.get(f"{origin}/v1/events/{event_id}/runs").json()["data"]
         if runs and runs[0]["status"] == "Completed":
-            return LONG_STEPS / (time.perf_counter() - started)
+            rate = LONG_STEPS / (time.perf_counter() - started)
+            app_us = (cpu_seconds(peer.app_pid) - app0) * 1e6 / LONG_STEPS
+            server_us = (cpu_seconds(peer.server_pid) - server0) * 1e6 / LONG_STEPS
+            return rate, app_us, server_us
         if (runs and runs[0]["status"] == "Failed") or time.monotonic() > deadline:
             raise RuntimeError(f"the run did not complete: {runs}")
         time.sleep(0.002)
@@ -80,6 +86,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     http_rates: list[float] = []
+    app_cpu: list[float] = []
+    server_cpu: list[float] = []
     embedded_rates: list[float] = []
     strict_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="stepwell-hve-") as name:
@@ -88,16 +96,23 @@ def main() -> None:
             tmp, "ours", "bench.apps.stepwell_app:app", "benchsw-steps500", "bench/sw-steps500"
         )
         with stack as peer, httpx.Client(timeout=30) as client:
-            origin = peer.origin
-            over_http_round(origin, client)  # warm: the first call syncs and connects
+            over_http_round(peer, client)  # warm: the first call syncs and connects
             for index in range(args.rounds):
-                http_rates.append(over_http_round(origin, client))
+                rate, app_us, server_us = over_http_round(peer, client)
+                http_rates.append(rate)
+                app_cpu.append(app_us)
+                server_cpu.append(server_us)
                 embedded_rates.append(embedded_round(tmp, index))
                 strict_rates.append(embedded_round(tmp, index, checkpointing=False))
     over_http, embedded = statistics.median(http_rates), statistics.median(embedded_rates)
     strict = statistics.median(strict_rates)
     print(f"one run of {LONG_STEPS} steps, medians of {args.rounds} alternating rounds:")
     print(f"  over HTTP (our SDK, checkpointing): {over_http:,.0f} steps/s  {_each(http_rates)}")
+    print(
+        f"    CPU per step over HTTP (us, with the 2 ms status polls): app "
+        f"{statistics.median(app_cpu):.0f} {_each(app_cpu)}, "
+        f"server {statistics.median(server_cpu):.0f} {_each(server_cpu)}"
+    )
     print(f"  embedded (SQLite, checkpointing):   {embedded:,.0f} steps/s  {_each(embedded_rates)}")
     print(f"  embedded, checkpointing=False:      {strict:,.0f} steps/s  {_each(strict_rates)}")
     print(

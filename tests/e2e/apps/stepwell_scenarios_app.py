@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import stepwell
 from stepwell import Context
-from stepwell.sdk.serve.client import ApiClient
+from stepwell.sdk.serve.client import ApiClient, CheckpointHttp
 
 APP_ID = "myapp"
 SERVE_PATH = "/api/inngest"
@@ -603,7 +603,7 @@ _checkpoint_steps = ApiClient.checkpoint_steps
 
 
 async def _checkpoint_steps_recorded(
-    self: ApiClient, client: httpx.AsyncClient, run_id: str, body: bytes
+    self: ApiClient, client: CheckpointHttp, run_id: str, body: bytes
 ) -> int:
     """The SDK's checkpoints (``POST /v1/checkpoint/<id>/async``): the steps and the answer."""
     status: int | None = None

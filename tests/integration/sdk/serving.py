@@ -60,6 +60,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int] | None = None
+    """The client's address and port: requests on one kept-alive connection share it."""
 
 
 @dataclass
@@ -72,6 +74,8 @@ class FakeInngest:
     refuse_keys: set[str] = field(default_factory=set)
     """Bearer tokens to answer 401 (to test the fallback signing key)."""
     run_state: dict[str, Any] = field(default_factory=dict)
+    hold_checkpoints: asyncio.Event | None = None
+    """While set to an unset event, checkpoint requests are recorded but not yet answered."""
 
     def of(self, path_start: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith(path_start)]
@@ -85,6 +89,7 @@ class FakeInngest:
                 dict(request.query_params),
                 dict(request.headers),
                 json.loads(raw) if raw else None,
+                (request.client.host, request.client.port) if request.client else None,
             )
             self.requests.append(entry)
             return entry
@@ -108,7 +113,11 @@ class FakeInngest:
             return JSONResponse(self.run_state[kind])
 
         async def checkpoint(request: Request) -> Response:
-            await record(request)
+            entry = await record(request)
+            if self.hold_checkpoints is not None:
+                await self.hold_checkpoints.wait()
+            if entry.headers.get("authorization", "").removeprefix("Bearer ") in self.refuse_keys:
+                return JSONResponse({"error": "Authentication failed"}, status_code=401)
             return JSONResponse({"status": 200})
 
         return Starlette(

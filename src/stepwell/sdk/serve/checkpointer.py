@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -32,10 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from stepwell.core import json_values
 from stepwell.protocol.ops import Op
-from stepwell.sdk.serve.client import ApiClient, ApiError
+from stepwell.sdk.serve.client import ApiClient, ApiError, CheckpointHttp
 
 log = logging.getLogger("stepwell.serve")
 
@@ -48,7 +46,10 @@ FLUSH_AFTER_S = 0.02
 this much finished work beyond the batch on its way, and a call makes at most ~50 requests a
 second however fast its steps are."""
 MAX_BACKLOG = 256
-"""Steps not yet acknowledged past which a new result waits for the batch on its way."""
+"""Steps waiting to be sent past which a new result is sent at once, and while that many wait
+behind the batch on its way, a new one waits too: at most twice this many steps are ever
+unacknowledged. (A full backlog with no batch on its way goes out and the function goes on:
+it used to wait for that batch's answer too, ~8-12 ms of every 500-step call.)"""
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 """A batch's steps as JSON stay under this (the route takes 16 MiB); one larger step goes alone."""
 MAX_RUNTIME_S = 10.0
@@ -89,7 +90,7 @@ class Checkpointer:
         self._sending: list[Op] = []  # the batch on its way
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
-        self._http: httpx.AsyncClient | None = None
+        self._http: CheckpointHttp | None = None
         self._owns_http = False  # a client of this call's own, closed with it
         self._healthy = True
         self._retrying = False  # the batch on its way failed once: hold new steps meanwhile
@@ -150,6 +151,9 @@ class Checkpointer:
             while self._pending and self._healthy:
                 await self._wait_for_more()
                 self._sending = self._take_batch()
+                if not self._draining and len(self._pending) < MAX_BACKLOG:
+                    self._now.clear()  # what finishes from now on waits its own turn
+                self._progress.set()  # the backlog went out: a step it held goes on
                 body = self._body(self._sending)
                 if not await self._deliver(body):
                     self._healthy = False  # the batch stays in _sending: answered instead
@@ -173,8 +177,6 @@ class Checkpointer:
         if delay > 0 and not self._now.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._now.wait(), delay)
-        if not self._draining and len(self._pending) < MAX_BACKLOG:
-            self._now.clear()
 
     def _take_batch(self) -> list[Op]:
         size = 0
@@ -198,7 +200,7 @@ class Checkpointer:
             "steps": [op.to_wire() for op in ops],
             "ts": int(time.time() * 1000),
         }
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json_values.dumps_wire(body)  # the steps' data were checked as they ended
 
     async def _deliver(self, body: bytes) -> bool:
         """Post one batch, trying again while the server cannot be reached or fails; False

@@ -72,7 +72,13 @@ class HttpCall:
         self._ops: list[Op] = []
         self._held: list[tuple[Op, asyncio.Future[None]]] = []
         self._skipped: list[str] = []
-        self._news = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._wake: asyncio.Future[None] | None = None  # run()'s, while the function runs
+        self._turn: asyncio.Handle | None = None  # the decider's next look, while it counts
+        self._calm = 0
+        self._turns = 0
+        self._last: tuple[int, int] | None = None
+        self._failure: BaseException | None = None
         self._marks = 0
         self._ran_inline = False
         self._closed = False
@@ -80,19 +86,21 @@ class HttpCall:
 
     async def run(self) -> CallResult:
         task = asyncio.ensure_future(self._fn.entrypoint(self._session))
+        task.add_done_callback(self._wake_run)
         try:
-            while not task.done():
-                news = asyncio.ensure_future(self._news.wait())
+            # Steps held at the gate are decided by loop callbacks (``_look``) meanwhile.
+            while not task.done() and self._failure is None:
+                self._wake = self._loop.create_future()
                 try:
-                    await asyncio.wait({task, news}, return_when=asyncio.FIRST_COMPLETED)
+                    await self._wake
                 finally:
-                    news.cancel()
-                self._news.clear()
-                await self._quiesce()
-                self._decide()
+                    self._wake = None
+            if self._failure is not None:
+                raise self._failure
             # Sibling branches of a gather outlive their parent: let them reach their steps.
             await self._quiesce()
             self._closed = True
+            self._stop_deciding()
             self._decide()
             await self._session.settled()
             # Steps that yield to the server (sleep, wait, invoke, ...) are never checked as
@@ -102,6 +110,8 @@ class HttpCall:
                 # Before answering: the server has each result, or the answer carries it.
                 self._unacknowledged = await self._checkpointer.drain()
         except asyncio.CancelledError:
+            self._closed = True
+            self._stop_deciding()
             task.cancel()
             if self._checkpointer is not None:
                 await self._checkpointer.close()
@@ -130,8 +140,11 @@ class HttpCall:
                 raise Interrupt("planned")
             self._ran_inline = True
             return
-        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        held: asyncio.Future[None] = self._loop.create_future()
         self._held.append((planned, held))
+        if self._turn is None:
+            self._calm, self._turns, self._last = 0, 0, None
+            self._turn = self._loop.call_soon(self._look)
         await held  # resolved by _decide: returns to run, raises Interrupt to stay planned
 
     async def _checkpoint(self, op: Op) -> Any:
@@ -167,8 +180,36 @@ class HttpCall:
     # -- deciding ---------------------------------------------------------------------------------
 
     def _mark(self) -> None:
+        """Count news: the decider waits until a few loop turns bring none."""
         self._marks += 1
-        self._news.set()
+
+    def _wake_run(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _look(self) -> None:
+        """One loop turn of the decider: decide once a few turns in a row brought no news.
+
+        As ``_quiesce`` counts them, in a plain callback: no Task resumed per turn."""
+        self._turn = None
+        mark = (self._marks, len(self._session.suspend_ops))
+        self._calm = self._calm + 1 if mark == self._last else 0
+        self._turns += 1
+        if self._calm < _CALM_TURNS and self._turns < _MAX_TURNS:
+            self._last = mark
+            self._turn = self._loop.call_soon(self._look)
+            return
+        try:
+            self._decide()
+        except BaseException as exc:  # a bug of ours: the call answers it, as it would have
+            self._failure = exc
+            self._wake_run()
+
+    def _stop_deciding(self) -> None:
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
 
     async def _quiesce(self) -> None:
         """Let every ready task run until a few loop turns bring nothing new."""
