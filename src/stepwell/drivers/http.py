@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -290,6 +291,7 @@ class HttpDriver:
                 events_bytes=run.events_bytes,
                 step_id=step_id,
                 force_plan=force_plan,
+                memo_size=run.memo_size,
             )
         except StateTooLarge as exc:
             return SdkResponse(
@@ -338,10 +340,18 @@ class HttpDriver:
         """The run's trace; the parent is the step's span for a call that targets a step,
         else the run's."""
         if step_id == "step":
-            span = trace_ids.run_span_id(run_id)
-        else:
-            span = trace_ids.step_span_id(run_id, step_id, int(body["ctx"].get("attempt", 0)))
+            return _run_traceparent(run_id, self.traces_sampled)
+        span = trace_ids.step_span_id(run_id, step_id, int(body["ctx"].get("attempt", 0)))
         return trace_ids.traceparent(trace_ids.trace_id(run_id), span, sampled=self.traces_sampled)
+
+
+@functools.lru_cache(maxsize=1024)
+def _run_traceparent(run_id: str, sampled: bool) -> str:
+    """The ``traceparent`` of a call that targets no step: the same for every call of a run
+    (two blake2b digests, ~2 % of the server's CPU per step when made on each call)."""
+    return trace_ids.traceparent(
+        trace_ids.trace_id(run_id), trace_ids.run_span_id(run_id), sampled=sampled
+    )
 
 
 def _leading_results(ops: list[Op], run: RunView) -> list[Op]:

@@ -10,6 +10,7 @@ from stepwell.core.attempts import attempt_after_success
 from stepwell.core.errors import error_payload
 from stepwell.core.limits import checked_step_output
 from stepwell.core.memo import wrap_data, wrap_error
+from stepwell.drivers.http_body import MemoSize
 from stepwell.drivers.http_lazy import record_lazy
 from stepwell.ports.driver import Checkpoint, ExecutionRequest, Outcome
 from stepwell.protocol.ops import Op, Opcode
@@ -33,6 +34,8 @@ class RunView:
     outcome: Outcome | None = None
     # The size of the run's events as JSON (the first one is sent twice), measured once.
     events_bytes: int | None = None
+    # The memo's size, each entry measured once (``MemoSize``).
+    memo_size: MemoSize = field(default_factory=MemoSize)
     lazy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The request ids of this execution's calls in progress: a checkpoint naming another
     # call (one of a server that was restarted since, say) is stale.
