@@ -22,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import httpx
+
+from stepwell.drivers.proxies import EnvironmentProxies
 
 if TYPE_CHECKING:
     import aiohttp
@@ -61,8 +61,7 @@ class AppTransport:
         self._connect_timeout_s = connect_timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._proxies: dict[str, str] = {}
-        self._proxy_of: dict[tuple[str, str], str | None] = {}
+        self._proxies = EnvironmentProxies()
 
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -75,10 +74,7 @@ class AppTransport:
             keepalive_timeout=5.0,  # httpx's keepalive_expiry
             ssl=httpx.create_ssl_context(),  # the same trust as every other call of ours
         )
-        # Read once, as httpx reads them when its client is made (aiohttp's trust_env reads
-        # the environment and ~/.netrc again on every request).
-        self._proxies = urllib.request.getproxies_environment()
-        self._proxy_of.clear()
+        self._proxies = EnvironmentProxies()  # read once per session, as httpx does
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -96,15 +92,6 @@ class AppTransport:
         self._loop = loop
         return self._session
 
-    def _proxy(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
-        if origin not in self._proxy_of:
-            proxy = self._proxies.get(parts.scheme) or self._proxies.get("all")
-            bypass = proxy is None or bool(urllib.request.proxy_bypass(parts.hostname or ""))
-            self._proxy_of[origin] = None if bypass else proxy
-        return self._proxy_of[origin]
-
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
@@ -118,7 +105,11 @@ class AppTransport:
         data = io.BytesIO(body) if len(body) > 1 << 20 else body
         try:
             async with session.post(
-                url, data=data, headers=headers, allow_redirects=False, proxy=self._proxy(url)
+                url,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                proxy=self._proxies.for_url(url),
             ) as response:
                 content = await response.read()
                 merged: dict[str, str] = {}

@@ -21,13 +21,13 @@ import random
 import secrets
 import ssl
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import httpx
 
+from stepwell.drivers.proxies import EnvironmentProxies
 from stepwell.protocol import signing
 from stepwell.protocol.events import Event
 from stepwell.sdk.serve.config import ServeConfig
@@ -57,17 +57,7 @@ class CheckpointHttp:
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         )
-        self._proxies = urllib.request.getproxies_environment()
-        self._proxy_of: dict[tuple[str, str], str | None] = {}
-
-    def _proxy(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
-        if origin not in self._proxy_of:
-            proxy = self._proxies.get(parts.scheme) or self._proxies.get("all")
-            bypass = proxy is None or bool(urllib.request.proxy_bypass(parts.hostname or ""))
-            self._proxy_of[origin] = None if bypass else proxy
-        return self._proxy_of[origin]
+        self._proxies = EnvironmentProxies()
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """The answer's status; ``ApiError`` when none came (refused, reset, timed out)."""
@@ -75,7 +65,11 @@ class CheckpointHttp:
 
         try:
             async with self._session.post(
-                url, data=body, headers=headers, allow_redirects=False, proxy=self._proxy(url)
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                proxy=self._proxies.for_url(url),
             ) as response:
                 await response.read()  # all of it: the connection is then free for the next
                 return response.status
