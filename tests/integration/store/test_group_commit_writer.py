@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from stepwell.store.sqlite.writer import GroupCommitWriter
 
@@ -67,3 +67,74 @@ async def test_an_urgent_job_alone_is_committed_without_waiting_for_others(
         assert await asyncio.wait_for(again, 10) == (1,)
     finally:
         writer.stop()
+
+
+class _Labelled:
+    """A job whose kind the writer may apply together (``apply_many``)."""
+
+    calls: ClassVar[list[list[str]]] = []
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __call__(self, conn: sqlite3.Connection) -> str:
+        _Labelled.calls.append([self.label])
+        if self.label == "bad":
+            raise ValueError("bad job")
+        conn.execute("INSERT INTO log (label) VALUES (?)", (self.label,))
+        return self.label
+
+    @staticmethod
+    def apply_many(conn: sqlite3.Connection, jobs: list[_Labelled]) -> list[str]:
+        labels = [job.label for job in jobs]
+        _Labelled.calls.append(labels)
+        if "bad" in labels:
+            raise ValueError("a bad job among them")
+        conn.executemany("INSERT INTO log (label) VALUES (?)", [(label,) for label in labels])
+        return labels
+
+
+async def _one_batch(path: Path, jobs: list[Any]) -> list[Any]:
+    """``jobs`` submitted while the writer is held in a transaction: the next takes them all."""
+    writer = GroupCommitWriter(lambda: _connect(path))
+    writer.start()
+    gate, begun = threading.Event(), threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        begun.set()
+        gate.wait(10)
+
+    try:
+        first = writer.submit(blocker)
+        assert await asyncio.to_thread(begun.wait, 10)
+        futures = [writer.submit(job) for job in jobs]
+        gate.set()
+        await asyncio.wait_for(first, 10)
+        return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 10)
+    finally:
+        writer.stop()
+
+
+async def test_consecutive_jobs_of_a_kind_with_apply_many_are_applied_together(
+    tmp_path: Path,
+) -> None:
+    _Labelled.calls = []
+    plain = lambda conn: conn.execute("INSERT INTO log (label) VALUES ('plain')").rowcount  # noqa: E731
+    jobs: list[Any] = [_Labelled("a"), _Labelled("b"), plain, _Labelled("c")]
+    results = await _one_batch(tmp_path / "w.db", jobs)
+    assert results == ["a", "b", 1, "c"]
+    assert _Labelled.calls == [["a", "b"], ["c"]]  # a lone one is called as itself
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        order = [row[0] for row in conn.execute("SELECT label FROM log ORDER BY seq")]
+    assert order == ["a", "b", "plain", "c"]
+
+
+async def test_a_failure_applied_together_is_retried_job_by_job(tmp_path: Path) -> None:
+    _Labelled.calls = []
+    results = await _one_batch(tmp_path / "w.db", [_Labelled("a"), _Labelled("bad")])
+    assert results[0] == "a"
+    assert isinstance(results[1], ValueError)
+    assert str(results[1]) == "bad job"
+    assert _Labelled.calls == [["a", "bad"], ["a"], ["bad"]]
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        assert [row[0] for row in conn.execute("SELECT label FROM log")] == ["a"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import functools
 import os
 import sqlite3
 import uuid
@@ -33,7 +32,7 @@ from stepwell.store.migrations import load_migrations
 from stepwell.store.pruning import prune_in_batches
 from stepwell.store.reads import Row, SqlReads
 from stepwell.store.rows import ITEM_COLUMNS, dumps, item_from_row
-from stepwell.store.sqlite.apply import apply_change_set
+from stepwell.store.sqlite.merge import ChangeSetJob
 from stepwell.store.sqlite.prune import SqlitePruneBatches
 from stepwell.store.sqlite.writer import GroupCommitWriter
 
@@ -175,7 +174,7 @@ class SqliteStore(SqlReads):
         return self._queue(changes) if changes.urgent else None
 
     def _queue(self, changes: ChangeSet) -> asyncio.Future[CommitResult]:
-        job = functools.partial(apply_change_set, changes=changes)
+        job = ChangeSetJob(changes)
         future: asyncio.Future[CommitResult] = self._writer.submit(job, urgent=changes.urgent)
         if changes.pauses:
             # Counted once the transaction has ended (the future is resolved after COMMIT),

@@ -131,11 +131,32 @@ def _apply_together(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outc
     common case, where none fails. If one does, nothing of this try is kept: None."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        results = [job(conn) for job, _ in batch]
+        results = _run_jobs(conn, [job for job, _ in batch])
     except Exception:
         conn.execute("ROLLBACK")
         return None
     return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
+
+
+def _run_jobs(conn: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
+    """Each job's result, in order. Consecutive jobs of one type that has ``apply_many`` (a
+    static method taking the connection and the jobs) go to it together: it may apply them
+    as one (``store.sqlite.merge``)."""
+    results: list[Any] = []
+    at, end = 0, len(jobs)
+    while at < end:
+        job = jobs[at]
+        many = getattr(job, "apply_many", None)
+        if many is None:
+            results.append(job(conn))
+            at += 1
+            continue
+        kind, upto = type(job), at + 1
+        while upto < end and type(jobs[upto]) is kind:
+            upto += 1
+        results += many(conn, jobs[at:upto]) if upto - at > 1 else [job(conn)]
+        at = upto
+    return results
 
 
 def _apply_each(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome]:
