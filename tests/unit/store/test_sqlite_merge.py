@@ -1,9 +1,11 @@
-"""Change sets applied together (``store.sqlite.merge``) leave what applying them one by one
-leaves: the same rows and the same results, or an error (after which the writer applies them
-one by one, as before)."""
+"""Change sets applied together (``store.sqlite.merge``), and rows written set-based
+(``store.sqlite.set_writes``), leave what applying each change set alone, row by row, leaves:
+the same rows and the same results, or (applied together) an error, after which the writer
+applies them one by one."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,7 @@ from stepwell.ports.records import (
 )
 from stepwell.ports.store import StoreConflict
 from stepwell.protocol.events import Event
+from stepwell.store.sqlite import set_writes
 from stepwell.store.sqlite.apply import apply_change_set
 from stepwell.store.sqlite.merge import apply_change_sets, merge_groups
 from stepwell.store.sqlite.store import SqliteStore
@@ -84,7 +87,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connectio
 
 def _some(part: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
     """Mostly none, now and then one or two."""
-    return st.one_of(st.just([]), st.just([]), st.lists(part, min_size=1, max_size=2))
+    return st.one_of(st.just([]), st.just([]), st.lists(part, min_size=1, max_size=3))
 
 
 def _span(run: str, step: str, attempt: int, status: SpanStatus) -> StepSpan:
@@ -179,10 +182,24 @@ def _in_rolled_back_transaction(conn: sqlite3.Connection, apply: Any) -> Any:
         conn.execute("ROLLBACK")
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(change_sets, min_size=2, max_size=6))
+@contextlib.contextmanager
+def _row_by_row() -> Iterator[None]:
+    saved, set_writes.SET_BASED_FROM = set_writes.SET_BASED_FROM, 10**9
+    try:
+        yield
+    finally:
+        set_writes.SET_BASED_FROM = saved
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(change_sets, min_size=1, max_size=6))
 def test_applied_together_as_one_by_one(conn: sqlite3.Connection, sets: list[ChangeSet]) -> None:
-    expected, expected_rows = _in_rolled_back_transaction(conn, lambda: _one_by_one(conn, sets))
+    with _row_by_row():
+        expected, expected_rows = _in_rolled_back_transaction(conn, lambda: _one_by_one(conn, sets))
+    # Set-based, each change set alone: the same outcomes, conflicts included.
+    alone, alone_rows = _in_rolled_back_transaction(conn, lambda: _one_by_one(conn, sets))
+    assert alone == expected
+    assert alone_rows == expected_rows
 
     def together() -> list[Outcome] | str:
         try:

@@ -21,7 +21,7 @@ from stepwell.ports.records import (
 )
 from stepwell.ports.store import StoreConflict
 from stepwell.store.rows import ITEM_COLUMNS, PAUSE_COLUMNS, RUN_COLUMNS, dumps, dumps_engine
-from stepwell.store.sqlite import spans
+from stepwell.store.sqlite import set_writes, spans
 from stepwell.store.sqlite.multirow import insert_rows
 
 
@@ -269,21 +269,18 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
         _insert_events(cur, changes)
     if changes.runs:
         _insert_runs(cur, changes, result)
-    for update in changes.run_updates:
-        changed = cur.execute(*_run_update_params(update)).rowcount
-        if changed == 0:
-            raise StoreConflict(f"run {update.run_id} is not in {[s.value for s in update.expect]}")
+    if changes.run_updates:
+        set_writes.update_runs(cur, changes.run_updates, _run_update_params)
     settling = spans.settling_spans(changes.spans) if changes.spans else {}
     in_steps: set[int] = set()
-    for step in changes.steps:
-        span = settling.get((step.run_id, step.step_hash)) if settling else None
-        if span is not None:
-            in_steps.add(id(span))
-        stored_rows = cur.execute(
-            spans.INSERT_STEP, spans.step_params(step, span, _ACTIVE)
-        ).rowcount
-        if stored_rows == 0:
-            raise StoreConflict(f"step {step.step_hash} of run {step.run_id} not stored")
+    if changes.steps:
+        rows = []
+        for step in changes.steps:
+            span = settling.get((step.run_id, step.step_hash)) if settling else None
+            if span is not None:
+                in_steps.add(id(span))
+            rows.append(spans.step_values(step, span))
+        set_writes.insert_steps(cur, rows, _ACTIVE)
     for pause_id in changes.pauses_consumed:
         if cur.execute("DELETE FROM pauses WHERE pause_id = ?", (pause_id,)).rowcount == 0:
             raise StoreConflict(f"pause {pause_id} was already consumed")
@@ -298,16 +295,8 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
     for run_id in changes.ended_runs:
         cur.execute("DELETE FROM queue WHERE run_id = ?", (run_id,))
         cur.execute("DELETE FROM pauses WHERE run_id = ?", (run_id,))
-    for done in changes.items_done:
-        deleted = cur.execute(
-            "DELETE FROM queue WHERE item_id = ? AND generation = ?",
-            (done.item_id, done.generation),
-        ).rowcount
-        if (
-            deleted == 0
-            and cur.execute("SELECT 1 FROM queue WHERE item_id = ?", (done.item_id,)).fetchone()
-        ):
-            result.rearmed_items.add(done.item_id)
+    if changes.items_done:
+        result.rearmed_items |= set_writes.delete_done_items(cur, changes.items_done)
     for item in changes.items_rescheduled:
         cur.execute(
             "UPDATE queue SET due_at = ?, attempt = ?, lease_owner = ?, lease_until = ?, "

@@ -18,14 +18,6 @@ from stepwell.store.rows import SPAN_COLUMNS, dumps, span_params
 
 SETTLED = frozenset({SpanStatus.COMPLETED, SpanStatus.FAILED})
 
-INSERT_STEP = (
-    "INSERT INTO steps (run_id, step_hash, value, span_attempt, span_name, span_kind, "
-    "span_status, span_started_at, span_ended_at, span_queued_ms, span_error, span_detail) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
-    "(SELECT 1 FROM runs WHERE run_id = ? AND status IN (?, ?)) "
-    "ON CONFLICT (run_id, step_hash) DO NOTHING"
-)
-
 # Parameters: the shown values in SPAN_COLUMNS order, then the key.
 _UPDATE_STEP_SPAN = (
     "UPDATE steps SET span_name = ?, span_kind = ?, span_status = ?, span_started_at = ?, "
@@ -55,11 +47,11 @@ def settling_spans(spans: list[StepSpan]) -> dict[tuple[str, str], StepSpan]:
     }
 
 
-def step_params(step: StepRow, span: StepSpan | None, active: tuple[str, str]) -> tuple[Any, ...]:
-    """``INSERT_STEP``'s values: the memo row, with its settling span if there is one."""
+def step_values(step: StepRow, span: StepSpan | None) -> tuple[Any, ...]:
+    """A step's row: the memo, with its settling span if there is one."""
     traced = _NO_SPAN if span is None else span_params(span)[2:]
     value = step.encoded if step.encoded is not None else dumps(step.value)
-    return (step.run_id, step.step_hash, value, *traced, step.run_id, *active)
+    return (step.run_id, step.step_hash, value, *traced)
 
 
 def write_spans(cur: sqlite3.Cursor, spans: list[StepSpan]) -> None:
