@@ -74,7 +74,9 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connectio
         connection,
         ChangeSet(
             runs=[NewRun(r) for r in records],
-            steps=[StepRow("r1", "h0", {"done": 1})],
+            # r3's h0 holds its span of attempt 0: a later write of that span goes there.
+            steps=[StepRow("r1", "h0", {"done": 1}), StepRow("r3", "h0", {"done": 2})],
+            spans=[_span("r3", "h0", 0, SpanStatus.COMPLETED)],
             items=[
                 QueueItem("i0", "r0", ItemKind.EXECUTE, due_at=5),
                 QueueItem("i1", "r1", ItemKind.SLEEP, due_at=9, step_hash="h1"),

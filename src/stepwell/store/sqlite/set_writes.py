@@ -32,7 +32,7 @@ UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 """``UPDATE ... FROM`` came in SQLite 3.33; an older library updates runs row by row."""
 
 
-def _chunks(count: int) -> list[tuple[int, int]]:
+def chunks(count: int) -> list[tuple[int, int]]:
     """``(start, rows)`` pieces of ``count`` rows: full statements, then powers of two, so
     that few distinct statements are prepared and cached."""
     pieces, at = [], 0
@@ -47,7 +47,7 @@ def _chunks(count: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _write_in_chunks(
+def _write_inchunks(
     cur: sqlite3.Cursor,
     statement: Callable[[int], str],
     rows: Sequence[Sequence[Any]],
@@ -55,7 +55,7 @@ def _write_in_chunks(
 ) -> int:
     """Rows written by ``statement(n)`` (n rows' values, then ``tail``) over all of ``rows``."""
     written = 0
-    for start, count in _chunks(len(rows)):
+    for start, count in chunks(len(rows)):
         values: list[Any] = []
         for row in rows[start : start + count]:
             values += row
@@ -92,7 +92,7 @@ def insert_steps(cur: sqlite3.Cursor, rows: list[tuple[Any, ...]], active: tuple
             if cur.execute(_insert_steps(1), (*row, *active)).rowcount == 0:
                 raise StoreConflict(f"step {row[1]} of run {row[0]} not stored")
         return
-    written = _write_in_chunks(cur, _insert_steps, rows, active)
+    written = _write_inchunks(cur, _insert_steps, rows, active)
     if written != len(rows):
         runs = sorted({row[0] for row in rows})
         raise StoreConflict(f"{len(rows) - written} of {len(rows)} steps of runs {runs} not stored")
@@ -164,7 +164,7 @@ def update_runs(
         shapes.setdefault(key, []).append(values)
     for (expect, *given), rows in shapes.items():
         shape = (len(expect), *given)
-        written = _write_in_chunks(cur, functools.partial(_update_runs, shape), rows, expect)
+        written = _write_inchunks(cur, functools.partial(_update_runs, shape), rows, expect)
         if written != len(rows):
             runs = sorted(row[-1] for row in rows)
             raise StoreConflict(f"{len(rows) - written} of runs {runs} are not in {list(expect)}")
@@ -205,7 +205,7 @@ def delete_done_items(cur: sqlite3.Cursor, done: list[ItemDone]) -> set[str]:
                 rearmed.add(item.item_id)
         return rearmed
     deleted = 0
-    for start, count in _chunks(len(done)):
+    for start, count in chunks(len(done)):
         chunk = done[start : start + count]
         values: list[Any] = [d.item_id for d in chunk]
         for d in chunk:
@@ -215,7 +215,7 @@ def delete_done_items(cur: sqlite3.Cursor, done: list[ItemDone]) -> set[str]:
         return set()
     # Some were not deleted: those still there were re-armed (the others were gone already).
     present: set[str] = set()
-    for start, count in _chunks(len(done)):
+    for start, count in chunks(len(done)):
         ids = [d.item_id for d in done[start : start + count]]
         present.update(row[0] for row in cur.execute(_present_items(count), ids))
     return present

@@ -10,11 +10,14 @@ span's key again replaces what it shows.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
 from stepwell.ports.records import SpanStatus, StepRow, StepSpan
 from stepwell.store.rows import SPAN_COLUMNS, dumps, span_params
+from stepwell.store.sqlite import set_writes
+from stepwell.store.sqlite.multirow import insert_rows
 
 SETTLED = frozenset({SpanStatus.COMPLETED, SpanStatus.FAILED})
 
@@ -26,13 +29,15 @@ _UPDATE_STEP_SPAN = (
 )
 
 # Writing a span's key again replaces the row (a sleep's span: WAITING, then COMPLETED).
-_UPSERT_SPAN = (
-    f"INSERT INTO spans ({SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name, "
+_UPSERT_HEAD = f"INSERT INTO spans ({SPAN_COLUMNS})"
+_SPAN_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_TAIL = (
+    " ON CONFLICT (run_id, step_hash, attempt) DO UPDATE SET name = excluded.name, "
     "kind = excluded.kind, status = excluded.status, started_at = excluded.started_at, "
     "ended_at = excluded.ended_at, queued_ms = excluded.queued_ms, error = excluded.error, "
     "detail = excluded.detail"
 )
+_UPSERT_SPAN = f"{_UPSERT_HEAD} VALUES {_SPAN_ROW}{_UPSERT_TAIL}"
 
 _NO_SPAN = (None,) * 9
 
@@ -57,8 +62,41 @@ def step_values(step: StepRow, span: StepSpan | None) -> tuple[Any, ...]:
 def write_spans(cur: sqlite3.Cursor, spans: list[StepSpan]) -> None:
     """Spans not stored with a step in this change set: into the step's row if it holds
     that attempt already, else into ``spans``."""
-    for span in spans:
-        params = span_params(span)  # run_id, step_hash, attempt, then the shown values
-        changed = cur.execute(_UPDATE_STEP_SPAN, (*params[3:], *params[:3])).rowcount
-        if changed == 0:
-            cur.execute(_UPSERT_SPAN, params)
+    rows = [span_params(span) for span in spans]  # run_id, step_hash, attempt, then shown
+    keys = {row[:3] for row in rows}
+    if len(rows) < set_writes.SET_BASED_FROM or len(keys) < len(rows):
+        for row in rows:  # in order: a key written twice ends as its last write
+            if cur.execute(_UPDATE_STEP_SPAN, (*row[3:], *row[:3])).rowcount == 0:
+                cur.execute(_UPSERT_SPAN, row)
+        return
+    in_steps = _keys_in_steps(cur, list(keys))
+    upserts: list[Any] = []
+    for row in rows:
+        if row[:3] in in_steps:
+            cur.execute(_UPDATE_STEP_SPAN, (*row[3:], *row[:3]))
+        else:
+            upserts += row
+    insert_rows(cur, _UPSERT_HEAD, _SPAN_ROW, upserts, tail=_UPSERT_TAIL)
+
+
+@functools.cache
+def _keys_in_steps_sql(rows: int) -> str:
+    # The IN list finds the steps by their index; the triples keep those of that attempt.
+    runs = ", ".join(["?"] * rows)
+    triples = ", ".join(["(?, ?, ?)"] * rows)
+    return (
+        "SELECT run_id, step_hash, span_attempt FROM steps WHERE run_id IN "
+        f"({runs}) AND (run_id, step_hash, span_attempt) IN (VALUES {triples})"
+    )
+
+
+def _keys_in_steps(cur: sqlite3.Cursor, keys: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """Which span keys a step's row holds (that step, that attempt)."""
+    found: set[tuple[Any, ...]] = set()
+    for start, count in set_writes.chunks(len(keys)):
+        chunk = keys[start : start + count]
+        values: list[Any] = [key[0] for key in chunk]
+        for key in chunk:
+            values += key
+        found.update(tuple(row) for row in cur.execute(_keys_in_steps_sql(count), values))
+    return found
