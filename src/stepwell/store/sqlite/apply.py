@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from typing import Any
 
@@ -16,7 +15,6 @@ from stepwell.ports.records import (
     Pause,
     PauseKind,
     QueueItem,
-    RunUpdate,
     StatePut,
 )
 from stepwell.ports.store import StoreConflict
@@ -221,46 +219,6 @@ _CHUNK = 500
 """Keys per ``IN (...)`` list: well under SQLite's limit on bound parameters."""
 
 
-@functools.cache
-def _update_run_sql(expected: int, output: bool, error: bool, started: bool, ended: bool) -> str:
-    """A run's status update for ``expected`` statuses it may be in, built once for each
-    set of values given. A value not given keeps its column, as ``COALESCE`` with a NULL
-    would; leaving it out of the SQL spares binding a None (an adapter lookup each)."""
-    sets = ["status = ?"]
-    if output:
-        sets.append("output = ?")
-    if error:
-        sets.append("error = ?")
-    if started:
-        sets.append("started_at = COALESCE(started_at, ?)")
-    if ended:
-        sets.append("ended_at = ?")
-    marks = ",".join("?" * expected)
-    return f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ? AND status IN ({marks})"
-
-
-def _run_update_params(update: RunUpdate) -> tuple[str, list[Any]]:
-    params: list[Any] = [update.status._value_]
-    if update.output is not None:
-        params.append(dumps(update.output))
-    if update.error is not None:
-        params.append(dumps(update.error))
-    if update.started_at is not None:
-        params.append(update.started_at)
-    if update.ended_at is not None:
-        params.append(update.ended_at)
-    params.append(update.run_id)
-    params += [s._value_ for s in update.expect]
-    sql = _update_run_sql(
-        len(update.expect),
-        update.output is not None,
-        update.error is not None,
-        update.started_at is not None,
-        update.ended_at is not None,
-    )
-    return sql, params
-
-
 def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResult:
     # One cursor for every statement: ``Connection.execute`` makes a new one each time.
     cur = conn.cursor()
@@ -270,7 +228,7 @@ def apply_change_set(conn: sqlite3.Connection, changes: ChangeSet) -> CommitResu
     if changes.runs:
         _insert_runs(cur, changes, result)
     if changes.run_updates:
-        set_writes.update_runs(cur, changes.run_updates, _run_update_params)
+        set_writes.update_runs(cur, changes.run_updates)
     settling = spans.settling_spans(changes.spans) if changes.spans else {}
     in_steps: set[int] = set()
     if changes.steps:

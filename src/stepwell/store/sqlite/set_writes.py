@@ -125,43 +125,62 @@ def _update_runs(shape: tuple[int, bool, bool, bool, bool], rows: int) -> str:
     )
 
 
-def update_runs(
-    cur: sqlite3.Cursor,
-    updates: list[RunUpdate],
-    one: Callable[[RunUpdate], tuple[str, list[Any]]],
-) -> None:
-    """Run updates, each applied, else ``StoreConflict``; ``one`` gives a single update's
-    statement (used when there is one, or a run is named twice, or SQLite is too old)."""
-    if (
-        len(updates) < SET_BASED_FROM
-        or not UPDATE_FROM
-        or len({u.run_id for u in updates}) < len(updates)
-    ):
+@functools.cache
+def _update_run_sql(expected: int, output: bool, error: bool, started: bool, ended: bool) -> str:
+    """A run's status update for ``expected`` statuses it may be in, built once for each
+    set of values given. A value not given keeps its column, as ``COALESCE`` with a NULL
+    would; leaving it out of the SQL spares binding a None (an adapter lookup each)."""
+    sets = ["status = ?"]
+    if output:
+        sets.append("output = ?")
+    if error:
+        sets.append("error = ?")
+    if started:
+        sets.append("started_at = COALESCE(started_at, ?)")
+    if ended:
+        sets.append("ended_at = ?")
+    marks = ",".join("?" * expected)
+    return f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ? AND status IN ({marks})"
+
+
+def _update_values(update: RunUpdate) -> tuple[tuple[Any, ...], list[Any]]:
+    """The update's shape (expected statuses, then which values it gives) and its values:
+    the status, the values given, the run's id."""
+    values: list[Any] = [update.status._value_]
+    if update.output is not None:
+        values.append(dumps(update.output))
+    if update.error is not None:
+        values.append(dumps(update.error))
+    if update.started_at is not None:
+        values.append(update.started_at)
+    if update.ended_at is not None:
+        values.append(update.ended_at)
+    values.append(update.run_id)
+    shape = (
+        tuple(s._value_ for s in update.expect),
+        update.output is not None,
+        update.error is not None,
+        update.started_at is not None,
+        update.ended_at is not None,
+    )
+    return shape, values
+
+
+def update_runs(cur: sqlite3.Cursor, updates: list[RunUpdate]) -> None:
+    """Run updates, each applied, else ``StoreConflict``; one by one when there are few, a
+    run is named twice, or SQLite is too old."""
+    few = len(updates) < SET_BASED_FROM
+    if few or not UPDATE_FROM or len({u.run_id for u in updates}) < len(updates):
         for update in updates:
-            if cur.execute(*one(update)).rowcount == 0:
-                expected = [s.value for s in update.expect]
-                raise StoreConflict(f"run {update.run_id} is not in {expected}")
+            (expect, *given), values = _update_values(update)
+            sql = _update_run_sql(len(expect), *given)
+            if cur.execute(sql, [*values, *expect]).rowcount == 0:
+                raise StoreConflict(f"run {update.run_id} is not in {list(expect)}")
         return
     shapes: dict[tuple[Any, ...], list[list[Any]]] = {}
     for update in updates:
-        values: list[Any] = [update.status._value_]
-        if update.output is not None:
-            values.append(dumps(update.output))
-        if update.error is not None:
-            values.append(dumps(update.error))
-        if update.started_at is not None:
-            values.append(update.started_at)
-        if update.ended_at is not None:
-            values.append(update.ended_at)
-        values.append(update.run_id)
-        key = (
-            tuple(s._value_ for s in update.expect),
-            update.output is not None,
-            update.error is not None,
-            update.started_at is not None,
-            update.ended_at is not None,
-        )
-        shapes.setdefault(key, []).append(values)
+        shape, values = _update_values(update)
+        shapes.setdefault(shape, []).append(values)
     for (expect, *given), rows in shapes.items():
         shape = (len(expect), *given)
         written = _write_inchunks(cur, functools.partial(_update_runs, shape), rows, expect)
