@@ -10,7 +10,7 @@ aiohttp took the server's CPU per step with the official SDK's app from 5.7-6.6 
 1.05-1.13 ms; what it still cost was then the largest share left of ~0.75 ms per step. So a
 plain ``http://`` URL no proxy applies to (apps on this machine or a private network: the
 common case) goes through drivers/http_wire.py, asyncio Protocols and httptools' C parser,
-which took it to 0.48-0.65 ms against 0.80-1.03 ms in the same session (bench/over_http.py,
+which took it to 0.48-0.70 ms against 0.80-1.07 ms in the same session (bench/over_http.py,
 20 runs at once, alternating with the aiohttp build on a loaded machine).
 https and proxied URLs stay on aiohttp, which keeps TLS and proxies well.
 
