@@ -9,17 +9,17 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from stepwell.drivers.http_transport import AppTransport
 from stepwell.drivers.http_wire import Target, TransportError, wire_target
 from stepwell.drivers.http_wire_pool import WirePool
-from tests.sockets import listening_socket
+from tests.integration.sdk.serving import serving
 from tests.waiting import eventually
 
 
@@ -537,7 +537,7 @@ async def test_a_header_with_a_newline_is_refused_before_anything_is_sent(
 # -- against uvicorn, and through AppTransport -------------------------------------------------
 
 
-async def uvicorn_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def uvicorn_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Echoes the body; ``/stream`` answers as an SDK streams a 201 (chunked, spaces first)."""
     if scope["type"] != "http":
         return
@@ -558,27 +558,9 @@ async def uvicorn_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@asynccontextmanager
-async def uvicorn_serving(keep_alive_s: float = 5.0) -> AsyncIterator[str]:
-    sock = listening_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        uvicorn_app,
-        log_level="warning",
-        lifespan="off",
-        http="httptools",
-        timeout_keep_alive=keep_alive_s,  # type: ignore[arg-type]  # a float works
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started or task.done(), what="uvicorn start")
-        assert not task.done(), "uvicorn stopped at start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
+def uvicorn_serving(keep_alive_s: float = 5.0) -> AbstractAsyncContextManager[str]:
+    # A float works for timeout_keep_alive, though uvicorn's type says int.
+    return serving(uvicorn_app, http="httptools", timeout_keep_alive=keep_alive_s)
 
 
 async def test_uvicorn_answers_plain_and_streamed_calls_on_one_connection() -> None:

@@ -30,11 +30,12 @@ def free_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port, in this event loop."""
+async def serving(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port, in this event loop; ``config``:
+    more of ``uvicorn.Config``'s settings."""
     sock = free_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **config))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually(lambda: server.started or task.done(), what="uvicorn start")
