@@ -30,15 +30,23 @@ def _shape(row: str) -> tuple[int, int]:
     return width, 1 << (fit.bit_length() - 1)
 
 
+def chunks(count: int, most: int) -> list[tuple[int, int]]:
+    """``(first row, rows)`` of each statement for ``count`` rows: ``most`` (a power of two)
+    at a time, then the powers of two of what is left."""
+    pieces, at, left = [], 0, count
+    while left:
+        rows = min(most, 1 << (left.bit_length() - 1))
+        pieces.append((at, rows))
+        at, left = at + rows, left - rows
+    return pieces
+
+
 def insert_rows(
     cur: sqlite3.Cursor, head: str, row: str, values: list[Any], *, tail: str = ""
 ) -> None:
     """``head VALUES row, row, ... tail`` for ``values``, the rows' values one after another
     (``row`` is one row's ``(?, ?, ...)``, literals allowed)."""
     width, most = _shape(row)
-    left, at = len(values) // width, 0
-    while left:
-        rows = min(most, 1 << (left.bit_length() - 1))
-        end = at + width * rows
-        cur.execute(_statement(head, row, tail, rows), values[at:end])
-        left, at = left - rows, end
+    for first, rows in chunks(len(values) // width, most):
+        at = first * width
+        cur.execute(_statement(head, row, tail, rows), values[at : at + width * rows])

@@ -20,6 +20,7 @@ from typing import Any
 from stepwell.ports.records import ItemDone, RunUpdate
 from stepwell.ports.store import StoreConflict
 from stepwell.store.rows import dumps
+from stepwell.store.sqlite import multirow
 
 ROWS_PER_STATEMENT = 64
 """Rows per statement (at most 12 values each: well under 999 bound values)."""
@@ -33,21 +34,11 @@ UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 
 
 def chunks(count: int) -> list[tuple[int, int]]:
-    """``(start, rows)`` pieces of ``count`` rows: full statements, then powers of two, so
-    that few distinct statements are prepared and cached."""
-    pieces, at = [], 0
-    while count - at >= ROWS_PER_STATEMENT:
-        pieces.append((at, ROWS_PER_STATEMENT))
-        at += ROWS_PER_STATEMENT
-    left = count - at
-    while left:
-        rows = 1 << (left.bit_length() - 1)
-        pieces.append((at, rows))
-        at, left = at + rows, left - rows
-    return pieces
+    """``(first row, rows)`` of each statement for ``count`` rows (``multirow.chunks``)."""
+    return multirow.chunks(count, ROWS_PER_STATEMENT)
 
 
-def _write_inchunks(
+def _write_in_chunks(
     cur: sqlite3.Cursor,
     statement: Callable[[int], str],
     rows: Sequence[Sequence[Any]],
@@ -92,7 +83,7 @@ def insert_steps(cur: sqlite3.Cursor, rows: list[tuple[Any, ...]], active: tuple
             if cur.execute(_insert_steps(1), (*row, *active)).rowcount == 0:
                 raise StoreConflict(f"step {row[1]} of run {row[0]} not stored")
         return
-    written = _write_inchunks(cur, _insert_steps, rows, active)
+    written = _write_in_chunks(cur, _insert_steps, rows, active)
     if written != len(rows):
         runs = sorted({row[0] for row in rows})
         raise StoreConflict(f"{len(rows) - written} of {len(rows)} steps of runs {runs} not stored")
@@ -183,7 +174,7 @@ def update_runs(cur: sqlite3.Cursor, updates: list[RunUpdate]) -> None:
         shapes.setdefault(shape, []).append(values)
     for (expect, *given), rows in shapes.items():
         shape = (len(expect), *given)
-        written = _write_inchunks(cur, functools.partial(_update_runs, shape), rows, expect)
+        written = _write_in_chunks(cur, functools.partial(_update_runs, shape), rows, expect)
         if written != len(rows):
             runs = sorted(row[-1] for row in rows)
             raise StoreConflict(f"{len(rows) - written} of runs {runs} are not in {list(expect)}")
