@@ -62,7 +62,9 @@ class StepBuffer(Generic[T]):
         if self._flushing is None and self._starting is None:
             # Not at once: a function that ends right after this step (to sleep, say)
             # closes the buffer first, and its end's write takes the step (no task made).
-            self._starting = asyncio.get_running_loop().call_soon(self._start)
+            # Two turns on: on its way out an execution yields one turn (for the parallel
+            # steps it started to begin), and its close must still find the start pending.
+            self._starting = asyncio.get_running_loop().call_soon(self._start_next_turn)
         if len(self._pending) + self._in_flight >= self._limit:
             self._start_now()  # a function that never yields to the loop waits here
             if self._committed is None:
@@ -97,6 +99,9 @@ class StepBuffer(Generic[T]):
         if self._starting is not None:
             self._starting.cancel()
             self._start()
+
+    def _start_next_turn(self) -> None:
+        self._starting = asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
         self._starting = None

@@ -92,3 +92,28 @@ async def test_flushes_are_tracked_and_a_cancelled_wait_leaves_the_commit_going(
     await asyncio.wait_for(tracked[0], 5)
     assert store.batches == [[1]]
     assert len(tracked) == 1
+
+
+async def test_a_close_one_turn_after_the_step_takes_it_without_a_flush_task() -> None:
+    """An execution that ends right after a step yields one turn on its way out (for the
+    parallel steps it started); its close still finds no batch begun and takes the step."""
+    store = Store()
+    flushes: list[asyncio.Future[None]] = []
+    buffer: StepBuffer[int] = StepBuffer(store.commit, track=flushes.append)
+    await buffer.add(1)
+    await asyncio.sleep(0)
+    assert await buffer.close() == [1]
+    assert flushes == []
+    assert store.batches == []
+
+
+async def test_a_function_that_goes_on_gets_its_step_flushed_within_two_turns() -> None:
+    store = Store()
+    flushes: list[asyncio.Future[None]] = []
+    buffer: StepBuffer[int] = StepBuffer(store.commit, track=flushes.append)
+    await buffer.add(1)
+    await turns(2)
+    assert len(flushes) == 1  # the batch is on its way while the function awaits
+    store.gate.set()
+    await buffer.settle()
+    assert store.batches == [[1]]
