@@ -218,6 +218,26 @@ def test_applied_together_as_one_by_one(conn: sqlite3.Connection, sets: list[Cha
     assert merged_rows == expected_rows
 
 
+def test_a_run_named_twice_fails_its_change_set_merged_or_not(conn: sqlite3.Connection) -> None:
+    """Found by the property above: a change set naming one run twice with a key used to
+    skip that run (it held its own key), so a later run with the key was skipped when
+    merged, not when applied alone. Now the duplicate insert fails, alone or merged."""
+
+    def new_run(run_id: str) -> NewRun:
+        return NewRun(RunRecord(run_id, "app", "fn", RunStatus.QUEUED, [], 20), "k0", 100)
+
+    twice = ChangeSet(runs=[new_run("n1"), new_run("n1")])
+    after = ChangeSet(runs=[new_run("n0")])
+    alone, _ = _in_rolled_back_transaction(conn, lambda: _one_by_one(conn, [twice, after]))
+    assert alone == ["IntegrityError", CommitResult()]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            apply_change_sets(conn, [twice, after])
+    finally:
+        conn.execute("ROLLBACK")
+
+
 def test_change_sets_of_different_runs_are_merged() -> None:
     sets = [
         ChangeSet(run_updates=[RunUpdate(f"r{n}", RunStatus.RUNNING, _ACTIVE)]) for n in range(5)

@@ -148,7 +148,9 @@ def _insert_events(cur: sqlite3.Cursor, changes: ChangeSet) -> None:
 
 def _held_keys(cur: sqlite3.Cursor, runs: list[NewRun]) -> set[str]:
     """Which of the runs' idempotency keys are held: stored and unexpired for the run
-    asking, or asked for by an earlier run of the same change set. One read per 500 keys."""
+    asking, or asked for by an earlier, other run of the same change set (a run named twice
+    does not hold its own key: its second insert then fails, as two change sets would, so
+    a merged apply, ``store.sqlite.merge``, gives what they would). One read per 500 keys."""
     keys = list({new.idempotency_key for new in runs if new.idempotency_key is not None})
     stored: dict[str, int] = {}
     for start in range(0, len(keys), _CHUNK):
@@ -160,15 +162,18 @@ def _held_keys(cur: sqlite3.Cursor, runs: list[NewRun]) -> set[str]:
             ).fetchall()
         )
     held: set[str] = set()
+    takers: dict[str, str] = {}  # key -> the run of this change set that took it
     for new in runs:
         key = new.idempotency_key
         if key is None:
             continue
+        run_id = new.record.run_id
         expires = stored.get(key)
-        if expires is not None and expires > new.record.created_at:
-            held.add(new.record.run_id)  # this run is skipped
+        if expires is not None and expires > new.record.created_at and takers.get(key) != run_id:
+            held.add(run_id)  # this run is skipped
         else:
             stored[key] = new.idempotency_expires_at  # taken: a later repeat is skipped
+            takers[key] = run_id
     return held
 
 
