@@ -82,13 +82,18 @@ class Committer:
             if not plan.changes:
                 return
             early = plan.early_starts()
-            queued = self._store.commit_in_order(plan.changes) if early else None
+            readying = _Readying(self._handoff, plan, early) if early else None
+            queued = (
+                None
+                if readying is None
+                else self._store.commit_in_order(plan.changes, readying.hand_over)
+            )
             try:
-                if queued is None:
+                if readying is None or queued is None:
                     early = []
                     result = await self._store.commit(plan.changes)
                 else:
-                    result = await self._commit_readying(plan, early, queued)
+                    result = await readying.landing(queued)
             except StoreConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
@@ -100,27 +105,6 @@ class Committer:
             except Exception:  # this commit stands: its caller must not see it as failed
                 log.exception("resuming a wait that crossed an event failed")
             return
-
-    async def _commit_readying(
-        self, plan: Plan, early: list[QueueItem], queued: Awaitable[CommitResult]
-    ) -> CommitResult:
-        """Await ``queued`` while the runs it creates get ready to execute (during its fsync:
-        event to first step); each calls its function once told the commit landed."""
-        landed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        for item in early:
-            fresh = plan.fresh_run(item)
-            assert fresh is not None  # early_starts takes plans that store no steps
-            self._handoff.submit(item, replace(fresh, landed=landed))
-        try:
-            result = await queued
-        except BaseException:
-            landed.set_result(False)
-            raise
-        landed.set_result(True)
-        # One turn for the runs told so: they reach their function before this send's
-        # caller goes on (often to read what it sent, on this same loop).
-        await asyncio.sleep(0)
-        return result
 
     async def _match_crossed(self, plan: Plan, mark: int) -> None:
         """Resume what this plan's events and another's waits planned at once could not see
@@ -154,3 +138,41 @@ class Committer:
         if plan.ended_runs:
             ended, self._runs_ended = self._runs_ended, asyncio.Event()
             ended.set()
+
+
+class _Readying:
+    """The runs a send creates, got ready to execute while its commit is made durable (event
+    to first step): handed to the dispatcher once the store says the commit is under way
+    (``commit_in_order``'s ``committing``, when the writer thread holds no GIL), or once it
+    landed if the store never said; each calls its function only once told it landed."""
+
+    __slots__ = ("_early", "_handed", "_handoff", "_landed", "_plan")
+
+    def __init__(self, handoff: Handoff, plan: Plan, early: list[QueueItem]) -> None:
+        self._handoff = handoff
+        self._plan = plan
+        self._early = early
+        self._landed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._handed = False
+
+    def hand_over(self) -> None:
+        if self._handed or self._landed.done():
+            return
+        self._handed = True
+        for item in self._early:
+            fresh = self._plan.fresh_run(item)
+            assert fresh is not None  # early_starts takes plans that store no steps
+            self._handoff.submit(item, replace(fresh, landed=self._landed))
+
+    async def landing(self, queued: Awaitable[CommitResult]) -> CommitResult:
+        try:
+            result = await queued
+        except BaseException:
+            self._landed.set_result(False)  # runs handed over end without calling anything
+            raise
+        self.hand_over()
+        self._landed.set_result(True)
+        # One turn for the runs told so: they reach their function before this send's
+        # caller goes on (often to read what it sent, on this same loop).
+        await asyncio.sleep(0)
+        return result

@@ -48,10 +48,15 @@ class EngineStore(RecordReads, Protocol):
         """
         ...
 
-    def commit_in_order(self, changes: ChangeSet) -> Awaitable[CommitResult] | None:
+    def commit_in_order(
+        self, changes: ChangeSet, committing: Callable[[], None] | None = None
+    ) -> Awaitable[CommitResult] | None:
         """``commit`` for an ``urgent`` change set, queued at once, if this store then lands it
         before every change set committed after this call: what to await. None if it cannot
-        promise that (PostgreSQL commits over many connections); call ``commit`` instead."""
+        promise that (PostgreSQL commits over many connections); call ``commit`` instead.
+        ``committing``, if the store can tell, is called on the loop while the change set's
+        commit is being made durable (before the awaitable resolves); it may not be called
+        at all, and is never called for a commit that failed before that."""
         ...
 
     async def find_pauses(

@@ -42,8 +42,10 @@ class WatchedStore(SqliteStore):
         finally:
             self._counted()
 
-    def commit_in_order(self, changes: ChangeSet) -> Awaitable[CommitResult] | None:
-        queued = super().commit_in_order(changes)
+    def commit_in_order(
+        self, changes: ChangeSet, committing: Callable[[], None] | None = None
+    ) -> Awaitable[CommitResult] | None:
+        queued = super().commit_in_order(changes, committing)
         if queued is None:
             return None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from stepwell.engine.engine import Engine
 from stepwell.ports.records import ChangeSet, CommitResult
@@ -20,8 +20,10 @@ def record_commits(engine: Engine) -> list[ChangeSet]:
 
     real_in_order = engine.store.commit_in_order
 
-    def recording_in_order(changes: ChangeSet) -> Awaitable[CommitResult] | None:
-        queued = real_in_order(changes)
+    def recording_in_order(
+        changes: ChangeSet, committing: Callable[[], None] | None = None
+    ) -> Awaitable[CommitResult] | None:
+        queued = real_in_order(changes, committing)
         if queued is not None:  # a send whose runs start during its commit
             commits.append(changes)
         return queued

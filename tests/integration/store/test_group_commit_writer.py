@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
 from stepwell.store.sqlite.writer import GroupCommitWriter
 
 
@@ -138,3 +140,54 @@ async def test_a_failure_applied_together_is_retried_job_by_job(tmp_path: Path) 
     assert _Labelled.calls == [["a", "bad"], ["a"], ["bad"]]
     with sqlite3.connect(tmp_path / "w.db") as conn:
         assert [row[0] for row in conn.execute("SELECT label FROM log")] == ["a"]
+
+
+async def test_committing_is_told_on_the_loop_before_the_job_resolves_and_only_if_applied(
+    tmp_path: Path,
+) -> None:
+    """A caller may get ready while its transaction's COMMIT (the fsync) is under way: told
+    once its job is applied, before its future resolves; a job that failed is not told."""
+    path = tmp_path / "w.db"
+    writer = GroupCommitWriter(lambda: _connect(path))
+    writer.start()
+    loop_thread = threading.get_ident()
+    told: list[tuple[str, bool, bool]] = []  # (job, on the loop's thread, its future done)
+    futures: dict[str, asyncio.Future[Any]] = {}
+
+    def hook(label: str) -> Any:
+        def committing() -> None:
+            told.append((label, threading.get_ident() == loop_thread, futures[label].done()))
+
+        return committing
+
+    def write(label: str) -> Any:
+        return lambda conn: conn.execute("INSERT INTO log (label) VALUES (?)", (label,))
+
+    def fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO log (label) VALUES ('rolled back')")
+        raise ValueError("refused by the test")
+
+    gate, begun = threading.Event(), threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        begun.set()
+        gate.wait(10)  # the next three jobs then share one transaction
+
+    try:
+        first = writer.submit(blocker)
+        assert await asyncio.to_thread(begun.wait, 10)
+        futures["ok"] = writer.submit(write("ok"), committing=hook("ok"))
+        futures["bad"] = writer.submit(fail, committing=hook("bad"))
+        futures["after"] = writer.submit(write("after"), committing=hook("after"))
+        gate.set()
+        await asyncio.wait_for(first, 10)
+        await asyncio.wait_for(futures["ok"], 10)
+        await asyncio.wait_for(futures["after"], 10)
+        with pytest.raises(ValueError, match="refused by the test"):
+            await asyncio.wait_for(futures["bad"], 10)
+    finally:
+        writer.stop()
+    assert told == [("ok", True, False), ("after", True, False)]
+    with sqlite3.connect(path) as conn:
+        labels = [row[0] for row in conn.execute("SELECT label FROM log ORDER BY seq")]
+    assert labels == ["ok", "after"]

@@ -181,7 +181,9 @@ class PostgresStore(SqlReads):
                 self._owners.add(item.lease_owner)
         return await self._writer.submit(changes)
 
-    def commit_in_order(self, changes: ChangeSet) -> None:
+    def commit_in_order(
+        self, changes: ChangeSet, committing: Callable[[], None] | None = None
+    ) -> None:
         return None  # commits go over a pool of connections: no order between them
 
     async def claim_due_items(

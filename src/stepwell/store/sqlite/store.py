@@ -168,14 +168,20 @@ class SqliteStore(SqlReads):
     async def commit(self, changes: ChangeSet) -> CommitResult:
         return await self._queue(changes)
 
-    def commit_in_order(self, changes: ChangeSet) -> Awaitable[CommitResult] | None:
+    def commit_in_order(
+        self, changes: ChangeSet, committing: Callable[[], None] | None = None
+    ) -> Awaitable[CommitResult] | None:
         # One writer thread: an urgent job leads the next transaction, ahead of every job
         # queued after it (and urgent ones keep their order among themselves).
-        return self._queue(changes) if changes.urgent else None
+        return self._queue(changes, committing) if changes.urgent else None
 
-    def _queue(self, changes: ChangeSet) -> asyncio.Future[CommitResult]:
+    def _queue(
+        self, changes: ChangeSet, committing: Callable[[], None] | None = None
+    ) -> asyncio.Future[CommitResult]:
         job = ChangeSetJob(changes)
-        future: asyncio.Future[CommitResult] = self._writer.submit(job, urgent=changes.urgent)
+        future: asyncio.Future[CommitResult] = self._writer.submit(
+            job, urgent=changes.urgent, committing=committing
+        )
         if changes.pauses:
             # Counted once the transaction has ended (the future is resolved after COMMIT),
             # even if our caller stops waiting: an answer read before it is then stale.

@@ -36,6 +36,8 @@ class GroupCommitWriter:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # A job's future -> what to call on the loop once its transaction is committing.
+        self._committing: dict[asyncio.Future[Any], Callable[[], None]] = {}
         self.on_batch: Callable[[int, float], None] | None = None
         """Told each transaction's job count and seconds (on this thread), if set."""
 
@@ -46,12 +48,23 @@ class GroupCommitWriter:
         if self._startup_error is not None:
             raise self._startup_error
 
-    def submit(self, job: Job, *, urgent: bool = False) -> asyncio.Future[Any]:
+    def submit(
+        self,
+        job: Job,
+        *,
+        urgent: bool = False,
+        committing: Callable[[], None] | None = None,
+    ) -> asyncio.Future[Any]:
         """Queue ``job`` for the next transaction; an ``urgent`` one leads the next
         transaction, which then takes no more than one other job (jobs of each kind keep
-        their order)."""
+        their order). ``committing`` is called on the loop once the job is applied and its
+        transaction's COMMIT (the fsync) is under way: the thread then holds no GIL, so
+        what the caller does meanwhile costs the commit nothing. It runs before the job's
+        future is resolved, and not at all if the transaction fails before its COMMIT."""
         assert self._loop is not None, "writer not started"
         future: asyncio.Future[Any] = self._loop.create_future()
+        if committing is not None:
+            self._committing[future] = committing
         if urgent:
             self._urgent.append((job, future))
             self._jobs.put(_URGENT)
@@ -104,16 +117,27 @@ class GroupCommitWriter:
         finally:
             conn.close()
 
+    def _take_committing(
+        self, batch: list[_Entry]
+    ) -> dict[asyncio.Future[Any], Callable[[], None]]:
+        take = self._committing.pop
+        return {future: hook for _, future in batch if (hook := take(future, None)) is not None}
+
     def _take_urgent(self, batch: list[_Entry]) -> None:
         while self._urgent:
             batch.append(self._urgent.popleft())
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
         began = time.perf_counter()
+        hooks = self._take_committing(batch) if self._committing else None
+        assert self._loop is not None
         try:
             outcomes = _apply_together(conn, batch)
             if outcomes is None:
                 outcomes = _apply_each(conn, batch)
+            if hooks:
+                applied = [hooks[f] for f, _, error in outcomes if error is None and f in hooks]
+                self._loop.call_soon_threadsafe(_call_each, applied)
             conn.execute("COMMIT")
             if self.on_batch is not None:
                 self.on_batch(len(batch), time.perf_counter() - began)
@@ -121,7 +145,6 @@ class GroupCommitWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(future, None, exc) for _, future in batch]
-        assert self._loop is not None
         # One wake-up of the event loop for the whole batch.
         self._loop.call_soon_threadsafe(_resolve_all, outcomes, 0)
 
@@ -175,6 +198,11 @@ def _apply_each(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome]
             conn.execute("RELEASE job")
             outcomes.append((future, result, None))
     return outcomes
+
+
+def _call_each(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        hook()
 
 
 RESOLVE_PER_TURN = 64
