@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from stepwell.store.sqlite.writer import GroupCommitWriter
+from stepwell.store.sqlite.writer import CUT_EVERY, GroupCommitWriter
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -191,3 +191,57 @@ async def test_committing_is_told_on_the_loop_before_the_job_resolves_and_only_i
     with sqlite3.connect(path) as conn:
         labels = [row[0] for row in conn.execute("SELECT label FROM log ORDER BY seq")]
     assert labels == ["ok", "after"]
+
+
+async def test_an_urgent_job_cuts_a_long_transaction_short_and_the_rest_follows_it(
+    tmp_path: Path,
+) -> None:
+    """A send waits for a few dozen background jobs, not a full batch: the batch under way
+    commits what it applied, the urgent job leads the next transaction, and the jobs cut
+    come right after it, ahead of everything queued later; nothing is lost at a stop."""
+    path = tmp_path / "w.db"
+    writer = GroupCommitWriter(lambda: _connect(path), max_batch=512)
+    batches: list[int] = []
+    writer.on_batch = lambda jobs, _seconds: batches.append(jobs)
+    writer.start()
+    gate, begun = threading.Event(), threading.Event()
+
+    def write(label: str) -> Any:
+        return lambda conn: conn.execute("INSERT INTO log (label) VALUES (?)", (label,))
+
+    def held(conn: sqlite3.Connection) -> None:
+        begun.set()
+        gate.wait(10)  # the writer is applying the first of 200 jobs
+        conn.execute("INSERT INTO log (label) VALUES ('bg0')")
+
+    lead_gate, lead_begun = threading.Event(), threading.Event()
+
+    def lead(conn: sqlite3.Connection) -> None:
+        lead_begun.set()
+        lead_gate.wait(10)  # a transaction alone, while the next 200 jobs are queued
+        conn.execute("INSERT INTO log (label) VALUES ('lead')")
+
+    first = writer.submit(lead)
+    assert await asyncio.to_thread(lead_begun.wait, 10)
+    background = [writer.submit(held)] + [writer.submit(write(f"bg{i}")) for i in range(1, 200)]
+    lead_gate.set()
+    await asyncio.wait_for(first, 10)
+    assert await asyncio.to_thread(begun.wait, 10)
+    urgent = writer.submit(write("urgent"), urgent=True)
+    gate.set()
+    await asyncio.wait_for(urgent, 10)
+    late = [writer.submit(write(f"late{i}")) for i in range(3)]
+    await asyncio.to_thread(writer.stop)  # queued before the stop: every job is committed
+    await asyncio.wait_for(asyncio.gather(*background, *late), 10)
+    with sqlite3.connect(path) as conn:
+        order = [row[0] for row in conn.execute("SELECT label FROM log ORDER BY seq")]
+    cut = CUT_EVERY  # jobs applied before the first look for an urgent job
+    assert order == (
+        ["lead"]
+        + [f"bg{i}" for i in range(cut)]
+        + ["urgent"]
+        + [f"bg{i}" for i in range(cut, 200)]
+        + [f"late{i}" for i in range(3)]
+    )
+    assert batches[:3] == [1, cut, 2]  # the urgent job took one cut job with it
+    assert sum(batches) == 1 + 200 + 1 + 3

@@ -22,6 +22,8 @@ _Entry = tuple[Job, asyncio.Future[Any]]
 _Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 _URGENT = object()
 """Put on the queue to wake the writer for an urgent job (which waits in its own lane)."""
+_NOTHING = object()
+"""No entry taken from the queue (carried jobs are waiting: the writer does not block)."""
 
 
 class GroupCommitWriter:
@@ -38,6 +40,9 @@ class GroupCommitWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         # A job's future -> what to call on the loop once its transaction is committing.
         self._committing: dict[asyncio.Future[Any], Callable[[], None]] = {}
+        # Jobs cut from the last transaction for an urgent one (this thread's only): they
+        # lead the next but one, ahead of every job still queued.
+        self._carried: list[_Entry] = []
         self.on_batch: Callable[[int, float], None] | None = None
         """Told each transaction's job count and seconds (on this thread), if set."""
 
@@ -87,16 +92,27 @@ class GroupCommitWriter:
         self._ready.set()
         try:
             while True:
-                first = self._jobs.get()
-                if first is None:
-                    return
+                if self._carried:
+                    try:
+                        first: _Entry | object | None = self._jobs.get_nowait()
+                    except queue.Empty:
+                        first = _NOTHING
+                else:
+                    first = self._jobs.get()
                 batch: list[_Entry] = []
                 self._take_urgent(batch)
                 # A caller waits on urgent jobs: not behind a full batch of background ones.
                 urgent = bool(batch)
+                if self._carried:  # queued before anything still in the queue
+                    take = 1 if urgent else self._max_batch
+                    batch += self._carried[:take]
+                    del self._carried[:take]
+                    if self._carried and first not in (_NOTHING, _URGENT, None):
+                        self._carried.append(first)  # type: ignore[arg-type]
+                        first = _NOTHING
                 stop_after = False
-                entry: _Entry | object | None = first
-                while True:
+                entry = first
+                while entry is not _NOTHING:
                     if entry is None:
                         stop_after = True
                         break
@@ -104,61 +120,104 @@ class GroupCommitWriter:
                         self._take_urgent(batch)
                     else:
                         batch.append(entry)  # type: ignore[arg-type]
-                    if urgent or len(batch) >= self._max_batch:
+                    if urgent or len(batch) >= self._max_batch or self._carried:
                         break
                     try:
                         entry = self._jobs.get_nowait()
                     except queue.Empty:
                         break
                 if batch:
-                    self._commit_batch(conn, batch)
+                    self._commit_batch(conn, batch, may_cut=not urgent)
                 if stop_after:
+                    while self._carried:  # queued before the stop: committed, as all are
+                        batch = self._carried[: self._max_batch]
+                        del self._carried[: self._max_batch]
+                        self._commit_batch(conn, batch, may_cut=False)
                     return
         finally:
             conn.close()
 
-    def _take_committing(
-        self, batch: list[_Entry]
-    ) -> dict[asyncio.Future[Any], Callable[[], None]]:
+    def _tell_committing(self, outcomes: list[_Outcome]) -> None:
+        """Call, on the loop, the ``committing`` of the jobs applied (and drop the others')."""
         take = self._committing.pop
-        return {future: hook for _, future in batch if (hook := take(future, None)) is not None}
+        hooks = [
+            hook
+            for future, _, error in outcomes
+            if (hook := take(future, None)) is not None and error is None
+        ]
+        if hooks:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_call_each, hooks)
+
+    def _urgent_waits(self) -> bool:
+        return bool(self._urgent)
 
     def _take_urgent(self, batch: list[_Entry]) -> None:
         while self._urgent:
             batch.append(self._urgent.popleft())
 
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Entry]) -> None:
+    def _commit_batch(
+        self, conn: sqlite3.Connection, batch: list[_Entry], *, may_cut: bool
+    ) -> None:
+        """Commit ``batch``; with ``may_cut``, an urgent job that comes while it is applied
+        cuts it short: what is applied commits, and the rest is carried to the transaction
+        after the urgent one's (a send then waits for a few dozen jobs, not a full batch)."""
         began = time.perf_counter()
-        hooks = self._take_committing(batch) if self._committing else None
         assert self._loop is not None
+        rest: list[_Entry] = []
         try:
-            outcomes = _apply_together(conn, batch)
-            if outcomes is None:
+            together = _apply_together(conn, batch, self._urgent_waits if may_cut else None)
+            if together is None:
                 outcomes = _apply_each(conn, batch)
-            if hooks:
-                applied = [hooks[f] for f, _, error in outcomes if error is None and f in hooks]
-                self._loop.call_soon_threadsafe(_call_each, applied)
+            else:
+                outcomes, rest = together
+            if self._committing:
+                self._tell_committing(outcomes)
             conn.execute("COMMIT")
             if self.on_batch is not None:
-                self.on_batch(len(batch), time.perf_counter() - began)
+                self.on_batch(len(outcomes), time.perf_counter() - began)
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes = [(future, None, exc) for _, future in batch]
+            for _, future in batch:
+                self._committing.pop(future, None)
+            outcomes, rest = [(future, None, exc) for _, future in batch], []
+        if rest:
+            self._carried[:0] = rest
         # One wake-up of the event loop for the whole batch.
         self._loop.call_soon_threadsafe(_resolve_all, outcomes, 0)
 
 
-def _apply_together(conn: sqlite3.Connection, batch: list[_Entry]) -> list[_Outcome] | None:
+CUT_EVERY = 64
+"""Jobs applied between two looks for an urgent job that would cut the transaction short."""
+
+
+def _apply_together(
+    conn: sqlite3.Connection, batch: list[_Entry], cut: Callable[[], bool] | None
+) -> tuple[list[_Outcome], list[_Entry]] | None:
     """Every job in one go, without a savepoint each (two statements fewer per job): the
-    common case, where none fails. If one does, nothing of this try is kept: None."""
+    common case, where none fails. If one does, nothing of this try is kept: None. With
+    ``cut``, it stops after any ``CUT_EVERY`` jobs once ``cut()`` says so: the outcomes of
+    the jobs applied, and the jobs not applied."""
     conn.execute("BEGIN IMMEDIATE")
+    jobs = [job for job, _ in batch]
     try:
-        results = _run_jobs(conn, [job for job, _ in batch])
+        if cut is None or len(jobs) <= CUT_EVERY:
+            results = _run_jobs(conn, jobs)
+        else:
+            results = []
+            for start in range(0, len(jobs), CUT_EVERY):
+                if results and cut():
+                    break
+                results += _run_jobs(conn, jobs[start : start + CUT_EVERY])
     except Exception:
         conn.execute("ROLLBACK")
         return None
-    return [(future, result, None) for (_, future), result in zip(batch, results, strict=True)]
+    done = len(results)
+    outcomes: list[_Outcome] = [
+        (future, result, None) for (_, future), result in zip(batch[:done], results, strict=True)
+    ]
+    return outcomes, batch[done:]
 
 
 def _run_jobs(conn: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
