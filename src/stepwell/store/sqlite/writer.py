@@ -24,6 +24,8 @@ _URGENT = object()
 """Put on the queue to wake the writer for an urgent job (which waits in its own lane)."""
 _NOTHING = object()
 """No entry taken from the queue (carried jobs are waiting: the writer does not block)."""
+_MARKS = (_URGENT, _NOTHING, None)
+"""What the writer may take from the queue that is not a job (None: stop)."""
 
 
 class GroupCommitWriter:
@@ -107,7 +109,7 @@ class GroupCommitWriter:
                     take = 1 if urgent else self._max_batch
                     batch += self._carried[:take]
                     del self._carried[:take]
-                    if self._carried and first not in (_NOTHING, _URGENT, None):
+                    if self._carried and not any(first is mark for mark in _MARKS):
                         self._carried.append(first)  # type: ignore[arg-type]
                         first = _NOTHING
                 stop_after = False
