@@ -19,28 +19,43 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _write(label: str) -> Any:
+    return lambda conn: conn.execute("INSERT INTO log (label) VALUES (?)", (label,)).rowcount
+
+
+class _Held:
+    """A job that holds the writer inside its transaction until ``gate`` is set, then logs
+    ``label`` (if given)."""
+
+    def __init__(self, label: str | None = None) -> None:
+        self.label = label
+        self.gate, self.begun = threading.Event(), threading.Event()
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        self.begun.set()
+        self.gate.wait(10)
+        if self.label is not None:
+            conn.execute("INSERT INTO log (label) VALUES (?)", (self.label,))
+
+    async def holding(self) -> bool:
+        """Whether the writer got to this job (waits up to 10 s)."""
+        return await asyncio.to_thread(self.begun.wait, 10)
+
+
 async def test_urgent_jobs_join_the_next_transaction_ahead_of_queued_ones(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     writer = GroupCommitWriter(lambda: _connect(path), max_batch=4)
     batches: list[int] = []
     writer.on_batch = lambda jobs, _seconds: batches.append(jobs)
     writer.start()
-    gate, begun = threading.Event(), threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        begun.set()
-        gate.wait(10)  # holds the writer in its first transaction
-        conn.execute("INSERT INTO log (label) VALUES ('blocker')")
-
-    def write(label: str) -> Any:
-        return lambda conn: conn.execute("INSERT INTO log (label) VALUES (?)", (label,)).rowcount
+    blocker = _Held("blocker")  # holds the writer in its first transaction
 
     try:
         first = writer.submit(blocker)
-        assert await asyncio.to_thread(begun.wait, 10)
-        queued = [writer.submit(write(f"bg{i}")) for i in range(6)]
-        urgent = [writer.submit(write(f"urgent{i}"), urgent=True) for i in range(2)]
-        gate.set()
+        assert await blocker.holding()
+        queued = [writer.submit(_write(f"bg{i}")) for i in range(6)]
+        urgent = [writer.submit(_write(f"urgent{i}"), urgent=True) for i in range(2)]
+        blocker.gate.set()
         await asyncio.wait_for(asyncio.gather(first, *queued, *urgent), 10)
     finally:
         writer.stop()
@@ -100,17 +115,13 @@ async def _one_batch(path: Path, jobs: list[Any]) -> list[Any]:
     """``jobs`` submitted while the writer is held in a transaction: the next takes them all."""
     writer = GroupCommitWriter(lambda: _connect(path))
     writer.start()
-    gate, begun = threading.Event(), threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        begun.set()
-        gate.wait(10)
+    blocker = _Held()
 
     try:
         first = writer.submit(blocker)
-        assert await asyncio.to_thread(begun.wait, 10)
+        assert await blocker.holding()
         futures = [writer.submit(job) for job in jobs]
-        gate.set()
+        blocker.gate.set()
         await asyncio.wait_for(first, 10)
         return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 10)
     finally:
@@ -160,26 +171,19 @@ async def test_committing_is_told_on_the_loop_before_the_job_resolves_and_only_i
 
         return committing
 
-    def write(label: str) -> Any:
-        return lambda conn: conn.execute("INSERT INTO log (label) VALUES (?)", (label,))
-
     def fail(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO log (label) VALUES ('rolled back')")
         raise ValueError("refused by the test")
 
-    gate, begun = threading.Event(), threading.Event()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        begun.set()
-        gate.wait(10)  # the next three jobs then share one transaction
+    blocker = _Held()  # the next three jobs then share one transaction
 
     try:
         first = writer.submit(blocker)
-        assert await asyncio.to_thread(begun.wait, 10)
-        futures["ok"] = writer.submit(write("ok"), committing=hook("ok"))
+        assert await blocker.holding()
+        futures["ok"] = writer.submit(_write("ok"), committing=hook("ok"))
         futures["bad"] = writer.submit(fail, committing=hook("bad"))
-        futures["after"] = writer.submit(write("after"), committing=hook("after"))
-        gate.set()
+        futures["after"] = writer.submit(_write("after"), committing=hook("after"))
+        blocker.gate.set()
         await asyncio.wait_for(first, 10)
         await asyncio.wait_for(futures["ok"], 10)
         await asyncio.wait_for(futures["after"], 10)
@@ -204,33 +208,19 @@ async def test_an_urgent_job_cuts_a_long_transaction_short_and_the_rest_follows_
     batches: list[int] = []
     writer.on_batch = lambda jobs, _seconds: batches.append(jobs)
     writer.start()
-    gate, begun = threading.Event(), threading.Event()
-
-    def write(label: str) -> Any:
-        return lambda conn: conn.execute("INSERT INTO log (label) VALUES (?)", (label,))
-
-    def held(conn: sqlite3.Connection) -> None:
-        begun.set()
-        gate.wait(10)  # the writer is applying the first of 200 jobs
-        conn.execute("INSERT INTO log (label) VALUES ('bg0')")
-
-    lead_gate, lead_begun = threading.Event(), threading.Event()
-
-    def lead(conn: sqlite3.Connection) -> None:
-        lead_begun.set()
-        lead_gate.wait(10)  # a transaction alone, while the next 200 jobs are queued
-        conn.execute("INSERT INTO log (label) VALUES ('lead')")
+    held = _Held("bg0")  # the writer is applying the first of 200 jobs
+    lead = _Held("lead")  # a transaction alone, while the next 200 jobs are queued
 
     first = writer.submit(lead)
-    assert await asyncio.to_thread(lead_begun.wait, 10)
-    background = [writer.submit(held)] + [writer.submit(write(f"bg{i}")) for i in range(1, 200)]
-    lead_gate.set()
+    assert await lead.holding()
+    background = [writer.submit(held)] + [writer.submit(_write(f"bg{i}")) for i in range(1, 200)]
+    lead.gate.set()
     await asyncio.wait_for(first, 10)
-    assert await asyncio.to_thread(begun.wait, 10)
-    urgent = writer.submit(write("urgent"), urgent=True)
-    gate.set()
+    assert await held.holding()
+    urgent = writer.submit(_write("urgent"), urgent=True)
+    held.gate.set()
     await asyncio.wait_for(urgent, 10)
-    late = [writer.submit(write(f"late{i}")) for i in range(3)]
+    late = [writer.submit(_write(f"late{i}")) for i in range(3)]
     await asyncio.to_thread(writer.stop)  # queued before the stop: every job is committed
     await asyncio.wait_for(asyncio.gather(*background, *late), 10)
     with sqlite3.connect(path) as conn:
